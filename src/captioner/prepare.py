@@ -1,0 +1,74 @@
+"""prepare(): any supported dataset format -> manifest.jsonl + dataset.json + vocab.json."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from .data.importers import IMPORTERS
+from .data.manifest import Item, write_manifest
+from .errors import CaptionerError
+from .text import Vocab, tokenize, vocab_stats
+
+log = logging.getLogger(__name__)
+
+
+def check_images(items: list[Item], root: Path, show: int = 5) -> None:
+    """Raise naming the first few manifest images that do not exist under root, with a count."""
+    missing = [it.image for it in items if not (root / it.image).is_file()]
+    if missing:
+        head = ", ".join(missing[:show])
+        more = f" and {len(missing) - show} more" if len(missing) > show else ""
+        raise CaptionerError(f"{len(missing)} of {len(items)} images are missing under {root}: {head}{more}")
+
+
+def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str, float]]:
+    """Vocabulary from the training split's captions, with its statistics."""
+    train = [c for it in items if it.split == "train" for c in it.captions]
+    if not train:
+        raise CaptionerError("no training captions: the manifest has no items in split 'train'")
+    vocab = Vocab.build(train, min_count)
+    return vocab, vocab_stats(vocab, train)
+
+
+def summarize(items: list[Item]) -> dict[str, object]:
+    """Counts per split and source, and the caption length distribution."""
+    lengths = sorted(len(tokenize(c)) for it in items for c in it.captions)
+    pct = {p: lengths[min(len(lengths) - 1, int(p / 100 * len(lengths)))] for p in (10, 50, 90, 99)}
+    return {
+        "images": len(items),
+        "captions": len(lengths),
+        "splits": dict(Counter(it.split for it in items)),
+        "sources": dict(Counter(it.source for it in items)),
+        "caption_tokens_percentiles": pct,
+        "caption_tokens_mean": round(sum(lengths) / max(1, len(lengths)), 2),
+    }
+
+
+def prepare(
+    fmt: str,
+    src: str | Path,
+    out: str | Path,
+    images: str | Path | None = None,
+    min_count: int = 5,
+    check: bool = True,
+    **options: object,
+) -> dict[str, object]:
+    """Import `src` in format `fmt` into out/ and build the vocabulary; returns a summary."""
+    if fmt not in IMPORTERS:
+        raise CaptionerError(f"unknown format {fmt!r}; choose from {', '.join(IMPORTERS)}")
+    src = Path(src)
+    if not src.exists():
+        raise CaptionerError(f"{src}: not found")
+    root = Path(images) if images else (src if src.is_dir() else src.parent)
+    items = list(IMPORTERS[fmt](src, **options))
+    if not items:
+        raise CaptionerError(f"{src}: no images with captions found")
+    if check:
+        check_images(items, root)
+    vocab, stats = build_vocab(items, min_count)
+    out = Path(out)
+    write_manifest(out, items, root, format=fmt, source=str(src))
+    vocab.save(out / "vocab.json")
+    return {**summarize(items), "vocab": stats}
