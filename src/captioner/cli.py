@@ -29,7 +29,10 @@ def _print_summary(summary: dict, out: Path) -> None:
     v = summary["vocab"]
     print(f"wrote {out / 'manifest.jsonl'}: {summary['images']} images, {summary['captions']} captions")
     print(f"  splits: {json.dumps(summary['splits'])}  sources: {json.dumps(summary['sources'])}")
-    print(f"  caption tokens: mean {summary['caption_tokens_mean']}, percentiles {summary['caption_tokens_percentiles']}")
+    print(
+        f"  caption tokens: mean {summary['caption_tokens_mean']}, "
+        f"percentiles {summary['caption_tokens_percentiles']}"
+    )
     print(
         f"wrote {out / 'vocab.json'}: {v['size']} entries ({v['distinct_words']} distinct training words), "
         f"covers {v['coverage']:.1%} of {v['tokens']} training tokens, UNK rate {v['unk_rate']:.1%}"
@@ -42,7 +45,10 @@ def _extract(a: argparse.Namespace) -> None:
     out = Path(a.out) if a.out else Path(a.data) / "features"
     r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers)
     rate = r.extracted / r.seconds if r.seconds else 0.0
-    print(f"wrote {out}: {r.total - len(r.failed)} of {r.total} images encoded ({r.extracted} now, {rate:.1f} img/s)")
+    print(
+        f"wrote {out}: {r.total - len(r.failed)} of {r.total} images encoded "
+        f"({r.extracted} now, {rate:.1f} img/s)"
+    )
     if r.resumed_from:
         print(f"  resumed after {r.resumed_from} images")
     if r.failed:
@@ -52,24 +58,35 @@ def _extract(a: argparse.Namespace) -> None:
 def _open_clipart(a: argparse.Namespace) -> None:
     from .data.opencorpus import build_open_corpus
 
-    summary = build_open_corpus(a.out, limit=a.limit, workers=a.workers, sources=a.sources)
+    paths = {
+        k: Path(v)
+        for k, v in (("tuxpaint", a.tuxpaint), ("openclipart", a.openclipart), ("openmoji", a.openmoji))
+        if v
+    }
+    summary = build_open_corpus(a.out, limit=a.limit, workers=a.workers, sources=a.sources, paths=paths)
     _print_summary(summary, Path(a.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
-    p = argparse.ArgumentParser(prog="captioner", description="Image captioning: prepare, extract, train, caption.")
+    p = argparse.ArgumentParser(
+        prog="captioner", description="Image captioning: prepare, extract, train, caption."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("prepare", help="import a dataset into manifest.jsonl + vocab.json")
-    s.add_argument("--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder"])
+    s.add_argument(
+        "--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder"]
+    )
     s.add_argument("src", help="dataset file or folder")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--images", help="image root (default: the folder of SRC)")
     s.add_argument("--min-count", type=int, default=5, help="keep words seen at least this often (default 5)")
     s.add_argument("--split", choices=["train", "val", "test"], help="COCO JSON: the split this file is")
-    s.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test fractions where none is given")
+    s.add_argument(
+        "--split-ratio", default="0.8,0.1,0.1", help="train,val,test fractions where none is given"
+    )
     s.add_argument("--keep-restval", action="store_true", help="Karpathy: do not fold restval into train")
     s.add_argument("--no-check", action="store_true", help="do not check that image files exist")
     s.set_defaults(func=_prepare)
@@ -77,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("extract", help="cache encoder features for every image of a prepared dataset")
     s.add_argument("data", help="folder written by `captioner prepare`")
     s.add_argument("--out", help="features folder (default DATA/features)")
-    s.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0 (default), -lite1, -lite2")
+    s.add_argument(
+        "--encoder", default="efficientnet-lite0", help="efficientnet-lite0 (default), -lite1, -lite2"
+    )
     s.add_argument("--grid", action="store_true", help="also store the spatial grid (for attention)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=2, help="image-decoding processes")
@@ -90,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--limit", type=int, help="at most this many items per source (for a quick look)")
     d.add_argument("--workers", type=int, default=2)
     d.add_argument("--sources", nargs="+", default=["tuxpaint", "openclipart", "openmoji"])
+    d.add_argument("--tuxpaint", help="stamps folder (default /usr/share/tuxpaint/stamps)")
+    d.add_argument("--openclipart", help="SVG folder (default /usr/share/openclipart/svg)")
+    d.add_argument(
+        "--openmoji",
+        help="openmoji .tgz from `npm pack openmoji`, or its folder (default node_modules/openmoji)",
+    )
     d.set_defaults(func=_open_clipart)
     return p
 

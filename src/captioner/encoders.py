@@ -35,7 +35,8 @@ class EncoderSpec:
     version: int = SPEC_VERSION
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """A plain-JSON dict (tuples as lists), equal to what json.load gives back."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, obj: dict, where: str = "encoder spec") -> EncoderSpec:
@@ -52,7 +53,9 @@ class EncoderSpec:
         a, b = self.to_json(), other.to_json()
         diff = [k for k in a if a[k] != b[k]]
         if diff:
-            raise CaptionerError(f"{what}: encoder mismatch in {', '.join(diff)}: {a[diff[0]]!r} vs {b[diff[0]]!r}")
+            raise CaptionerError(
+                f"{what}: encoder mismatch in {', '.join(diff)}: {a[diff[0]]!r} vs {b[diff[0]]!r}"
+            )
 
 
 class Features(NamedTuple):
@@ -134,7 +137,9 @@ def _efficientnet_lite(name: str) -> Encoder:
     return Encoder(spec, net)
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES}
+ENCODERS: dict[str, Callable[[], Encoder]] = {
+    name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES
+}
 
 
 def load_encoder(name: str = "efficientnet-lite0") -> Encoder:

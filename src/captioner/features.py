@@ -84,7 +84,12 @@ def extract(
     images = [it.image for it in items]
     enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
     spec, n = enc.spec, len(images)
-    meta = {"version": FORMAT_VERSION, "images_sha1": _list_hash(images), "spec": spec.to_json(), "grid": grid}
+    meta = {
+        "version": FORMAT_VERSION,
+        "images_sha1": _list_hash(images),
+        "spec": spec.to_json(),
+        "grid": grid,
+    }
     shapes = _shapes(spec, n, grid)
     start, failed = _resume_point(out_dir, meta)
     if start == n and (out_dir / INDEX).exists():

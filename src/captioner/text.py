@@ -20,7 +20,28 @@ VOCAB_VERSION = 1
 
 # Tokens pycocoevalcap's PTB step drops after Stanford's tokenizer has split them off. Brackets are
 # dropped too: pycocoevalcap means to, but compares its '-LRB-' list after lowercasing, so '-lrb-' survives.
-_PUNCT = {"''", "'", "``", "`", ".", "?", "!", ",", ":", "-", "--", "...", ";", "(", ")", "[", "]", "{", "}", '"'}
+_PUNCT = {
+    "''",
+    "'",
+    "``",
+    "`",
+    ".",
+    "?",
+    "!",
+    ",",
+    ":",
+    "-",
+    "--",
+    "...",
+    ";",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    '"',
+}
 _CLITIC = re.compile(r"(?<=[a-z0-9])(n't|'s|'re|'ve|'ll|'d|'m)\b")
 _TOKEN = re.compile(r"n't|'(?:s|re|ve|ll|d|m)\b|\d+(?:[,.]\d+)+|[a-z0-9]+(?:[-'./&_@][a-z0-9]+)*\.?|\S")
 # Abbreviations that keep their period, as Stanford's tokenizer does.
@@ -92,7 +113,11 @@ class Vocab:
     def load(cls, path: str | Path) -> Vocab:
         """Read a vocabulary written by save()."""
         obj = read_json(path, "vocabulary")
-        if not isinstance(obj, dict) or obj.get("version") != VOCAB_VERSION or not isinstance(obj.get("itos"), list):
+        if (
+            not isinstance(obj, dict)
+            or obj.get("version") != VOCAB_VERSION
+            or not isinstance(obj.get("itos"), list)
+        ):
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
             return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)))

@@ -1,0 +1,340 @@
+"""`captioner data open-clipart`: a real image-text corpus from Debian and npm packages.
+
+Sources (nobody on this team wrote the text):
+- Debian tuxpaint-stamps-default: stamp images with a same-named .txt, line 1 in English (GPL-2.0).
+- Debian openclipart-svg: SVGs whose RDF metadata carries dc:title / dc:description (public domain).
+- npm openmoji: color/svg/HEX.svg with the CLDR `annotation` in data/openmoji.json (CC-BY-SA-4.0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import logging
+import re
+import tarfile
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..errors import CaptionerError
+from .manifest import Item, read_manifest, split_by_hash, write_manifest
+
+log = logging.getLogger(__name__)
+
+TUXPAINT = Path("/usr/share/tuxpaint/stamps")
+OPENCLIPART = Path("/usr/share/openclipart/svg")
+OPENMOJI = Path("node_modules/openmoji")
+SIZE = 256  # rendered images are SIZE x SIZE, content centred on white
+MAX_SVG_BYTES = 3_000_000
+LABEL_SHARE = 50  # a title on more files than this is a collection label, not a caption
+CAP_PER_CAPTION = 20  # at most this many items may share one caption
+NEAR_DUP_COSINE = 0.95
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A source item before rendering: where its image bytes come from and its caption."""
+
+    key: str  # output image path, relative to the corpus root
+    source: str
+    license: str
+    caption: str
+    path: str = ""  # file to read, or
+    data: bytes = b""  # the bytes themselves (members of the openmoji tarball)
+    kind: str = "svg"  # "svg" or "raster"
+
+
+# ---------------------------------------------------------------- tuxpaint
+
+
+def tuxpaint(root: Path = TUXPAINT) -> Iterator[Raw]:
+    """Stamps with a same-named .txt; the first line is the English caption."""
+    _require(root, "tuxpaint", "sudo apt-get install tuxpaint-stamps-default")
+    for txt in sorted(root.rglob("*.txt")):
+        img = next((txt.with_suffix(e) for e in (".png", ".svg") if txt.with_suffix(e).is_file()), None)
+        lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
+        if img is None or not lines or not lines[0].strip():
+            continue
+        rel = img.relative_to(root).with_suffix(".png").as_posix()
+        kind = "svg" if img.suffix == ".svg" else "raster"
+        yield Raw(f"images/tuxpaint/{rel}", "tuxpaint", "GPL-2.0", lines[0].strip(), str(img), kind=kind)
+
+
+# ---------------------------------------------------------------- openclipart
+
+_WORK = re.compile(r"<cc:Work\b.*?</cc:Work>", re.S)
+_AGENTS = re.compile(r"<dc:(creator|publisher|rights|contributor)\b.*?</dc:\1>", re.S)
+_TITLE = re.compile(r"<dc:title>(.*?)</dc:title>", re.S)
+_DESC = re.compile(r"<dc:description>(.*?)</dc:description>", re.S)
+_BY_PREFIX = re.compile(r"^clip\s*art by [^-]+ - ", re.I)
+_LABEL = re.compile(
+    r"part of|collection|\btheme\b|icon-?theme|icon ?set|\bicons\b|\bcliparts?\b|symbol.signs"
+    r"|submission|sibmission",
+    re.I,
+)
+_BOILERPLATE = re.compile(r"@|https?:|www\.|\.com\b|converted|part of|collection|\btheme\b", re.I)
+
+
+def svg_metadata(text: str) -> tuple[str, str]:
+    """The work's own dc:title and dc:description (not its creator's or publisher's)."""
+    m = _WORK.search(text)
+    if not m:
+        return "", ""
+    work = _AGENTS.sub("", m.group(0))
+    t, d = _TITLE.search(work), _DESC.search(work)
+    unescape = lambda s: " ".join(html.unescape(s).split())  # noqa: E731
+    return (unescape(t.group(1)) if t else "", unescape(d.group(1)) if d else "")
+
+
+def clean_title(title: str, share: int) -> str:
+    """A usable caption from an OpenClipart title, or '' when it is a label, a file name or empty."""
+    if share > LABEL_SHARE or _LABEL.search(title):
+        return ""
+    t = _BY_PREFIX.sub("", title)
+    t = re.sub(r"[\s_-]*\d+$", "", t)  # "jigsaw_red_10" -> "jigsaw_red"
+    t = " ".join(re.sub(r"[_]+", " ", t).split()).rstrip("#*-~ ")
+    return t if sum(c.isalpha() for c in t) >= 3 else ""
+
+
+def clean_description(desc: str) -> str:
+    """A description of at least 4 words that is not boilerplate (addresses, URLs, conversion notes)."""
+    first = re.split(r"(?<=[.!?])\s", desc.strip(), maxsplit=1)[0]
+    if _BOILERPLATE.search(first) or len(first.split()) < 4 or len(first.split()) > 30:
+        return ""
+    return first
+
+
+def openclipart(root: Path = OPENCLIPART) -> Iterator[Raw]:
+    """SVGs captioned by their cleaned title, or a real description when the title is unusable."""
+    _require(root, "openclipart", "sudo apt-get install openclipart-svg")
+    files, seen = [], set()
+    for p in sorted(root.rglob("*.svg")):
+        if p.is_symlink() or not p.is_file():
+            continue  # the package links duplicates; count each file once
+        data = p.read_bytes()
+        digest = hashlib.sha1(data).hexdigest()
+        if digest in seen or len(data) > MAX_SVG_BYTES:
+            continue
+        seen.add(digest)
+        files.append((p, *svg_metadata(data.decode("utf-8", errors="replace"))))
+    share = Counter(t for _, t, _ in files)
+    for p, title, desc in files:
+        caption = clean_title(title, share[title]) or clean_description(desc)
+        if caption:
+            rel = p.relative_to(root).with_suffix(".png").as_posix()
+            yield Raw(f"images/openclipart/{rel}", "openclipart", "public-domain", caption, str(p))
+
+
+# ---------------------------------------------------------------- openmoji
+
+
+def openmoji(path: Path = OPENMOJI) -> Iterator[Raw]:
+    """Color emoji SVGs named by their CLDR annotation; skin-tone variants are folded into the base."""
+    hint = "npm pack openmoji  (then pass --openmoji openmoji-<version>.tgz)"
+    _require(path, "openmoji", hint)
+    if path.is_file():
+        wanted: dict[str, bytes] = {}
+        with tarfile.open(path) as tar:  # one pass: random access into a .tgz is slow
+            for m in tar:
+                name = m.name.removeprefix("package/")
+                if m.isfile() and (name == "data/openmoji.json" or name.startswith("color/svg/")):
+                    wanted[name] = tar.extractfile(m).read()  # type: ignore[union-attr]
+        yield from _openmoji_items(wanted.get)
+    else:
+        yield from _openmoji_items(lambda n: (path / n).read_bytes() if (path / n).is_file() else None)
+
+
+def _openmoji_items(read) -> Iterator[Raw]:  # type: ignore[no-untyped-def]
+    meta = read("data/openmoji.json")
+    if meta is None:
+        raise CaptionerError("openmoji: data/openmoji.json missing from the package")
+    for e in json.loads(meta):
+        if e.get("skintone") or not e.get("annotation"):
+            continue
+        svg = read(f"color/svg/{e['hexcode']}.svg")
+        if svg:
+            yield Raw(
+                f"images/openmoji/{e['hexcode']}.png", "openmoji", "CC-BY-SA-4.0", e["annotation"], data=svg
+            )
+
+
+def _require(path: Path, name: str, install: str) -> None:
+    if not path.exists():
+        raise CaptionerError(
+            f"{name}: {path} not found; install it with `{install}`, or leave it out with --sources"
+        )
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render(raw: Raw) -> tuple[str, bytes | None, str]:
+    """Rasterize, crop to content, pad onto a white square; returns (key, png bytes or None, error)."""
+    try:
+        data = raw.data or Path(raw.path).read_bytes()
+        if raw.kind == "svg":
+            import cairosvg
+
+            data = cairosvg.svg2png(bytestring=data, output_width=2 * SIZE, unsafe=False)
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        out = _square_on_white(img.convert("RGBA"))
+        buf = io.BytesIO()
+        out.save(buf, "PNG", optimize=True)
+        return raw.key, buf.getvalue(), ""
+    except Exception as e:  # noqa: BLE001 - any renderer failure is a skip, logged by the caller
+        return raw.key, None, f"{type(e).__name__}: {e}"[:200]
+
+
+def _square_on_white(img: Image.Image) -> Image.Image:
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    flat = Image.alpha_composite(white, img).convert("RGB")
+    ink = np.asarray(flat).min(axis=2) < 250
+    if not ink.any():
+        raise ValueError("blank image")
+    ys, xs = np.nonzero(ink)
+    crop = flat.crop((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+    side = int(max(crop.size) * 1.1) + 2
+    canvas = Image.new("RGB", (side, side), (255, 255, 255))
+    canvas.paste(crop, ((side - crop.width) // 2, (side - crop.height) // 2))
+    return canvas.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+
+
+# ---------------------------------------------------------------- building
+
+
+def cap_shared(raws: list[Raw], cap: int = CAP_PER_CAPTION) -> list[Raw]:
+    """Keep at most `cap` items per (case-folded) caption, first by key."""
+    seen: Counter[str] = Counter()
+    out = []
+    for r in sorted(raws, key=lambda r: r.key):
+        norm = " ".join(r.caption.lower().split())
+        seen[norm] += 1
+        if seen[norm] <= cap:
+            out.append(r)
+    return out
+
+
+class _Groups:
+    """Union-find over item indices: near-duplicates end up in one group, hence one split."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        self.parent[self.find(i)] = self.find(j)
+
+
+def near_duplicate_pairs(feats: np.ndarray, threshold: float = NEAR_DUP_COSINE) -> list[tuple[int, int]]:
+    """Index pairs (i < j) whose feature cosine similarity exceeds threshold, computed in blocks."""
+    x = feats.astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-8
+    pairs = []
+    for s in range(0, len(x), 1024):
+        sim = x[s : s + 1024] @ x.T  # (b, N)
+        ii, jj = np.nonzero(sim > threshold)
+        pairs += [(s + i, j) for i, j in zip(ii.tolist(), jj.tolist(), strict=True) if s + i < j]
+    return pairs
+
+
+def assign_splits(items: list[Item], pairs: list[tuple[int, int]], ratios=(0.8, 0.1, 0.1)) -> list[Item]:
+    """Split by a hash of each near-duplicate group's first key, so a group never straddles splits."""
+    groups = _Groups(len(items))
+    for i, j in pairs:
+        groups.union(i, j)
+    first: dict[int, str] = {}
+    for i, it in enumerate(items):
+        root = groups.find(i)
+        first[root] = min(first.get(root, it.image), it.image)
+    return [replace(it, split=split_by_hash(first[groups.find(i)], ratios)) for i, it in enumerate(items)]
+
+
+def _render_all(raws: list[Raw], out: Path, workers: int) -> tuple[list[Raw], dict[str, str], list[str]]:
+    """Render every item to out/<key>; returns kept items, failures, and a pixel hash per kept item."""
+    kept, failed, pixel_hash = [], {}, []
+    by_key = {r.key: r for r in raws}
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        results = pool.map(render, raws, chunksize=16)
+        for key, png, err in tqdm(results, total=len(raws), desc="render", unit="img", disable=None):
+            if png is None:
+                log.warning("%s: skipped, %s", by_key[key].path or key, err)
+                failed[key] = err
+                continue
+            dest = out / key
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(png)
+            pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+            pixel_hash.append(hashlib.sha1(pixels.tobytes()).hexdigest())
+            kept.append(by_key[key])
+    return kept, failed, pixel_hash
+
+
+def build_open_corpus(
+    out: str | Path,
+    limit: int | None = None,
+    workers: int = 2,
+    sources: list[str] | tuple[str, ...] = ("tuxpaint", "openclipart", "openmoji"),
+    paths: dict[str, Path] | None = None,
+    encoder: str = "efficientnet-lite0",
+) -> dict[str, object]:
+    """Gather, clean, render, de-duplicate and split the open corpus into out/ (manifest + features)."""
+    from ..features import FeatureStore, extract
+    from ..prepare import build_vocab, summarize
+
+    try:
+        import cairosvg  # noqa: F401
+    except ImportError as e:
+        raise CaptionerError("rendering SVGs needs cairosvg: `pip install cairosvg`") from e
+    gatherers = {"tuxpaint": tuxpaint, "openclipart": openclipart, "openmoji": openmoji}
+    unknown = set(sources) - set(gatherers)
+    if unknown:
+        raise CaptionerError(
+            f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(gatherers)}"
+        )
+    paths = paths or {}
+    raws: list[Raw] = []
+    for name in sources:
+        got = list(gatherers[name](paths[name]) if name in paths else gatherers[name]())
+        log.info("%s: %d captioned items", name, len(got))
+        raws += got[:limit] if limit else got
+    raws = cap_shared(raws)
+    out = Path(out)
+    kept, failed, pixel_hash = _render_all(raws, out, workers)
+    if failed:
+        log.warning("%d of %d images failed to render and were skipped", len(failed), len(raws))
+    items = [Item(r.key, [r.caption], "train", r.source, r.license) for r in kept]
+    write_manifest(out, items, out, format="open-clipart", sources=list(sources))
+    extract(out, out / "features", encoder, batch_size=32, workers=workers)
+    store = FeatureStore(out / "features")
+    rows = [store.row[it.image] for it in items]
+    pairs = near_duplicate_pairs(store.get("pooled", rows))
+    first_by_hash: dict[str, int] = {}
+    for i, h in enumerate(pixel_hash):
+        pairs.append((first_by_hash.setdefault(h, i), i))
+    items = assign_splits(items, pairs)
+    write_manifest(out, items, out, format="open-clipart", sources=list(sources))
+    vocab, stats = build_vocab(read_manifest(out), min_count=5)
+    vocab.save(out / "vocab.json")
+    summary = {
+        **summarize(items),
+        "vocab": stats,
+        "render_failures": len(failed),
+        "near_dup_pairs": len(pairs),
+    }
+    log.info("near-duplicate pairs kept in one split: %d", len(pairs))
+    return summary

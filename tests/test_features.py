@@ -1,0 +1,118 @@
+"""extract(): correct features, bad files skipped and counted, resume after SIGKILL equals one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from captioner.cli import main
+from captioner.features import FeatureStore, extract
+from captioner.images import open_image
+from captioner.prepare import prepare
+
+from .conftest import make_image
+
+
+@pytest.fixture
+def prepared(folder_dataset: Path, tmp_path: Path) -> Path:
+    prepare("folder", folder_dataset, tmp_path / "data", min_count=1)
+    return tmp_path / "data"
+
+
+def test_extract_matches_direct_forward_and_stores_fp16(prepared: Path, encoder, tmp_path: Path) -> None:
+    report = extract(prepared, tmp_path / "f", encoder, grid=True, batch_size=5, workers=2)
+    assert (report.total, report.extracted, report.failed) == (12, 12, {})
+    store = FeatureStore(tmp_path / "f")
+    assert store.arrays["pooled"].dtype == np.float16 and store.arrays["grid"].shape == (12, 49, 1280)
+    assert json.loads((tmp_path / "f" / "encoder.json").read_text()) == encoder.spec.to_json()
+    img = open_image(prepared.parent / "src" / store.images[3])
+    want = encoder.forward_features(encoder.preprocess(img)[None])
+    np.testing.assert_allclose(store.get("pooled", [3])[0], want.pooled[0].numpy(), rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(store.get("logits", [3])[0], want.logits[0].numpy(), rtol=1e-2, atol=2e-2)
+    again = extract(prepared, tmp_path / "f", encoder, grid=True)
+    assert again.extracted == 0 and again.resumed_from == 12  # already complete: nothing redone
+
+
+def test_bad_images_are_named_skipped_and_counted(prepared: Path, caplog, capsys, tmp_path: Path) -> None:
+    src = prepared.parent / "src"
+    (src / "img03.png").write_bytes(b"plain text, not an image")
+    data = (src / "img05.png").read_bytes()
+    (src / "img05.png").write_bytes(data[: len(data) // 2])
+    (src / "img07.png").unlink()
+    code = main(
+        ["extract", str(prepared), "--out", str(tmp_path / "f"), "--batch-size", "4", "--workers", "1"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "9 of 12 images encoded" in out and "skipped 3 unreadable images" in out
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "img03.png: skipped: not an image" in warned and "img07.png: skipped: file not found" in warned
+    store = FeatureStore(tmp_path / "f")
+    assert sorted(store.failed) == ["img03.png", "img05.png", "img07.png"] and len(store.row) == 9
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path: Path, encoder) -> None:
+    src = tmp_path / "src"
+    for i in range(24):
+        make_image(src / f"p{i:02d}.png", 100 + i, (96, 80))
+        (src / f"p{i:02d}.txt").write_text(f"picture {i}\n")
+    prepare("folder", src, tmp_path / "data", min_count=1)
+    extract(tmp_path / "data", tmp_path / "whole", encoder, batch_size=2, workers=0)
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "captioner.cli",
+        "extract",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "part"),
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    progress, killed_at = tmp_path / "part" / "progress.json", None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            done = json.loads(progress.read_text())["done"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            done = 0
+        if 4 <= done < 20:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_at = done
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert killed_at is not None, "the extraction finished before it could be killed"
+    assert not (tmp_path / "part" / "index.json").exists()
+    report = extract(tmp_path / "data", tmp_path / "part", encoder, batch_size=2, workers=0)
+    assert report.resumed_from >= killed_at and report.extracted == 24 - report.resumed_from
+    for kind in ("pooled", "logits"):
+        a = np.load(tmp_path / "whole" / f"{kind}.npy")
+        b = np.load(tmp_path / "part" / f"{kind}.npy")
+        assert np.array_equal(a, b), kind
+    assert (tmp_path / "whole" / "index.json").read_text() == (tmp_path / "part" / "index.json").read_text()
+
+
+def test_missing_index_gives_clear_error(tmp_path: Path) -> None:
+    from captioner.errors import CaptionerError
+
+    with pytest.raises(CaptionerError, match="feature index .* not found"):
+        FeatureStore(tmp_path)
+
+
+def test_make_image_helper_differs_by_seed(tmp_path: Path) -> None:
+    a = open_image(make_image(tmp_path / "a.png", 1))
+    b = open_image(make_image(tmp_path / "b.png", 2))
+    assert np.asarray(a).tolist() != np.asarray(b).tolist()

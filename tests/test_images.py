@@ -1,0 +1,65 @@
+"""Image loading: every mode and orientation real files come in, and bad files named as such."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioner.images import ImageError, open_image
+
+
+def test_modes_become_rgb(tmp_path: Path) -> None:
+    Image.new("L", (8, 6), 100).save(tmp_path / "gray.png")
+    assert open_image(tmp_path / "gray.png").getpixel((0, 0)) == (100, 100, 100)
+
+    rgba = Image.new("RGBA", (8, 6), (255, 0, 0, 0))
+    rgba.putpixel((0, 0), (255, 0, 0, 255))
+    rgba.save(tmp_path / "rgba.png")
+    img = open_image(tmp_path / "rgba.png")
+    assert img.getpixel((0, 0)) == (255, 0, 0) and img.getpixel((1, 1)) == (255, 255, 255)  # white behind
+
+    pal = Image.new("P", (8, 6), 1)
+    pal.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    pal.save(tmp_path / "pal.png")
+    assert open_image(tmp_path / "pal.png").getpixel((3, 3)) == (10, 200, 30)
+
+    Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg", quality=100)
+    r, g, b = open_image(tmp_path / "cmyk.jpg").getpixel((3, 3))
+    assert r > 200 and g < 60 and b < 60
+
+    Image.fromarray(np.full((6, 8), 65535 // 2, np.uint16)).save(tmp_path / "g16.png")
+    assert abs(open_image(tmp_path / "g16.png").getpixel((0, 0))[0] - 128) <= 1
+
+
+def test_exif_rotation_is_applied(tmp_path: Path) -> None:
+    img = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    img.save(tmp_path / "rot.jpg", exif=exif.tobytes())
+    assert open_image(tmp_path / "rot.jpg").size == (20, 40)
+
+
+def test_bad_files_raise_image_error(tmp_path: Path) -> None:
+    (tmp_path / "text.jpg").write_text("not an image")
+    with pytest.raises(ImageError, match="not an image"):
+        open_image(tmp_path / "text.jpg")
+    Image.new("RGB", (200, 200), (1, 2, 3)).save(tmp_path / "full.jpg")
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "trunc.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        open_image(tmp_path / "trunc.jpg")
+    with pytest.raises(ImageError, match="file not found"):
+        open_image(tmp_path / "missing.png")
+
+
+def test_decompression_bomb_refused_before_decoding(tmp_path: Path) -> None:
+    Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")  # tiny file, 144 Mpx
+    assert (tmp_path / "bomb.png").stat().st_size < 100_000
+    with pytest.raises(ImageError, match="decompression bomb"):
+        open_image(tmp_path / "bomb.png")
+    Image.new("1", (7000, 7000)).save(tmp_path / "big.png")  # over our 40 Mpx limit, under PIL's own
+    with pytest.raises(ImageError, match="49000000 pixels exceeds the limit"):
+        open_image(tmp_path / "big.png")
