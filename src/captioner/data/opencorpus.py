@@ -97,10 +97,10 @@ def svg_metadata(text: str) -> tuple[str, str]:
 
 def clean_title(title: str, share: int) -> str:
     """A usable caption from an OpenClipart title, or '' when it is a label, a file name or empty."""
-    if share > LABEL_SHARE or _LABEL.search(title):
-        return ""
     t = _BY_PREFIX.sub("", title)
-    t = re.sub(r"[\s_-]*\d+$", "", t)  # "jigsaw_red_10" -> "jigsaw_red"
+    if share > LABEL_SHARE or _LABEL.search(t):
+        return ""
+    t = re.sub(r"([\s_-]*\d+)+$", "", t)  # "jigsaw_red_10" -> "jigsaw_red", "arrow08_4" -> "arrow"
     t = " ".join(re.sub(r"[_]+", " ", t).split()).rstrip("#*-~ ")
     return t if sum(c.isalpha() for c in t) >= 3 else ""
 

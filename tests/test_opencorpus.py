@@ -1,0 +1,151 @@
+"""The open-corpus builder on tiny sources in the exact layout of the Debian and npm packages."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioner.data.manifest import Item, read_manifest
+from captioner.data.opencorpus import (
+    assign_splits,
+    build_open_corpus,
+    cap_shared,
+    clean_description,
+    clean_title,
+    near_duplicate_pairs,
+    openmoji,
+    svg_metadata,
+    Raw,
+)
+from captioner.errors import CaptionerError
+
+pytest.importorskip("cairosvg")
+
+
+def svg(shape: str, title: str = "", desc: str = "", creator: str = "Some Artist") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<svg xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:cc="http://web.resource.org/cc/"
+ xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://www.w3.org/2000/svg"
+ width="200" height="120" version="1.0">
+ <metadata><rdf:RDF><cc:Work rdf:about="">
+  <dc:title>{title}</dc:title><dc:description>{desc}</dc:description>
+  <dc:creator><cc:Agent><dc:title>{creator}</dc:title></cc:Agent></dc:creator>
+  <dc:format>image/svg+xml</dc:format>
+  <dc:type rdf:resource="http://purl.org/dc/dcmitype/StillImage"/>
+ </cc:Work></rdf:RDF></metadata>
+ {shape}
+</svg>"""
+
+
+CIRCLE = '<circle cx="60" cy="60" r="40" fill="#d00"/>'
+RECT = '<rect x="20" y="30" width="150" height="60" fill="#03c"/>'
+TRI = '<path d="M10 110 L100 10 L190 110 Z" fill="#0a0"/>'
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> dict[str, Path]:
+    tux = tmp_path / "stamps" / "animals" / "cats"
+    tux.mkdir(parents=True)
+    rgba = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
+    rgba.paste((200, 120, 40, 255), (20, 10, 70, 50))
+    rgba.save(tux / "cat.png")
+    (tux / "cat.txt").write_text("A ginger cat.\nfr.utf8=Un chat roux.\nde.utf8=Eine Katze.\n")
+    (tux / "nocaption.png").write_bytes((tux / "cat.png").read_bytes())
+    (tux / "dog.svg").write_text(svg(TRI))
+    (tux / "dog.txt").write_text("A green dog.\n")
+
+    oc = tmp_path / "openclipart" / "animals"
+    oc.mkdir(parents=True)
+    (oc / "ball_nicu_01.svg").write_text(svg(CIRCLE, "Clipart by Nicu Buculei - red_ball_10"))
+    (oc / "icon_01.svg").write_text(svg(RECT, "Part of the Flat Icon Collection (Wed Aug 25 23:29:46 2004)",
+                                        "A blue brick lying flat on the ground."))
+    (oc / "mail_01.svg").write_text(svg(RECT.replace("#03c", "#c0c"), "", "jean.victor.balin@gmail.com"))
+    (oc / "copy_01.svg").symlink_to(oc / "ball_nicu_01.svg")
+    (oc / "bytecopy_01.svg").write_text((oc / "ball_nicu_01.svg").read_text())
+    (oc / "broken_01.svg").write_text(svg("", "A broken drawing") .replace("<svg", "<svg><oops"))
+
+    moji = tmp_path / "openmoji-17.0.0.tgz"
+    meta = [
+        {"emoji": "x", "hexcode": "1F600", "annotation": "grinning face", "skintone": ""},
+        {"emoji": "x", "hexcode": "1F476", "annotation": "baby", "skintone": ""},
+        {"emoji": "x", "hexcode": "1F476-1F3FD", "annotation": "baby: medium skin tone", "skintone": 3},
+        {"emoji": "x", "hexcode": "1F601", "annotation": "beaming face", "skintone": ""},
+    ]
+    files = {"package/data/openmoji.json": json.dumps(meta).encode(),
+             "package/color/svg/1F600.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
+             "package/color/svg/1F476.svg": svg(TRI.replace("#0a0", "#f9c")).encode(),
+             "package/color/svg/1F476-1F3FD.svg": svg(TRI).encode(),
+             "package/color/svg/1F601.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode()}
+    with tarfile.open(moji, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return {"tuxpaint": tmp_path / "stamps", "openclipart": tmp_path / "openclipart", "openmoji": moji}
+
+
+def test_build_open_corpus(sources: dict[str, Path], tmp_path: Path, caplog) -> None:
+    summary = build_open_corpus(tmp_path / "out", workers=1, paths=sources)
+    items = {it.image: it for it in read_manifest(tmp_path / "out")}
+    assert {k: v.captions[0] for k, v in items.items()} == {
+        "images/tuxpaint/animals/cats/cat.png": "A ginger cat.",
+        "images/tuxpaint/animals/cats/dog.png": "A green dog.",
+        "images/openclipart/animals/ball_nicu_01.png": "red ball",
+        "images/openclipart/animals/icon_01.png": "A blue brick lying flat on the ground.",
+        "images/openmoji/1F600.png": "grinning face",
+        "images/openmoji/1F476.png": "baby",
+        "images/openmoji/1F601.png": "beaming face",
+    }
+    assert items["images/openmoji/1F600.png"].license == "CC-BY-SA-4.0"
+    assert items["images/tuxpaint/animals/cats/cat.png"].source == "tuxpaint"
+    # the same pixels under two names stay in one split
+    assert items["images/openmoji/1F600.png"].split == items["images/openmoji/1F601.png"].split
+    img = Image.open(tmp_path / "out" / "images/tuxpaint/animals/cats/cat.png")
+    assert img.size == (256, 256) and img.getpixel((2, 2)) == (255, 255, 255)
+    assert summary["render_failures"] == 1 and "broken_01.svg: skipped" in caplog.text
+    assert (tmp_path / "out" / "features" / "index.json").exists()
+    assert (tmp_path / "out" / "vocab.json").exists()
+
+
+def test_missing_source_names_the_install_command(tmp_path: Path) -> None:
+    with pytest.raises(CaptionerError, match=r"apt-get install openclipart-svg"):
+        build_open_corpus(tmp_path / "o", sources=["openclipart"], paths={"openclipart": tmp_path / "nope"})
+    with pytest.raises(CaptionerError, match=r"npm pack openmoji"):
+        list(openmoji(tmp_path / "nope.tgz"))
+
+
+def test_title_and_description_cleaning() -> None:
+    assert clean_title("Clipart by Nicu Buculei - jigsaw_red_10", 1) == "jigsaw red"
+    assert clean_title("Lemon SVG theme", 1) == ""
+    assert clean_title("Part of the Flat Icon Collection (Wed Aug 25 23:29:46 2004)", 1) == ""
+    assert clean_title("gramastar", 1375) == ""  # shared by too many files: a label
+    assert clean_title("Full Moon", 3) == "Full Moon"
+    assert clean_title("fc23", 1) == ""
+    assert clean_description("EPS converted from  http://aiga.org") == ""
+    assert clean_description("A simple shield") == ""  # under 4 words
+    assert clean_description("This is a nice detailed image of clouds. More.") == "This is a nice detailed image of clouds."
+    text = svg("", "Work title", "Work description", creator="Artist Name")
+    assert svg_metadata(text) == ("Work title", "Work description")
+
+
+def test_cap_shared_caption() -> None:
+    raws = [Raw(f"k{i:02d}", "s", "l", "Same Caption" if i < 30 else f"c{i}") for i in range(33)]
+    kept = cap_shared(raws, cap=20)
+    assert len(kept) == 23 and [r.key for r in kept][:20] == [f"k{i:02d}" for i in range(20)]
+
+
+def test_near_duplicates_share_a_split() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(50, 16)).astype(np.float32)
+    feats = np.concatenate([base, base[:10] + 0.01 * rng.normal(size=(10, 16)).astype(np.float32)])
+    pairs = near_duplicate_pairs(feats)
+    assert {(i, j) for i, j in pairs} >= {(i, 50 + i) for i in range(10)}
+    items = assign_splits([Item(f"im{i:03d}", ["c"], "train") for i in range(60)], pairs, (0.34, 0.33, 0.33))
+    assert all(items[i].split == items[50 + i].split for i in range(10))
+    assert len({it.split for it in items}) == 3
