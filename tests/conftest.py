@@ -35,3 +35,30 @@ def folder_dataset(tmp_path: Path) -> Path:
         make_image(src / f"img{i:02d}.png", i)
         (src / f"img{i:02d}.txt").write_text(f"A {words[i % 3]} square number {i}.\nline two ignored\n")
     return src
+
+
+COLORS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "yellow": (230, 230, 20)}
+
+
+@pytest.fixture(scope="session")
+def shapes_data(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Path:
+    """24 drawn shapes ('a red circle', ...) prepared and extracted with the grid; 18 train, 6 val."""
+    from PIL import ImageDraw
+
+    from captioner.features import extract
+    from captioner.prepare import prepare
+
+    root = tmp_path_factory.mktemp("shapes")
+    (root / "src").mkdir()
+    for name, rgb in COLORS.items():
+        for shape in ("square", "circle"):
+            for k in range(3):
+                img = Image.new("RGB", (64, 64), (255, 255, 255))
+                box = (8 + 3 * k, 8 + 2 * k, 56 - k, 56 - 2 * k)
+                draw = ImageDraw.Draw(img)
+                (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=rgb)
+                img.save(root / "src" / f"{name}_{shape}_{k}.png")
+                (root / "src" / f"{name}_{shape}_{k}.txt").write_text(f"a {name} {shape}\n")
+    prepare("folder", root / "src", root / "data", min_count=1, ratios=(0.75, 0.25, 0.0))
+    extract(root / "data", root / "data" / "features", encoder, grid=True, workers=0)
+    return root / "data"

@@ -63,12 +63,17 @@ def sources(tmp_path: Path) -> dict[str, Path]:
     oc = tmp_path / "openclipart" / "animals"
     oc.mkdir(parents=True)
     (oc / "ball_nicu_01.svg").write_text(svg(CIRCLE, "Clipart by Nicu Buculei - red_ball_10"))
-    (oc / "icon_01.svg").write_text(svg(RECT, "Part of the Flat Icon Collection (Wed Aug 25 23:29:46 2004)",
-                                        "A blue brick lying flat on the ground."))
+    (oc / "icon_01.svg").write_text(
+        svg(
+            RECT,
+            "Part of the Flat Icon Collection (Wed Aug 25 23:29:46 2004)",
+            "A blue brick lying flat on the ground.",
+        )
+    )
     (oc / "mail_01.svg").write_text(svg(RECT.replace("#03c", "#c0c"), "", "jean.victor.balin@gmail.com"))
     (oc / "copy_01.svg").symlink_to(oc / "ball_nicu_01.svg")
     (oc / "bytecopy_01.svg").write_text((oc / "ball_nicu_01.svg").read_text())
-    (oc / "broken_01.svg").write_text(svg("", "A broken drawing") .replace("<svg", "<svg><oops"))
+    (oc / "broken_01.svg").write_text(svg("", "A broken drawing").replace("<svg", "<svg><oops"))
 
     moji = tmp_path / "openmoji-17.0.0.tgz"
     meta = [
@@ -77,11 +82,13 @@ def sources(tmp_path: Path) -> dict[str, Path]:
         {"emoji": "x", "hexcode": "1F476-1F3FD", "annotation": "baby: medium skin tone", "skintone": 3},
         {"emoji": "x", "hexcode": "1F601", "annotation": "beaming face", "skintone": ""},
     ]
-    files = {"package/data/openmoji.json": json.dumps(meta).encode(),
-             "package/color/svg/1F600.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
-             "package/color/svg/1F476.svg": svg(TRI.replace("#0a0", "#f9c")).encode(),
-             "package/color/svg/1F476-1F3FD.svg": svg(TRI).encode(),
-             "package/color/svg/1F601.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode()}
+    files = {
+        "package/data/openmoji.json": json.dumps(meta).encode(),
+        "package/color/svg/1F600.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
+        "package/color/svg/1F476.svg": svg(TRI.replace("#0a0", "#f9c")).encode(),
+        "package/color/svg/1F476-1F3FD.svg": svg(TRI).encode(),
+        "package/color/svg/1F601.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
+    }
     with tarfile.open(moji, "w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
@@ -129,7 +136,10 @@ def test_title_and_description_cleaning() -> None:
     assert clean_title("fc23", 1) == ""
     assert clean_description("EPS converted from  http://aiga.org") == ""
     assert clean_description("A simple shield") == ""  # under 4 words
-    assert clean_description("This is a nice detailed image of clouds. More.") == "This is a nice detailed image of clouds."
+    assert (
+        clean_description("This is a nice detailed image of clouds. More.")
+        == "This is a nice detailed image of clouds."
+    )
     text = svg("", "Work title", "Work description", creator="Artist Name")
     assert svg_metadata(text) == ("Work title", "Work description")
 

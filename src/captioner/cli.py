@@ -67,6 +67,19 @@ def _open_clipart(a: argparse.Namespace) -> None:
     _print_summary(summary, Path(a.out))
 
 
+def _train(a: argparse.Namespace) -> None:
+    from .config import load_config
+    from .train import train
+
+    cfg = load_config(a.config, a.overrides)
+    prog = train(cfg, resume=a.resume)
+    best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1), default={})
+    print(f"trained {prog.global_step} steps; checkpoints in {cfg.train.out}/latest and {cfg.train.out}/best")
+    if "CIDEr-D" in best:
+        b4, ep = best["BLEU-4"], best["epoch"]
+        print(f"  best validation CIDEr-D {best['CIDEr-D']:.3f} (BLEU-4 {b4:.3f}), epoch {ep}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
     p = argparse.ArgumentParser(
@@ -101,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=2, help="image-decoding processes")
     s.set_defaults(func=_extract)
+
+    s = sub.add_parser("train", help="train a decoder on cached features")
+    s.add_argument("config", nargs="?", help="TOML preset, e.g. configs/seed.toml")
+    s.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.data=runs/open train.lr=3e-4")
+    s.add_argument("--resume", action="store_true", help="continue train.out/latest exactly where it stopped")
+    s.set_defaults(func=_train)
 
     s = sub.add_parser("data", help="build datasets")
     dsub = s.add_subparsers(dest="dataset", required=True)

@@ -1,0 +1,131 @@
+"""Checkpoint folders: safetensors weights + JSON config, vocabulary, encoder spec; no pickle anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import Config, config_from_dict
+from .encoders import EncoderSpec
+from .errors import CaptionerError
+from .files import read_json, write_json
+from .models import build_model, feature_kind
+from .text import Vocab
+
+FORMAT_VERSION = 1
+FILES = ("model.safetensors", "config.json", "vocab.json", "encoder.json", "meta.json")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint."""
+
+    model: nn.Module
+    config: Config
+    vocab: Vocab
+    spec: EncoderSpec
+    meta: dict[str, Any]
+    path: Path
+
+
+def feat_dim(spec: EncoderSpec, kind: str) -> int:
+    """Width of the feature vector a model of this kind reads."""
+    return {"pooled": spec.pooled_dim, "logits": spec.num_classes, "grid": spec.grid_dim}[kind]
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    config: Config,
+    vocab: Vocab,
+    spec: EncoderSpec,
+    meta: dict[str, Any],
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+    extra_json: dict[str, Any] | None = None,
+) -> None:
+    """Write the folder atomically: build it beside `path`, then swap it in."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, tmp / "model.safetensors")
+        write_json(tmp / "config.json", config.to_json())
+        vocab.save(tmp / "vocab.json")
+        write_json(tmp / "encoder.json", spec.to_json())
+        if extra_tensors is not None:
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()},
+                tmp / "train_state.safetensors",
+            )
+            write_json(tmp / "train_state.json", extra_json or {})
+        write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta})
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        old = path.with_name(path.name + ".old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CaptionerError(f"{path}: could not write checkpoint ({e.strerror})") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def resolve(path: str | Path) -> Path:
+    """The checkpoint folder, falling back to the previous copy if a save was cut off mid-swap."""
+    path = Path(path)
+    old = path.with_name(path.name + ".old")
+    if not path.exists() and old.exists():
+        return old
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load and check a checkpoint folder; errors name the missing or mismatched part."""
+    path = resolve(path)
+    if not path.is_dir():
+        raise CaptionerError(f"{path}: checkpoint folder not found")
+    missing = [f for f in FILES if not (path / f).is_file()]
+    if missing:
+        raise CaptionerError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+    meta = read_json(path / "meta.json", "checkpoint meta")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CaptionerError(
+            f"{path}: checkpoint format {meta.get('format_version')!r}, this captioner reads {FORMAT_VERSION}"
+        )
+    config = config_from_dict(read_json(path / "config.json", "checkpoint config"))
+    vocab = Vocab.load(path / "vocab.json")
+    spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path / "encoder.json"))
+    model = build_model(config.model, len(vocab), feat_dim(spec, feature_kind(config.model)))
+    try:
+        state = load_file(path / "model.safetensors", device="cpu")
+    except (SafetensorError, OSError, json.JSONDecodeError) as e:
+        raise CaptionerError(f"{path / 'model.safetensors'}: unreadable weights ({e})") from e
+    want = model.state_dict()
+    bad = [k for k in want if k not in state or state[k].shape != want[k].shape]
+    extra = [k for k in state if k not in want]
+    if bad or extra:
+        k = (bad or extra)[0]
+        got = tuple(state[k].shape) if k in state else "missing"
+        raise CaptionerError(
+            f"{path / 'model.safetensors'}: weights do not fit the config ({k}: "
+            f"expected {tuple(want[k].shape) if k in want else 'absent'}, found {got})"
+        )
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path)

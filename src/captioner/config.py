@@ -1,0 +1,134 @@
+"""Configuration: frozen dataclasses with documented, checked fields; TOML presets plus overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import CaptionerError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Decoder architecture."""
+
+    kind: str = "showtell"  # "showtell" (the seed's LSTM) or "attend" (soft attention over the grid)
+    embed: int = 128  # word embedding size
+    hidden: int = 200  # LSTM units
+    dropout: float = 0.5  # dropout on the image features before the Linear into the LSTM state
+    init_hidden: bool = False  # showtell: the image also sets h0 (the seed sets only the cell state c0)
+    feature: str = "pooled"  # showtell input: "pooled" (1280-d) or "logits" (1000 ImageNet scores)
+    attn_dim: int = 256  # attend: size of the attention projection
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("showtell", "attend"), "model.kind", "must be 'showtell' or 'attend'")
+        _check(self.feature in ("pooled", "logits"), "model.feature", "must be 'pooled' or 'logits'")
+        for name in ("embed", "hidden", "attn_dim"):
+            _check(getattr(self, name) > 0, f"model.{name}", "must be positive")
+        _check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, batching, validation and checkpointing."""
+
+    data: str = ""  # folder written by `captioner prepare` (manifest.jsonl, vocab.json)
+    features: str = ""  # features folder (default: DATA/features)
+    out: str = "runs/model"  # where checkpoints go
+    seed: int = 0
+    batch_size: int = 50
+    batch_mode: str = (
+        "random"  # "random": the seed's random (image, caption) draws; "epoch": every caption once
+    )
+    steps_per_epoch: int = 0  # random mode: steps between validations (0: train captions / batch size)
+    epochs: int = 20
+    lr: float = 1e-3  # Adam learning rate
+    schedule: str = "constant"  # "constant" or "cosine" (with linear warm-up)
+    warmup_steps: int = 0
+    clip: float = 10.0  # gradient-norm clipping (the seed clips at 10)
+    label_smoothing: float = 0.0
+    max_len: int = 20  # captions are truncated to this many words
+    bf16: bool = False  # bfloat16 autocast (CPU and GPU)
+    checkpoint_every: int = 200  # steps between 'latest' checkpoints
+    patience: int = 5  # stop after this many validations without a better CIDEr-D (0: never)
+    val_images: int = 1000  # at most this many validation images are decoded for BLEU/CIDEr
+    device: str = "cpu"  # "cpu", "cuda", or "auto"
+
+    def __post_init__(self) -> None:
+        _check(self.batch_mode in ("random", "epoch"), "train.batch_mode", "must be 'random' or 'epoch'")
+        _check(self.schedule in ("constant", "cosine"), "train.schedule", "must be 'constant' or 'cosine'")
+        _check(self.device in ("cpu", "cuda", "auto"), "train.device", "must be 'cpu', 'cuda' or 'auto'")
+        for name in ("batch_size", "epochs", "max_len", "checkpoint_every"):
+            _check(getattr(self, name) > 0, f"train.{name}", "must be positive")
+        _check(self.lr > 0 and self.clip > 0, "train.lr/clip", "must be positive")
+        _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run: [model] and [train] sections."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, name: str, why: str) -> None:
+    if not ok:
+        raise CaptionerError(f"config field {name}: {why}")
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    for key, value in values.items():
+        if key not in known:
+            raise CaptionerError(f"unknown config key {section}.{key}; known: {', '.join(known)}")
+        want = type(known[key].default)
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise CaptionerError(f"config field {section}.{key}: expected {want.__name__}, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string such as runs/x
+
+
+def config_from_dict(obj: dict[str, Any]) -> Config:
+    """Build a Config from {"model": {...}, "train": {...}}, rejecting unknown keys and wrong types."""
+    unknown = set(obj) - {"model", "train"}
+    if unknown:
+        raise CaptionerError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    return Config(
+        _build(ModelConfig, dict(obj.get("model", {})), "model"),
+        _build(TrainConfig, dict(obj.get("train", {})), "train"),
+    )
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:  # type: ignore[assignment]
+    """A TOML preset (or the defaults) plus `section.key=value` overrides."""
+    obj: dict[str, Any] = {}
+    if path:
+        try:
+            obj = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise CaptionerError(f"{path}: config file not found") from e
+        except tomllib.TOMLDecodeError as e:
+            raise CaptionerError(f"{path}: invalid TOML ({e})") from e
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not eq or not dot:
+            raise CaptionerError(f"override {item!r}: expected section.key=value, e.g. train.lr=3e-4")
+        obj.setdefault(section, {})[name] = _parse_value(value.strip())
+    return config_from_dict(obj)

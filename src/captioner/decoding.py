@@ -1,0 +1,190 @@
+"""Decoding written once: greedy, sampling and batched beam search over model.step()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .text import END_IX, PAD_IX, START_IX, UNK_IX
+
+NEG = -1e9
+
+
+@dataclass
+class Caption:
+    """One decoded caption: word indices (no #START#/#END#), its confidence and attention maps."""
+
+    tokens: list[int]
+    logprob: float  # sum over the words and #END#
+    confidence: float  # length-normalised log-probability: logprob / (words + 1)
+    alphas: list[list[float]] = field(default_factory=list)  # per word, attention over the grid
+
+
+def _mask(logits: torch.Tensor, block_unk: bool) -> torch.Tensor:
+    logits = logits.float()
+    logits[:, PAD_IX] = NEG
+    logits[:, START_IX] = NEG
+    if block_unk:
+        logits[:, UNK_IX] = NEG
+    return torch.log_softmax(logits, dim=-1)
+
+
+def _select(state: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: v.index_select(0, idx) for k, v in state.items()}
+
+
+def _finish(tokens: list[int], logprob: float, alphas: list[list[float]]) -> Caption:
+    words = tokens[: tokens.index(END_IX)] if END_IX in tokens else tokens
+    n = len(words) + (1 if END_IX in tokens else 0)
+    return Caption(words, logprob, logprob / max(1, n), alphas[: len(words)])
+
+
+@torch.inference_mode()
+def sample(
+    model: nn.Module,
+    feats: torch.Tensor,
+    max_len: int = 20,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    block_unk: bool = True,
+) -> list[Caption]:
+    """Greedy (temperature 0) or sampled decoding of a batch; feats (B, ...) -> B captions."""
+    state = model.init_state(feats)
+    b = feats.shape[0]
+    tok = torch.full((b,), START_IX, dtype=torch.long, device=feats.device)
+    done = torch.zeros(b, dtype=torch.bool, device=feats.device)
+    out, total, alphas = [], torch.zeros(b), []
+    for step in range(max_len + 1):
+        logits, state = model.step(tok, state)
+        logp = _mask(logits, block_unk)  # (B, V)
+        if step == max_len:  # out of room: only #END# may follow (as in beam_search)
+            logp = (
+                torch.full_like(logp, NEG).index_fill(1, torch.tensor([END_IX], device=logp.device), 0.0)
+                + (logp[:, END_IX : END_IX + 1])
+            )
+        if temperature <= 0:
+            nxt = logp.argmax(-1)
+        else:
+            nxt = torch.multinomial(
+                _filter(logp / temperature, top_k, top_p).softmax(-1), 1, generator=generator
+            )[:, 0]
+        step_lp = logp.gather(1, nxt[:, None])[:, 0].cpu()
+        total += torch.where(done.cpu(), torch.zeros(b), step_lp)
+        nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
+        out.append(nxt.cpu())
+        if "alpha" in state:
+            alphas.append(state["alpha"].float().cpu())
+        done |= nxt == END_IX
+        tok = nxt
+        if bool(done.all()):
+            break
+    toks = torch.stack(out, 1).tolist()
+    return [
+        _finish([t for t in toks[i] if t != PAD_IX], float(total[i]), [a[i].tolist() for a in alphas])
+        for i in range(b)
+    ]
+
+
+def greedy(model: nn.Module, feats: torch.Tensor, max_len: int = 20, block_unk: bool = True) -> list[Caption]:
+    """The most likely word at every step."""
+    return sample(model, feats, max_len, temperature=0.0, block_unk=block_unk)
+
+
+def _filter(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Keep the top-k words and the smallest set whose probability reaches top_p."""
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, NEG)
+    if top_p < 1.0:
+        srt, idx = logits.sort(dim=-1, descending=True)
+        cum = srt.softmax(-1).cumsum(-1)
+        drop = cum - srt.softmax(-1) >= top_p  # words after the nucleus is full
+        logits = logits.masked_fill(drop.scatter(1, idx, drop), NEG)
+    return logits
+
+
+@torch.inference_mode()
+def beam_search(
+    model: nn.Module,
+    feats: torch.Tensor,
+    beam: int = 3,
+    max_len: int = 20,
+    length_penalty: float = 0.0,
+    n_best: int = 1,
+    block_unk: bool = True,
+) -> list[list[Caption]]:
+    """Batched beam search; returns the n_best captions per image, best first.
+
+    Hypotheses are ranked by logprob / ((5 + n) / 6) ** length_penalty (GNMT), n counting #END#.
+    Beams that never emit #END# stop at max_len words.
+    """
+    b, k = feats.shape[0], beam
+    state = _select(model.init_state(feats), torch.arange(b, device=feats.device).repeat_interleave(k))
+    tok = torch.full((b * k,), START_IX, dtype=torch.long, device=feats.device)
+    score = torch.full((b, k), NEG, device=feats.device)
+    score[:, 0] = 0.0  # all beams start identical: keep one alive
+    hist = torch.zeros(b, k, 0, dtype=torch.long, device=feats.device)
+    alph: list[torch.Tensor] = []
+    finished: list[list[tuple[float, list[int], float, list]]] = [[] for _ in range(b)]
+    for t in range(max_len + 1):
+        logits, state = model.step(tok, state)
+        logp = _mask(logits, block_unk).view(b, k, -1)  # (B, K, V)
+        if t == max_len:  # out of room: only #END# may follow
+            forced = torch.full_like(logp, NEG)
+            forced[..., END_IX] = logp[..., END_IX]
+            logp = forced
+        cand = (score[..., None] + logp).view(b, -1)  # (B, K*V)
+        top, idx = cand.topk(2 * k, dim=1)  # (B, 2K): room for beams that end now
+        src, word = idx // logp.shape[-1], idx % logp.shape[-1]
+        new_score = torch.full((b, k), NEG, device=feats.device)
+        new_src = torch.zeros(b, k, dtype=torch.long, device=feats.device)
+        new_word = torch.full((b, k), PAD_IX, dtype=torch.long, device=feats.device)
+        for i in range(b):
+            j = 0
+            for rank, (s, w, sc) in enumerate(
+                zip(src[i].tolist(), word[i].tolist(), top[i].tolist(), strict=True)
+            ):
+                if sc <= NEG / 2:
+                    break
+                if w == END_IX:
+                    if rank >= k:
+                        continue  # as in fairseq: a hypothesis may end only from the top k candidates
+                    words = hist[i, s].tolist()
+                    lp = ((5 + len(words) + 1) / 6) ** length_penalty
+                    att = [a[i * k + s] for a in alph] if alph else []
+                    finished[i].append((sc / lp, words, sc, att))
+                elif j < k:
+                    new_score[i, j], new_src[i, j], new_word[i, j] = sc, s, w
+                    j += 1
+        if all(len(f) >= n_best for f in finished) and _no_better(
+            finished, new_score, length_penalty, n_best
+        ):
+            break
+        flat = (new_src + torch.arange(b, device=feats.device)[:, None] * k).view(-1)
+        state = _select(state, flat)
+        if "alpha" in state:
+            alph = [a.index_select(0, flat) for a in alph] + [state["alpha"].float()]
+        hist = torch.cat(
+            [hist.gather(1, new_src[..., None].expand(-1, -1, hist.shape[2])), new_word[..., None]], 2
+        )
+        score, tok = new_score, new_word.view(-1)
+    out = []
+    for fin in finished:
+        fin.sort(key=lambda f: -f[0])
+        out.append([_finish(w + [END_IX], raw, [a.tolist() for a in att]) for _, w, raw, att in fin[:n_best]])
+    return out
+
+
+def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_best: int) -> bool:
+    """True when no live beam can still beat each image's n_best-th finished hypothesis."""
+    if length_penalty > 0:
+        return False  # a longer hypothesis may still win under a length bonus; run to max_len
+    for i, fin in enumerate(finished):
+        nth = sorted((f[0] for f in fin), reverse=True)[n_best - 1]
+        if alive[i].max().item() > nth:  # log-probs only fall, so live scores are upper bounds
+            return False
+    return True

@@ -1,0 +1,310 @@
+"""The training loop: masked cross-entropy, Adam, clipping, validation by CIDEr-D, exact resume."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+from tqdm import tqdm
+
+from .checkpoint import feat_dim, resolve, save_checkpoint
+from .config import Config
+from .data.manifest import read_manifest
+from .decoding import greedy
+from .errors import CaptionerError
+from .features import FeatureStore
+from .files import read_json, write_bytes
+from .metrics import bleu_cider
+from .models import build_model, feature_kind
+from .text import PAD_IX, Vocab, as_matrix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainData:
+    """Captions as index lists, grouped by feature row, for the train and val splits."""
+
+    store: FeatureStore
+    vocab: Vocab
+    kind: str  # which feature array: pooled, logits or grid
+    train_rows: np.ndarray  # (N,) feature rows of training images
+    train_caps: list[list[list[int]]]  # per training image, its encoded captions
+    val_rows: np.ndarray
+    val_caps: list[list[list[int]]]
+    val_refs: list[list[str]]  # raw reference captions, for BLEU/CIDEr
+    pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (P, 2) image, caption
+
+
+def load_data(cfg: Config) -> TrainData:
+    """Read manifest, vocabulary and features named by the config, and check they fit together."""
+    t = cfg.train
+    if not t.data:
+        raise CaptionerError("config field train.data: set it to a folder written by `captioner prepare`")
+    data = Path(t.data)
+    items = read_manifest(data)
+    vocab = Vocab.load(data / "vocab.json")
+    store = FeatureStore(t.features or data / "features")
+    kind = feature_kind(cfg.model)
+    if kind not in store.arrays:
+        raise CaptionerError(
+            f"{store.path}: no '{kind}' features; run `captioner extract --grid` for attention"
+        )
+    split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
+    if not split["train"]:
+        raise CaptionerError(f"{data}: no training images with features")
+    enc = lambda it: [vocab.encode(c, t.max_len) for c in it.captions]  # noqa: E731
+    d = TrainData(
+        store,
+        vocab,
+        kind,
+        np.array([store.row[it.image] for it in split["train"]]),
+        [enc(it) for it in split["train"]],
+        np.array([store.row[it.image] for it in split["val"]], dtype=np.int64),
+        [enc(it) for it in split["val"]],
+        [it.captions for it in split["val"]],
+    )
+    d.pairs = np.array([(i, j) for i, caps in enumerate(d.train_caps) for j in range(len(caps))], np.int64)
+    return d
+
+
+def steps_per_epoch(d: TrainData, cfg: Config) -> int:
+    """Random mode: configured or one pass worth of captions; epoch mode: batches covering every caption."""
+    b = cfg.train.batch_size
+    if cfg.train.batch_mode == "random" and cfg.train.steps_per_epoch:
+        return cfg.train.steps_per_epoch
+    return max(1, math.ceil(len(d.pairs) / b))
+
+
+def epoch_batches(d: TrainData, cfg: Config, epoch: int) -> list[np.ndarray]:
+    """The (image, caption) index pairs of every batch of an epoch; a pure function of (seed, epoch)."""
+    rng = np.random.default_rng([cfg.train.seed, epoch])
+    b, n = cfg.train.batch_size, steps_per_epoch(d, cfg)
+    if cfg.train.batch_mode == "random":  # the seed's: random images, one random caption of each
+        imgs = rng.integers(0, len(d.train_caps), size=(n, b))
+        caps = np.array([[rng.integers(len(d.train_caps[i])) for i in row] for row in imgs])
+        return [np.stack([imgs[k], caps[k]], 1) for k in range(n)]
+    order = d.pairs[rng.permutation(len(d.pairs))]
+    lengths = np.array([len(d.train_caps[i][j]) for i, j in order])
+    chunk = 50 * b  # sort within chunks by length so a batch holds similar lengths
+    for s in range(0, len(order), chunk):
+        idx = np.argsort(lengths[s : s + chunk], kind="stable")
+        order[s : s + chunk] = order[s : s + chunk][idx]
+    batches = [order[s : s + b] for s in range(0, len(order), b)]
+    return [batches[k] for k in rng.permutation(len(batches))]
+
+
+def make_batch(d: TrainData, rows: np.ndarray, caps: list[list[int]], device: torch.device) -> tuple:
+    """Features (B, ...) and token matrix (B, T) for the given feature rows and encoded captions."""
+    feats = torch.from_numpy(d.store.get(d.kind, rows.tolist()))
+    tokens = torch.from_numpy(as_matrix(caps))
+    return feats.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
+
+
+def caption_loss(logits: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Next-word cross-entropy averaged over real (non-padding) targets. logits (B, T-1, V), tokens (B, T)."""
+    targets = tokens[:, 1:]  # (B, T-1)
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), targets.flatten(), ignore_index=PAD_IX, label_smoothing=label_smoothing
+    )
+
+
+def lr_factor(cfg: Config, step: int, total: int) -> float:
+    """Linear warm-up, then constant or cosine decay to 10%."""
+    t = cfg.train
+    if t.warmup_steps and step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    if t.schedule == "constant":
+        return 1.0
+    p = min(1.0, (step - t.warmup_steps) / max(1, total - t.warmup_steps))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def autocast(cfg: Config, device: torch.device):  # type: ignore[no-untyped-def]
+    """bf16 autocast when asked for, else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if cfg.train.bf16 else nullcontext()
+
+
+@torch.no_grad()
+def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device) -> dict[str, float]:
+    """Teacher-forced loss over all val captions, and BLEU/CIDEr-D of real greedy decoding."""
+    if len(d.val_rows) == 0:
+        return {}
+    model.eval()
+    total, count = 0.0, 0
+    pairs = [(i, c) for i, caps in enumerate(d.val_caps) for c in caps]
+    for s in range(0, len(pairs), 256):
+        chunk = pairs[s : s + 256]
+        feats, tokens = make_batch(d, d.val_rows[[i for i, _ in chunk]], [c for _, c in chunk], device)
+        with autocast(cfg, device):
+            logits = model(feats, tokens[:, :-1])
+        n = int((tokens[:, 1:] != PAD_IX).sum())
+        total, count = total + float(caption_loss(logits, tokens)) * n, count + n
+    hyps, refs = {}, {}
+    k = min(len(d.val_rows), cfg.train.val_images)
+    for s in range(0, k, 256):
+        feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[s : min(k, s + 256)].tolist())).to(device)
+        for j, cap in enumerate(greedy(model, feats, cfg.train.max_len)):
+            hyps[str(s + j)] = d.vocab.decode(cap.tokens)
+            refs[str(s + j)] = d.val_refs[s + j]
+    model.train()
+    return {"val_loss": total / max(1, count), **bleu_cider(refs, hyps)}
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved beside every 'latest' checkpoint."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_cider: float = -1.0
+    bad_epochs: int = 0
+
+
+def _state_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = opt.state_dict()
+    tensors = {f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    return tensors, sd["param_groups"]
+
+
+def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Progress:
+    path = resolve(path)
+    tensors = load_file(path / "train_state.safetensors")
+    meta = read_json(path / "train_state.json", "training state")
+    model.load_state_dict(load_file(path / "model.safetensors"))
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return Progress(**meta)
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' takes CUDA when present."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CaptionerError("train.device = 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def train(cfg: Config, resume: bool = False) -> Progress:
+    """Train a decoder as the config says; with resume, continue from out/latest exactly."""
+    t, out = cfg.train, Path(cfg.train.out)
+    d = load_data(cfg)
+    device = pick_device(t.device)
+    torch.manual_seed(t.seed)
+    model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    prog = Progress()
+    if resolve(out / "latest").exists():
+        if not resume:
+            raise CaptionerError(
+                f"{out}/latest exists: pass --resume to continue it, or set train.out elsewhere"
+            )
+        prog = _restore(out / "latest", model, opt)
+        log.info("resumed at epoch %d, step %d", prog.epoch, prog.step_in_epoch)
+    per_epoch = steps_per_epoch(d, cfg)
+    total = per_epoch * t.epochs
+
+    def save(name: str, with_state: bool) -> None:
+        meta = {"epoch": prog.epoch, "global_step": prog.global_step, "history": prog.history[-1:]}
+        tensors, groups = _state_tensors(opt) if with_state else (None, None)
+        extra = {**prog.__dict__, "param_groups": groups} if with_state else None
+        save_checkpoint(out / name, model, cfg, d.vocab, d.store.spec, meta, tensors, extra)
+
+    model.train()
+    while prog.epoch < t.epochs:
+        batches = epoch_batches(d, cfg, prog.epoch)
+        bar = tqdm(
+            total=len(batches),
+            initial=prog.step_in_epoch,
+            desc=f"epoch {prog.epoch + 1}/{t.epochs}",
+            unit="step",
+            disable=None,
+        )
+        for k in range(prog.step_in_epoch, len(batches)):
+            b = batches[k]
+            feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
+            for g in opt.param_groups:
+                g["lr"] = t.lr * lr_factor(cfg, prog.global_step, total)
+            with autocast(cfg, device):
+                logits = model(feats, tokens[:, :-1])  # (B, T-1, V)
+            loss = caption_loss(logits, tokens, t.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), t.clip)
+            opt.step()
+            prog.step_in_epoch, prog.global_step = k + 1, prog.global_step + 1
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update()
+            if prog.global_step % t.checkpoint_every == 0:
+                save("latest", True)
+        bar.close()
+        metrics = {
+            "epoch": prog.epoch + 1,
+            "step": prog.global_step,
+            "train_loss": loss.item(),
+            **validate(model, d, cfg, device),
+        }
+        prog.history.append(metrics)
+        log.info("epoch %d: %s", prog.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        prog.epoch, prog.step_in_epoch = prog.epoch + 1, 0
+        cider = metrics.get("CIDEr-D", -metrics["train_loss"])
+        if cider > prog.best_cider:
+            prog.best_cider, prog.bad_epochs = cider, 0
+            save("best", False)
+        else:
+            prog.bad_epochs += 1
+        if t.patience and prog.bad_epochs >= t.patience:
+            log.info("early stop: no better validation CIDEr-D for %d epochs", prog.bad_epochs)
+            prog.epoch = t.epochs
+        save("latest", True)
+        plot_curves(prog.history, out / "curves.png")
+    return prog
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """Training and validation loss, and validation CIDEr-D, by epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax[0].plot(ep, [h["train_loss"] for h in history], label="train (last batch)")
+    if "val_loss" in history[0]:
+        ax[0].plot(ep, [h["val_loss"] for h in history], label="validation")
+        ax[1].plot(ep, [h["CIDEr-D"] for h in history], label="CIDEr-D", color="C2")
+        ax[1].plot(ep, [h["BLEU-4"] for h in history], label="BLEU-4", color="C3")
+    ax[0].set(xlabel="epoch", ylabel="cross-entropy")
+    ax[1].set(xlabel="epoch", ylabel="validation score (greedy)")
+    for a in ax:
+        a.legend()
+    fig.tight_layout()
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes(path, buf.getvalue())

@@ -1,0 +1,153 @@
+"""Models and decoding: padding invariance, overfitting, beam=1 is greedy, batched equals single."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from captioner.config import Config, ModelConfig, TrainConfig, load_config
+from captioner.decoding import _filter, beam_search, greedy, sample
+from captioner.errors import CaptionerError
+from captioner.models import build_model
+from captioner.text import END_IX, PAD_IX, START_IX
+from captioner.train import caption_loss, load_data, train
+
+V, D = 12, 16
+
+
+def _model(kind: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(kind=kind, embed=8, hidden=16, attn_dim=8), V, D).eval()
+
+
+def _feats(kind: str, b: int, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, 5, D, generator=g) if kind == "attend" else torch.randn(b, D, generator=g)
+
+
+@pytest.mark.parametrize("kind", ["showtell", "attend"])
+def test_padding_changes_neither_loss_nor_gradients(kind: str) -> None:
+    model = _model(kind).train()
+    feats = _feats(kind, 3)
+    tokens = torch.tensor(
+        [[START_IX, 4, 5, END_IX], [START_IX, 6, END_IX, PAD_IX], [START_IX, END_IX, PAD_IX, PAD_IX]]
+    )
+    padded = torch.cat([tokens, torch.full((3, 4), PAD_IX)], 1)
+    grads = []
+    for toks in (tokens, padded):
+        model.zero_grad()
+        torch.manual_seed(7)  # dropout is on: the same masks in both passes
+        loss = caption_loss(model(feats, toks[:, :-1]), toks)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=0, atol=1e-6)
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_loss_is_mean_over_real_tokens_only() -> None:
+    logits = torch.randn(2, 3, V)
+    tokens = torch.tensor([[START_IX, 4, END_IX, PAD_IX], [START_IX, 5, 6, END_IX]])
+    want = torch.stack(
+        [
+            -logits[0, 0].log_softmax(-1)[4],
+            -logits[0, 1].log_softmax(-1)[END_IX],
+            -logits[1, 0].log_softmax(-1)[5],
+            -logits[1, 1].log_softmax(-1)[6],
+            -logits[1, 2].log_softmax(-1)[END_IX],
+        ]
+    ).mean()
+    torch.testing.assert_close(caption_loss(logits, tokens), want)
+
+
+@pytest.mark.parametrize("kind", ["showtell", "attend"])
+def test_beam_one_equals_greedy_and_batched_equals_single(kind: str) -> None:
+    model, feats = _model(kind, 3), _feats(kind, 6)
+    g = greedy(model, feats, max_len=8)
+    b1 = beam_search(model, feats, beam=1, max_len=8)
+    assert [c.tokens for c in g] == [c[0].tokens for c in b1]
+    for x, y in zip(g, b1, strict=True):
+        assert x.logprob == pytest.approx(y[0].logprob, abs=1e-5)
+    b3 = beam_search(model, feats, beam=3, max_len=8, n_best=2)
+    for i in range(6):
+        one_g = greedy(model, feats[i : i + 1], max_len=8)[0]
+        one_b = beam_search(model, feats[i : i + 1], beam=3, max_len=8, n_best=2)[0]
+        assert one_g.tokens == g[i].tokens
+        assert [c.tokens for c in one_b] == [c.tokens for c in b3[i]]
+        assert b3[i][0].logprob >= g[i].logprob - 1e-5  # beam never finds a worse best caption
+        assert all(len(c.tokens) <= 8 for c in b3[i])
+    if kind == "attend":
+        assert len(g[0].alphas) == len(g[0].tokens) and len(g[0].alphas[0]) == 5
+        assert sum(g[0].alphas[0]) == pytest.approx(1.0, abs=1e-5) if g[0].alphas else True
+
+
+def test_unk_blocked_and_max_len_respected() -> None:
+    model, feats = _model("showtell", 4), _feats("showtell", 4)
+    with torch.no_grad():
+        model.head.bias.zero_()
+        model.head.bias[1] = 50.0  # #UNK# dominates every step
+    assert all(1 not in c.tokens for c in greedy(model, feats, max_len=5))
+    assert all(c.tokens == [1] * 5 for c in greedy(model, feats, max_len=5, block_unk=False))
+    beams = beam_search(model, feats, beam=2, max_len=5, block_unk=False)
+    assert all(len(b[0].tokens) == 5 for b in beams)
+
+
+def test_sampling_is_seeded_and_top_k_one_is_greedy() -> None:
+    model, feats = _model("showtell", 5), _feats("showtell", 5)
+    a = sample(model, feats, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    b = sample(model, feats, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    assert [c.tokens for c in a] == [c.tokens for c in b]
+    k1 = sample(model, feats, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(9))
+    assert [c.tokens for c in k1] == [c.tokens for c in greedy(model, feats)]
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = _filter(logits, 0, 0.75) > -1e8
+    assert kept.tolist() == [[True, True, False, False]]
+
+
+@pytest.mark.parametrize("kind", ["showtell", "attend"])
+def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Path) -> None:
+    cfg = Config(
+        ModelConfig(kind=kind, embed=32, hidden=64, dropout=0.0, attn_dim=32),
+        TrainConfig(
+            data=str(shapes_data),
+            out=str(tmp_path / "run"),
+            batch_size=18,
+            epochs=2,
+            steps_per_epoch=40,
+            lr=1e-2,
+            checkpoint_every=1000,
+            patience=0,
+            seed=1,
+        ),
+    )
+    train(cfg)
+    from captioner.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(tmp_path / "run" / "latest")
+    d = load_data(cfg)
+    feats = torch.from_numpy(d.store.get(d.kind, d.train_rows.tolist()))
+    got = [ck.vocab.decode(c.tokens) for c in greedy(ck.model, feats)]
+    want = [ck.vocab.decode(caps[0][1:]) for caps in d.train_caps]
+    assert got == want
+
+
+def test_config_errors_and_seed_preset(tmp_path: Path) -> None:
+    cfg = load_config(
+        Path(__file__).parents[1] / "configs" / "seed.toml", ["train.lr=3e-4", "train.data=runs/x"]
+    )
+    assert (cfg.model.embed, cfg.model.hidden, cfg.model.dropout, cfg.train.clip, cfg.train.batch_size) == (
+        128,
+        200,
+        0.5,
+        10.0,
+        50,
+    )
+    assert cfg.train.lr == 3e-4 and cfg.train.data == "runs/x"
+    with pytest.raises(CaptionerError, match="unknown config key train.lrate"):
+        load_config(None, ["train.lrate=1"])
+    with pytest.raises(CaptionerError, match="train.epochs: expected int, got 'many'"):
+        load_config(None, ["train.epochs=many"])
+    with pytest.raises(CaptionerError, match="model.kind: must be"):
+        load_config(None, ["model.kind=transformer"])
