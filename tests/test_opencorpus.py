@@ -13,6 +13,7 @@ from PIL import Image
 
 from captioner.data.manifest import Item, read_manifest
 from captioner.data.opencorpus import (
+    Raw,
     assign_splits,
     build_open_corpus,
     cap_shared,
@@ -21,7 +22,6 @@ from captioner.data.opencorpus import (
     near_duplicate_pairs,
     openmoji,
     svg_metadata,
-    Raw,
 )
 from captioner.errors import CaptionerError
 

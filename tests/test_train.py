@@ -1,0 +1,104 @@
+"""Training: a killed run resumes to the same bytes; checkpoints load safely or fail clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+
+from captioner.checkpoint import load_checkpoint
+from captioner.cli import main
+from captioner.errors import CaptionerError
+
+
+def _args(data: Path, out: Path) -> list[str]:
+    return [str(Path(__file__).parents[1] / "configs" / "seed.toml"), f"train.data={data}", f"train.out={out}",
+            "train.epochs=4", "train.steps_per_epoch=12", "train.batch_size=16", "train.checkpoint_every=5",
+            "model.hidden=256", "train.patience=0"]
+
+
+def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_path: Path) -> None:
+    assert main(["train", *_args(shapes_data, tmp_path / "whole")]) == 0
+    want = load_file(tmp_path / "whole" / "latest" / "model.safetensors")
+    want_hist = json.loads((tmp_path / "whole" / "latest" / "train_state.json").read_text())["history"]
+
+    rng = random.Random(0)
+    cmd = [sys.executable, "-m", "captioner.cli", "train", *_args(shapes_data, tmp_path / "cut")]
+    kills = 0
+    for attempt in range(3):  # kill at a random moment after a checkpoint exists, then resume
+        proc = subprocess.Popen(cmd + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline:
+            if (tmp_path / "cut" / "latest").exists() or (tmp_path / "cut" / "latest.old").exists():
+                time.sleep(rng.uniform(0.0, 0.5))
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    kills += 1
+                break
+            time.sleep(0.01)
+        proc.wait()
+    assert kills >= 1
+    assert main(["train", *_args(shapes_data, tmp_path / "cut"), "--resume"]) == 0
+    got = load_file(tmp_path / "cut" / "latest" / "model.safetensors")
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k].equal(want[k]), k
+    hist = json.loads((tmp_path / "cut" / "latest" / "train_state.json").read_text())["history"]
+    assert hist == want_hist
+    assert (tmp_path / "cut" / "best" / "model.safetensors").exists() and (tmp_path / "cut" / "curves.png").exists()
+
+
+@pytest.fixture
+def checkpoint(shapes_data: Path, tmp_path: Path) -> Path:
+    args = _args(shapes_data, tmp_path / "run")
+    assert main(["train", *args[:-4], "train.epochs=1", "train.steps_per_epoch=2"]) == 0
+    return tmp_path / "run" / "best"
+
+
+def test_checkpoint_loads_and_fails_clearly(checkpoint: Path, tmp_path: Path) -> None:
+    ck = load_checkpoint(checkpoint)
+    assert ck.config.model.hidden == 200 and ck.spec.name == "efficientnet-lite0" and len(ck.vocab) > 4
+
+    bad = tmp_path / "bad"
+    shutil.copytree(checkpoint, bad)
+    (bad / "vocab.json").unlink()
+    with pytest.raises(CaptionerError, match="incomplete checkpoint, missing vocab.json"):
+        load_checkpoint(bad)
+
+    shutil.rmtree(bad)
+    shutil.copytree(checkpoint, bad)
+    meta = json.loads((bad / "meta.json").read_text())
+    (bad / "meta.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(CaptionerError, match="checkpoint format 99"):
+        load_checkpoint(bad)
+
+    shutil.rmtree(bad)
+    shutil.copytree(checkpoint, bad)
+    w = load_file(bad / "model.safetensors")
+    w["head.weight"] = w["head.weight"][:-1]
+    save_file(w, bad / "model.safetensors")
+    with pytest.raises(CaptionerError, match=r"weights do not fit the config \(head.weight"):
+        load_checkpoint(bad)
+
+    (bad / "model.safetensors").write_bytes(b"\x80\x04garbage pickle")
+    with pytest.raises(CaptionerError, match="unreadable weights"):
+        load_checkpoint(bad)
+
+
+def test_training_refuses_to_overwrite_and_names_missing_grid(checkpoint: Path, shapes_data: Path,
+                                                              tmp_path: Path, capsys) -> None:
+    args = _args(shapes_data, checkpoint.parent)
+    assert main(["train", *args]) == 2
+    assert "latest exists: pass --resume" in capsys.readouterr().err
+    assert main(["train", *args[:2], f"train.out={tmp_path / 'x'}", "train.features=" + str(tmp_path)]) == 2
+    assert "feature index" in capsys.readouterr().err
