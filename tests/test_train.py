@@ -21,9 +21,17 @@ from captioner.errors import CaptionerError
 
 
 def _args(data: Path, out: Path) -> list[str]:
-    return [str(Path(__file__).parents[1] / "configs" / "seed.toml"), f"train.data={data}", f"train.out={out}",
-            "train.epochs=4", "train.steps_per_epoch=12", "train.batch_size=16", "train.checkpoint_every=5",
-            "model.hidden=256", "train.patience=0"]
+    return [
+        str(Path(__file__).parents[1] / "configs" / "seed.toml"),
+        f"train.data={data}",
+        f"train.out={out}",
+        "train.epochs=4",
+        "train.steps_per_epoch=12",
+        "train.batch_size=16",
+        "train.checkpoint_every=5",
+        "model.hidden=256",
+        "train.patience=0",
+    ]
 
 
 def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_path: Path) -> None:
@@ -35,8 +43,9 @@ def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_pat
     cmd = [sys.executable, "-m", "captioner.cli", "train", *_args(shapes_data, tmp_path / "cut")]
     kills = 0
     for attempt in range(3):  # kill at a random moment after a checkpoint exists, then resume
-        proc = subprocess.Popen(cmd + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.time() + 120
         while proc.poll() is None and time.time() < deadline:
             if (tmp_path / "cut" / "latest").exists() or (tmp_path / "cut" / "latest.old").exists():
@@ -55,7 +64,9 @@ def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_pat
         assert got[k].equal(want[k]), k
     hist = json.loads((tmp_path / "cut" / "latest" / "train_state.json").read_text())["history"]
     assert hist == want_hist
-    assert (tmp_path / "cut" / "best" / "model.safetensors").exists() and (tmp_path / "cut" / "curves.png").exists()
+    assert (tmp_path / "cut" / "best" / "model.safetensors").exists() and (
+        tmp_path / "cut" / "curves.png"
+    ).exists()
 
 
 @pytest.fixture
@@ -95,8 +106,9 @@ def test_checkpoint_loads_and_fails_clearly(checkpoint: Path, tmp_path: Path) ->
         load_checkpoint(bad)
 
 
-def test_training_refuses_to_overwrite_and_names_missing_grid(checkpoint: Path, shapes_data: Path,
-                                                              tmp_path: Path, capsys) -> None:
+def test_training_refuses_to_overwrite_and_names_missing_grid(
+    checkpoint: Path, shapes_data: Path, tmp_path: Path, capsys
+) -> None:
     args = _args(shapes_data, checkpoint.parent)
     assert main(["train", *args]) == 2
     assert "latest exists: pass --resume" in capsys.readouterr().err

@@ -63,8 +63,15 @@ def _open_clipart(a: argparse.Namespace) -> None:
         for k, v in (("tuxpaint", a.tuxpaint), ("openclipart", a.openclipart), ("openmoji", a.openmoji))
         if v
     }
-    summary = build_open_corpus(a.out, limit=a.limit, workers=a.workers, sources=a.sources, paths=paths)
+    summary = build_open_corpus(
+        a.out, limit=a.limit, workers=a.workers, sources=a.sources, paths=paths, min_count=a.min_count
+    )
     _print_summary(summary, Path(a.out))
+    print(
+        f"  {summary['render_failures']} images failed to render (named in the warnings above); "
+        f"{summary['near_duplicate_groups']} near-duplicate groups "
+        f"({summary['near_duplicate_images']} images) each kept within one split"
+    )
 
 
 def _train(a: argparse.Namespace) -> None:
@@ -127,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True)
     d.add_argument("--limit", type=int, help="at most this many items per source (for a quick look)")
     d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--min-count", type=int, default=5, help="vocabulary: keep words seen this often")
     d.add_argument("--sources", nargs="+", default=["tuxpaint", "openclipart", "openmoji"])
     d.add_argument("--tuxpaint", help="stamps folder (default /usr/share/tuxpaint/stamps)")
     d.add_argument("--openclipart", help="SVG folder (default /usr/share/openclipart/svg)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import itertools
 import json
 import logging
 import re
@@ -26,6 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import CaptionerError
+from ..files import write_bytes
 from .manifest import Item, read_manifest, split_by_hash, write_manifest
 
 log = logging.getLogger(__name__)
@@ -252,8 +254,12 @@ def near_duplicate_pairs(feats: np.ndarray, threshold: float = NEAR_DUP_COSINE) 
     return pairs
 
 
-def assign_splits(items: list[Item], pairs: list[tuple[int, int]], ratios=(0.8, 0.1, 0.1)) -> list[Item]:
-    """Split by a hash of each near-duplicate group's first key, so a group never straddles splits."""
+def assign_splits(
+    items: list[Item], pairs: list[tuple[int, int]], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> tuple[list[Item], list[int]]:
+    """Split by a hash of each near-duplicate group's first key, so a group never straddles splits.
+
+    Returns the items with their splits and each item's group id."""
     groups = _Groups(len(items))
     for i, j in pairs:
         groups.union(i, j)
@@ -261,23 +267,27 @@ def assign_splits(items: list[Item], pairs: list[tuple[int, int]], ratios=(0.8, 
     for i, it in enumerate(items):
         root = groups.find(i)
         first[root] = min(first.get(root, it.image), it.image)
-    return [replace(it, split=split_by_hash(first[groups.find(i)], ratios)) for i, it in enumerate(items)]
+    ids = [groups.find(i) for i in range(len(items))]
+    return [replace(it, split=split_by_hash(first[ids[i]], ratios)) for i, it in enumerate(items)], ids
 
 
 def _render_all(raws: list[Raw], out: Path, workers: int) -> tuple[list[Raw], dict[str, str], list[str]]:
     """Render every item to out/<key>; returns kept items, failures, and a pixel hash per kept item."""
     kept, failed, pixel_hash = [], {}, []
     by_key = {r.key: r for r in raws}
+    todo = [r for r in raws if not (out / r.key).is_file()]  # a rerun reuses what it rendered before
+    done = ((r.key, (out / r.key).read_bytes(), "") for r in raws if (out / r.key).is_file())
     with ProcessPoolExecutor(max(1, workers)) as pool:
-        results = pool.map(render, raws, chunksize=16)
+        results = itertools.chain(done, pool.map(render, todo, chunksize=16))
         for key, png, err in tqdm(results, total=len(raws), desc="render", unit="img", disable=None):
             if png is None:
                 log.warning("%s: skipped, %s", by_key[key].path or key, err)
                 failed[key] = err
                 continue
             dest = out / key
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(png)
+            if not dest.is_file():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                write_bytes(dest, png)
             pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
             pixel_hash.append(hashlib.sha1(pixels.tobytes()).hexdigest())
             kept.append(by_key[key])
@@ -291,6 +301,7 @@ def build_open_corpus(
     sources: list[str] | tuple[str, ...] = ("tuxpaint", "openclipart", "openmoji"),
     paths: dict[str, Path] | None = None,
     encoder: str = "efficientnet-lite0",
+    min_count: int = 5,
 ) -> dict[str, object]:
     """Gather, clean, render, de-duplicate and split the open corpus into out/ (manifest + features)."""
     from ..features import FeatureStore, extract
@@ -325,16 +336,20 @@ def build_open_corpus(
     pairs = near_duplicate_pairs(store.get("pooled", rows))
     first_by_hash: dict[str, int] = {}
     for i, h in enumerate(pixel_hash):
-        pairs.append((first_by_hash.setdefault(h, i), i))
-    items = assign_splits(items, pairs)
+        if first_by_hash.setdefault(h, i) != i:
+            pairs.append((first_by_hash[h], i))
+    items, groups = assign_splits(items, pairs)
     write_manifest(out, items, out, format="open-clipart", sources=list(sources))
-    vocab, stats = build_vocab(read_manifest(out), min_count=5)
+    vocab, stats = build_vocab(read_manifest(out), min_count=min_count)
     vocab.save(out / "vocab.json")
-    summary = {
+    sizes = Counter(groups)
+    dup_groups = sum(1 for n in sizes.values() if n > 1)
+    dup_items = sum(n for n in sizes.values() if n > 1)
+    log.info("%d near-duplicate groups (%d images) each kept within one split", dup_groups, dup_items)
+    return {
         **summarize(items),
         "vocab": stats,
         "render_failures": len(failed),
-        "near_dup_pairs": len(pairs),
+        "near_duplicate_groups": dup_groups,
+        "near_duplicate_images": dup_items,
     }
-    log.info("near-duplicate pairs kept in one split: %d", len(pairs))
-    return summary
