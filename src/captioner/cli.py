@@ -29,6 +29,8 @@ def _print_summary(summary: dict, out: Path) -> None:
     v = summary["vocab"]
     print(f"wrote {out / 'manifest.jsonl'}: {summary['images']} images, {summary['captions']} captions")
     print(f"  splits: {json.dumps(summary['splits'])}  sources: {json.dumps(summary['sources'])}")
+    for src, splits in summary["source_splits"].items():
+        print(f"    {src}: {json.dumps(splits)}")
     print(
         f"  caption tokens: mean {summary['caption_tokens_mean']}, "
         f"percentiles {summary['caption_tokens_percentiles']}"

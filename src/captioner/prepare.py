@@ -41,6 +41,10 @@ def summarize(items: list[Item]) -> dict[str, object]:
         "captions": len(lengths),
         "splits": dict(Counter(it.split for it in items)),
         "sources": dict(Counter(it.source for it in items)),
+        "source_splits": {
+            src: dict(Counter(it.split for it in items if it.source == src))
+            for src in sorted({it.source for it in items})
+        },
         "caption_tokens_percentiles": pct,
         "caption_tokens_mean": round(sum(lengths) / max(1, len(lengths)), 2),
     }
