@@ -35,7 +35,12 @@ def make_photos(folder: Path, n: int) -> None:
     for i in range(n):
         base = Image.fromarray(photos[i % len(photos)])
         w, h = base.size
-        box = (int(rng.integers(0, w // 4)), int(rng.integers(0, h // 4)), w - int(rng.integers(0, w // 4)), h)
+        box = (
+            int(rng.integers(0, w // 4)),
+            int(rng.integers(0, h // 4)),
+            w - int(rng.integers(0, w // 4)),
+            h,
+        )
         base.crop(box).resize((640, 480)).save(folder / f"p{i:04d}.jpg", quality=90)
         (folder / f"p{i:04d}.txt").write_text("a photo\n")
 

@@ -47,7 +47,7 @@ def measure(bf16: bool, steps: int) -> float:
     """Seconds per training step (forward, masked loss, backward, clip, Adam)."""
     torch.manual_seed(0)
     model = build_model(ModelConfig(embed=E, hidden=H), V, D)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as captioner.train does
     feats = torch.randn(B, D)
     tokens = torch.randint(4, V, (B, WORDS + 2))
     tokens[:, 0], tokens[:, -1] = 2, 3
@@ -64,10 +64,13 @@ def measure(bf16: bool, steps: int) -> float:
 
     for _ in range(3):
         one()
-    t = time.perf_counter()
-    for _ in range(steps):
-        one()
-    return (time.perf_counter() - t) / steps
+    best = float("inf")
+    for _ in range(3):  # best of three runs: the machine is shared and noisy
+        t = time.perf_counter()
+        for _ in range(steps):
+            one()
+        best = min(best, (time.perf_counter() - t) / steps)
+    return best
 
 
 def corpus_check(corpus: str, steps: int) -> dict[str, float]:
@@ -75,8 +78,12 @@ def corpus_check(corpus: str, steps: int) -> dict[str, float]:
     out = {}
     for bf16 in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = Config(ModelConfig(), TrainConfig(data=corpus, out=tmp, epochs=1, steps_per_epoch=steps,
-                                                    bf16=bf16, val_images=1, patience=0))
+            cfg = Config(
+                ModelConfig(),
+                TrainConfig(
+                    data=corpus, out=tmp, epochs=1, steps_per_epoch=steps, bf16=bf16, val_images=1, patience=0
+                ),
+            )
             out["bf16" if bf16 else "fp32"] = train(cfg).history[-1]["val_loss"]
     return out
 
@@ -97,14 +104,21 @@ def main() -> None:
         name = "bf16" if bf16 else "fp32"
         rates[name] = B * (WORDS + 1) / s
         gf = flops / s / 1e9
-        print(f"{name}: {s * 1e3:7.1f} ms/step, {rates[name]:8.0f} tokens/s, {B / s:6.0f} captions/s, "
-              f"{gf:6.1f} GFLOP/s = {gf / peak32:.2f} of the fp32 peak")
-    print(f"bf16 / fp32 tokens/s: {rates['bf16'] / rates['fp32']:.2f}x  (goal >= 2x; fp32 goal >= 0.50 of peak)")
+        print(
+            f"{name}: {s * 1e3:7.1f} ms/step, {rates[name]:8.0f} tokens/s, {B / s:6.0f} captions/s, "
+            f"{gf:6.1f} GFLOP/s = {gf / peak32:.2f} of the fp32 peak"
+        )
+    print(
+        f"bf16 / fp32 tokens/s: {rates['bf16'] / rates['fp32']:.2f}x  (goal >= 2x; fp32 goal >= 0.50 of peak)"
+    )
     if a.corpus:
         losses = corpus_check(a.corpus, a.corpus_steps)
         rel = losses["bf16"] / losses["fp32"] - 1
-        print(f"validation loss after {a.corpus_steps} steps: fp32 {losses['fp32']:.4f}, bf16 {losses['bf16']:.4f} "
-              f"({rel:+.2%}; goal within 1%)")
+        print(
+            f"validation loss after {a.corpus_steps} steps: "
+            f"fp32 {losses['fp32']:.4f}, bf16 {losses['bf16']:.4f} "
+            f"({rel:+.2%}; goal within 1%)"
+        )
 
 
 if __name__ == "__main__":
