@@ -80,9 +80,7 @@ def corpus_check(corpus: str, steps: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Config(
                 ModelConfig(),
-                TrainConfig(
-                    data=corpus, out=tmp, epochs=1, steps_per_epoch=steps, bf16=bf16, val_images=1, patience=0
-                ),
+                TrainConfig(data=corpus, out=tmp, epochs=1, steps_per_epoch=steps, bf16=bf16, val_images=1, patience=0),
             )
             out["bf16" if bf16 else "fp32"] = train(cfg).history[-1]["val_loss"]
     return out
@@ -108,9 +106,7 @@ def main() -> None:
             f"{name}: {s * 1e3:7.1f} ms/step, {rates[name]:8.0f} tokens/s, {B / s:6.0f} captions/s, "
             f"{gf:6.1f} GFLOP/s = {gf / peak32:.2f} of the fp32 peak"
         )
-    print(
-        f"bf16 / fp32 tokens/s: {rates['bf16'] / rates['fp32']:.2f}x  (goal >= 2x; fp32 goal >= 0.50 of peak)"
-    )
+    print(f"bf16 / fp32 tokens/s: {rates['bf16'] / rates['fp32']:.2f}x  (goal >= 2x; fp32 goal >= 0.50 of peak)")
     if a.corpus:
         losses = corpus_check(a.corpus, a.corpus_steps)
         rel = losses["bf16"] / losses["fp32"] - 1

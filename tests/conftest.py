@@ -42,7 +42,7 @@ COLORS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "
 
 @pytest.fixture(scope="session")
 def shapes_data(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Path:
-    """24 drawn shapes ('a red circle', ...) prepared and extracted with the grid; 18 train, 6 val."""
+    """24 drawn shapes ("a red circle", ...) prepared and extracted with the grid; about 3:1 train:val."""
     from PIL import ImageDraw
 
     from captioner.features import extract

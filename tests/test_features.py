@@ -47,9 +47,7 @@ def test_bad_images_are_named_skipped_and_counted(prepared: Path, caplog, capsys
     data = (src / "img05.png").read_bytes()
     (src / "img05.png").write_bytes(data[: len(data) // 2])
     (src / "img07.png").unlink()
-    code = main(
-        ["extract", str(prepared), "--out", str(tmp_path / "f"), "--batch-size", "4", "--workers", "1"]
-    )
+    code = main(["extract", str(prepared), "--out", str(tmp_path / "f"), "--batch-size", "4", "--workers", "1"])
     assert code == 0
     out = capsys.readouterr().out
     assert "9 of 12 images encoded" in out and "skipped 3 unreadable images" in out

@@ -197,14 +197,10 @@ def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
     items = [Item("a/b.png", ["x y"], "train", "s", "CC0"), Item("c.png", ["z"], "test")]
     write_manifest(tmp_path, items, tmp_path)
     assert read_manifest(tmp_path) == items
-    (tmp_path / "manifest.jsonl").write_text(
-        '{"image": "a.png", "captions": ["x"], "split": "train"}\n{"image": 3}\n'
-    )
+    (tmp_path / "manifest.jsonl").write_text('{"image": "a.png", "captions": ["x"], "split": "train"}\n{"image": 3}\n')
     with pytest.raises(CaptionerError, match=r"manifest.jsonl:2: field 'image'"):
         read_manifest(tmp_path)
-    (tmp_path / "manifest.jsonl").write_text(
-        '{"image": "../etc/passwd", "captions": ["x"], "split": "train"}\n'
-    )
+    (tmp_path / "manifest.jsonl").write_text('{"image": "../etc/passwd", "captions": ["x"], "split": "train"}\n')
     with pytest.raises(CaptionerError, match="must be relative to the dataset root"):
         read_manifest(tmp_path)
 

@@ -31,9 +31,7 @@ def _feats(kind: str, b: int, seed: int = 1) -> torch.Tensor:
 def test_padding_changes_neither_loss_nor_gradients(kind: str) -> None:
     model = _model(kind).train()
     feats = _feats(kind, 3)
-    tokens = torch.tensor(
-        [[START_IX, 4, 5, END_IX], [START_IX, 6, END_IX, PAD_IX], [START_IX, END_IX, PAD_IX, PAD_IX]]
-    )
+    tokens = torch.tensor([[START_IX, 4, 5, END_IX], [START_IX, 6, END_IX, PAD_IX], [START_IX, END_IX, PAD_IX, PAD_IX]])
     padded = torch.cat([tokens, torch.full((3, 4), PAD_IX)], 1)
     grads = []
     for toks in (tokens, padded):
@@ -134,9 +132,7 @@ def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Pat
 
 
 def test_config_errors_and_seed_preset(tmp_path: Path) -> None:
-    cfg = load_config(
-        Path(__file__).parents[1] / "configs" / "seed.toml", ["train.lr=3e-4", "train.data=runs/x"]
-    )
+    cfg = load_config(Path(__file__).parents[1] / "configs" / "seed.toml", ["train.lr=3e-4", "train.data=runs/x"])
     assert (cfg.model.embed, cfg.model.hidden, cfg.model.dropout, cfg.train.clip, cfg.train.batch_size) == (
         128,
         200,

@@ -157,9 +157,7 @@ def test_near_duplicates_share_a_split() -> None:
     feats = np.concatenate([base, base[:10] + 0.01 * rng.normal(size=(10, 16)).astype(np.float32)])
     pairs = near_duplicate_pairs(feats)
     assert {(i, j) for i, j in pairs} >= {(i, 50 + i) for i in range(10)}
-    items, groups = assign_splits(
-        [Item(f"im{i:03d}", ["c"], "train") for i in range(60)], pairs, (0.34, 0.33, 0.33)
-    )
+    items, groups = assign_splits([Item(f"im{i:03d}", ["c"], "train") for i in range(60)], pairs, (0.34, 0.33, 0.33))
     assert all(groups[i] == groups[50 + i] for i in range(10)) and len(set(groups)) <= 50
     assert all(items[i].split == items[50 + i].split for i in range(10))
     assert len({it.split for it in items}) == 3

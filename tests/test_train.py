@@ -64,9 +64,7 @@ def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_pat
         assert got[k].equal(want[k]), k
     hist = json.loads((tmp_path / "cut" / "latest" / "train_state.json").read_text())["history"]
     assert hist == want_hist
-    assert (tmp_path / "cut" / "best" / "model.safetensors").exists() and (
-        tmp_path / "cut" / "curves.png"
-    ).exists()
+    assert (tmp_path / "cut" / "best" / "model.safetensors").exists() and (tmp_path / "cut" / "curves.png").exists()
 
 
 @pytest.fixture

@@ -32,8 +32,7 @@ def _print_summary(summary: dict, out: Path) -> None:
     for src, splits in summary["source_splits"].items():
         print(f"    {src}: {json.dumps(splits)}")
     print(
-        f"  caption tokens: mean {summary['caption_tokens_mean']}, "
-        f"percentiles {summary['caption_tokens_percentiles']}"
+        f"  caption tokens: mean {summary['caption_tokens_mean']}, percentiles {summary['caption_tokens_percentiles']}"
     )
     print(
         f"wrote {out / 'vocab.json'}: {v['size']} entries ({v['distinct_words']} distinct training words), "
@@ -47,10 +46,7 @@ def _extract(a: argparse.Namespace) -> None:
     out = Path(a.out) if a.out else Path(a.data) / "features"
     r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers)
     rate = r.extracted / r.seconds if r.seconds else 0.0
-    print(
-        f"wrote {out}: {r.total - len(r.failed)} of {r.total} images encoded "
-        f"({r.extracted} now, {rate:.1f} img/s)"
-    )
+    print(f"wrote {out}: {r.total - len(r.failed)} of {r.total} images encoded ({r.extracted} now, {rate:.1f} img/s)")
     if r.resumed_from:
         print(f"  resumed after {r.resumed_from} images")
     if r.failed:
@@ -61,9 +57,7 @@ def _open_clipart(a: argparse.Namespace) -> None:
     from .data.opencorpus import build_open_corpus
 
     paths = {
-        k: Path(v)
-        for k, v in (("tuxpaint", a.tuxpaint), ("openclipart", a.openclipart), ("openmoji", a.openmoji))
-        if v
+        k: Path(v) for k, v in (("tuxpaint", a.tuxpaint), ("openclipart", a.openclipart), ("openmoji", a.openmoji)) if v
     }
     summary = build_open_corpus(
         a.out, limit=a.limit, workers=a.workers, sources=a.sources, paths=paths, min_count=a.min_count
@@ -80,7 +74,10 @@ def _train(a: argparse.Namespace) -> None:
     from .config import load_config
     from .train import train
 
-    cfg = load_config(a.config, a.overrides)
+    config, overrides = a.config, list(a.overrides)
+    if config and "=" in config and not Path(config).exists():  # no preset, only overrides
+        config, overrides = None, [config, *overrides]
+    cfg = load_config(config, overrides)
     prog = train(cfg, resume=a.resume)
     best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1), default={})
     print(f"trained {prog.global_step} steps; checkpoints in {cfg.train.out}/latest and {cfg.train.out}/best")
@@ -89,26 +86,61 @@ def _train(a: argparse.Namespace) -> None:
         print(f"  best validation CIDEr-D {best['CIDEr-D']:.3f} (BLEU-4 {b4:.3f}), epoch {ep}")
 
 
+def _evaluate(a: argparse.Namespace) -> None:
+    from .evaluate import evaluate, score_predictions
+
+    if a.predictions:
+        if not a.data:
+            raise CaptionerError("--predictions needs --data, the prepared dataset to score against")
+        r = score_predictions(a.predictions, a.data, a.split, meteor=not a.no_meteor)
+        _print_metrics("predictions", r["metrics"])
+        return
+    if not a.checkpoint:
+        raise CaptionerError("give a CHECKPOINT folder, or --predictions FILE with --data")
+    r = evaluate(
+        a.checkpoint, a.split, a.beam, a.data, a.features, a.out, a.limit, not a.no_baselines, meteor=not a.no_meteor
+    )
+    _print_metrics("model", r["metrics"])
+    for name, m in r["baselines"].items():
+        _print_metrics(name, m)
+    h = r["health"]
+    print(
+        f"health: {h['distinct_pct']:.1f}% distinct, {h['vocab_used']} words used, mean length {h['mean_length']:.2f}, "
+        f"{h['function_word_ending_pct']:.1f}% end on a function word, most common {h['most_common']!r} "
+        f"({h['most_common_pct']:.1f}%)"
+    )
+    if "warning" in h:
+        print(f"WARNING: {h['warning']}")
+    print(
+        f"wrote predictions.json, metrics.json, report.html to {Path(r['checkpoint']).parent / ('eval-' + a.split)}"
+        if not a.out
+        else f"wrote predictions.json, metrics.json, report.html to {a.out}"
+    )
+
+
+def _print_metrics(name: str, m: dict) -> None:
+    keys = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"]
+    vals = "  ".join(f"{k} {m[k]:.3f}" for k in keys if k in m)
+    print(f"{name:42s} {vals}  ({m['images']} images)")
+    for k, why in m.get("unavailable", {}).items():
+        if name in ("model", "predictions"):
+            print(f"  {k} unavailable: {why}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
-    p = argparse.ArgumentParser(
-        prog="captioner", description="Image captioning: prepare, extract, train, caption."
-    )
+    p = argparse.ArgumentParser(prog="captioner", description="Image captioning: prepare, extract, train, caption.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("prepare", help="import a dataset into manifest.jsonl + vocab.json")
-    s.add_argument(
-        "--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder"]
-    )
+    s.add_argument("--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder"])
     s.add_argument("src", help="dataset file or folder")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--images", help="image root (default: the folder of SRC)")
     s.add_argument("--min-count", type=int, default=5, help="keep words seen at least this often (default 5)")
     s.add_argument("--split", choices=["train", "val", "test"], help="COCO JSON: the split this file is")
-    s.add_argument(
-        "--split-ratio", default="0.8,0.1,0.1", help="train,val,test fractions where none is given"
-    )
+    s.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test fractions where none is given")
     s.add_argument("--keep-restval", action="store_true", help="Karpathy: do not fold restval into train")
     s.add_argument("--no-check", action="store_true", help="do not check that image files exist")
     s.set_defaults(func=_prepare)
@@ -116,9 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("extract", help="cache encoder features for every image of a prepared dataset")
     s.add_argument("data", help="folder written by `captioner prepare`")
     s.add_argument("--out", help="features folder (default DATA/features)")
-    s.add_argument(
-        "--encoder", default="efficientnet-lite0", help="efficientnet-lite0 (default), -lite1, -lite2"
-    )
+    s.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0 (default), -lite1, -lite2")
     s.add_argument("--grid", action="store_true", help="also store the spatial grid (for attention)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=2, help="image-decoding processes")
@@ -129,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.data=runs/open train.lr=3e-4")
     s.add_argument("--resume", action="store_true", help="continue train.out/latest exactly where it stopped")
     s.set_defaults(func=_train)
+
+    s = sub.add_parser("evaluate", help="score a checkpoint (or a predictions file) on a split, with baselines")
+    s.add_argument("checkpoint", nargs="?", help="checkpoint folder, e.g. runs/showtell/best")
+    s.add_argument("--split", default="test", choices=["train", "val", "test"])
+    s.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    s.add_argument("--data", help="prepared dataset (default: the one the checkpoint was trained on)")
+    s.add_argument("--features", help="features folder (default: DATA/features)")
+    s.add_argument("--out", help="output folder (default: CHECKPOINT/../eval-SPLIT)")
+    s.add_argument("--limit", type=int, help="only the first N images of the split")
+    s.add_argument("--predictions", help="score this COCO-format results file instead of a checkpoint")
+    s.add_argument("--no-baselines", action="store_true")
+    s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
+    s.set_defaults(func=_evaluate)
 
     s = sub.add_parser("data", help="build datasets")
     dsub = s.add_subparsers(dest="dataset", required=True)

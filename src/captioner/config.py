@@ -40,9 +40,7 @@ class TrainConfig:
     out: str = "runs/model"  # where checkpoints go
     seed: int = 0
     batch_size: int = 50
-    batch_mode: str = (
-        "random"  # "random": the seed's random (image, caption) draws; "epoch": every caption once
-    )
+    batch_mode: str = "random"  # "random": the seed's random (image, caption) draws; "epoch": every caption once
     steps_per_epoch: int = 0  # random mode: steps between validations (0: train captions / batch size)
     epochs: int = 20
     lr: float = 1e-3  # Adam learning rate

@@ -69,9 +69,7 @@ def sample(
         if temperature <= 0:
             nxt = logp.argmax(-1)
         else:
-            nxt = torch.multinomial(
-                _filter(logp / temperature, top_k, top_p).softmax(-1), 1, generator=generator
-            )[:, 0]
+            nxt = torch.multinomial(_filter(logp / temperature, top_k, top_p).softmax(-1), 1, generator=generator)[:, 0]
         step_lp = logp.gather(1, nxt[:, None])[:, 0].cpu()
         total += torch.where(done.cpu(), torch.zeros(b), step_lp)
         nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
@@ -84,8 +82,7 @@ def sample(
             break
     toks = torch.stack(out, 1).tolist()
     return [
-        _finish([t for t in toks[i] if t != PAD_IX], float(total[i]), [a[i].tolist() for a in alphas])
-        for i in range(b)
+        _finish([t for t in toks[i] if t != PAD_IX], float(total[i]), [a[i].tolist() for a in alphas]) for i in range(b)
     ]
 
 
@@ -145,9 +142,7 @@ def beam_search(
         new_word = torch.full((b, k), PAD_IX, dtype=torch.long, device=feats.device)
         for i in range(b):
             j = 0
-            for rank, (s, w, sc) in enumerate(
-                zip(src[i].tolist(), word[i].tolist(), top[i].tolist(), strict=True)
-            ):
+            for rank, (s, w, sc) in enumerate(zip(src[i].tolist(), word[i].tolist(), top[i].tolist(), strict=True)):
                 if sc <= NEG / 2:
                     break
                 if w == END_IX:
@@ -160,17 +155,13 @@ def beam_search(
                 elif j < k:
                     new_score[i, j], new_src[i, j], new_word[i, j] = sc, s, w
                     j += 1
-        if all(len(f) >= n_best for f in finished) and _no_better(
-            finished, new_score, length_penalty, n_best
-        ):
+        if all(len(f) >= n_best for f in finished) and _no_better(finished, new_score, length_penalty, n_best):
             break
         flat = (new_src + torch.arange(b, device=feats.device)[:, None] * k).view(-1)
         state = _select(state, flat)
         if "alpha" in state:
             alph = [a.index_select(0, flat) for a in alph] + [state["alpha"].float()]
-        hist = torch.cat(
-            [hist.gather(1, new_src[..., None].expand(-1, -1, hist.shape[2])), new_word[..., None]], 2
-        )
+        hist = torch.cat([hist.gather(1, new_src[..., None].expand(-1, -1, hist.shape[2])), new_word[..., None]], 2)
         score, tok = new_score, new_word.view(-1)
     out = []
     for fin in finished:

@@ -53,9 +53,7 @@ class EncoderSpec:
         a, b = self.to_json(), other.to_json()
         diff = [k for k in a if a[k] != b[k]]
         if diff:
-            raise CaptionerError(
-                f"{what}: encoder mismatch in {', '.join(diff)}: {a[diff[0]]!r} vs {b[diff[0]]!r}"
-            )
+            raise CaptionerError(f"{what}: encoder mismatch in {', '.join(diff)}: {a[diff[0]]!r} vs {b[diff[0]]!r}")
 
 
 class Features(NamedTuple):
@@ -137,9 +135,7 @@ def _efficientnet_lite(name: str) -> Encoder:
     return Encoder(spec, net)
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {
-    name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES
-}
+ENCODERS: dict[str, Callable[[], Encoder]] = {name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES}
 
 
 def load_encoder(name: str = "efficientnet-lite0") -> Encoder:

@@ -97,9 +97,7 @@ def extract(
         return ExtractReport(n, 0, n, failed)
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = "r+" if start > 0 else "w+"
-    arrays = {
-        k: open_memmap(out_dir / f"{k}.npy", mode=mode, dtype=np.float16, shape=s) for k, s in shapes.items()
-    }
+    arrays = {k: open_memmap(out_dir / f"{k}.npy", mode=mode, dtype=np.float16, shape=s) for k, s in shapes.items()}
     if start == 0:
         write_json(out_dir / SPEC, spec.to_json())
         write_json(out_dir / PROGRESS, {**meta, "done": 0, "failed": {}})

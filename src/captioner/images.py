@@ -39,9 +39,7 @@ def open_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Imag
             img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
             w, h = img.size
             if w * h > max_pixels:
-                raise ImageError(
-                    f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} (decompression bomb?)"
-                )
+                raise ImageError(f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} (decompression bomb?)")
             img.load()
             img = ImageOps.exif_transpose(img) or img
             return to_rgb(img)

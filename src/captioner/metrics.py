@@ -1,10 +1,21 @@
-"""Caption metrics through pycocoevalcap (the reference implementation)."""
+"""Caption metrics through pycocoevalcap (the reference implementation), and health statistics."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
+import shutil
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .text import tokenize
+
+log = logging.getLogger(__name__)
+FUNCTION_WORDS = {
+    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "for", "from", "by", "is", "are", "its", "their",
+}  # fmt: skip
+SPICE_WHY = "SPICE downloads Stanford CoreNLP on first use, which cannot happen offline"
 
 
 def _tok(text: str) -> str:
@@ -24,3 +35,83 @@ def bleu_cider(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str]) -> di
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     cider, _ = Cider().compute_score(gts, res)
     return {**{f"BLEU-{n + 1}": float(b) for n, b in enumerate(bleu)}, "CIDEr-D": float(cider)}
+
+
+def java_available() -> bool:
+    """pycocoevalcap's PTB tokenizer and METEOR run on Java."""
+    return shutil.which("java") is not None
+
+
+def ptb_tokenize(texts: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """pycocoevalcap's Stanford PTB tokenization (Java), or this package's compatible tokenizer without Java."""
+    if java_available():
+        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+        return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+    return {k: [_tok(t) for t in v] for k, v in texts.items()}
+
+
+def coco_metrics(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], meteor: bool = True) -> dict[str, Any]:
+    """BLEU-1..4, METEOR, ROUGE-L and CIDEr-D as pycocoevalcap computes them, on PTB-tokenized text.
+
+    Metrics that cannot run are listed under 'unavailable' with the reason; the others still run."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    keys = sorted(k for k in hyps if k in refs)
+    gts = ptb_tokenize({k: refs[k] for k in keys})
+    res = {k: [v[0] or "#"] for k, v in ptb_tokenize({k: [hyps[k]] for k in keys}).items()}
+    out: dict[str, Any] = {
+        "images": len(keys),
+        "tokenizer": "ptb-java" if java_available() else "captioner-ptb",
+    }
+    unavailable = {"SPICE": SPICE_WHY}
+    if not keys:
+        return {**out, "unavailable": unavailable}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    out.update({f"BLEU-{n + 1}": float(b) for n, b in enumerate(bleu)})
+    if not meteor:
+        unavailable["METEOR"] = "skipped on request"
+    elif not java_available():
+        unavailable["METEOR"] = "needs Java (`apt-get install default-jre-headless`)"
+    else:
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        scorer = Meteor()  # its JVM stops when the scorer is garbage-collected
+        out["METEOR"] = float(scorer.compute_score(gts, res)[0])
+        del scorer
+    out["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
+    out["CIDEr-D"] = float(Cider().compute_score(gts, res)[0])
+    if len(keys) < 50:
+        log.warning(
+            "CIDEr-D on %d images: its document frequencies come from these references; not a quality figure",
+            len(keys),
+        )
+    return {**out, "unavailable": unavailable}
+
+
+def metric_versions() -> dict[str, str]:
+    """Versions of the packages whose code computed the metrics."""
+    return {p: importlib.metadata.version(p) for p in ("pycocoevalcap", "captioner")}
+
+
+def health(captions: Sequence[str]) -> dict[str, Any]:
+    """Statistics that expose degenerate captioners: repetition, tiny vocabulary, dangling endings."""
+    toks = [tokenize(c) for c in captions]
+    n = max(1, len(captions))
+    counts = Counter(" ".join(t) for t in toks)
+    top, top_n = counts.most_common(1)[0] if counts else ("", 0)
+    out = {
+        "captions": len(captions),
+        "distinct_pct": 100.0 * len(counts) / n,
+        "vocab_used": len({w for t in toks for w in t}),
+        "mean_length": sum(map(len, toks)) / n,
+        "function_word_ending_pct": 100.0 * sum(1 for t in toks if t and t[-1] in FUNCTION_WORDS) / n,
+        "most_common": top,
+        "most_common_pct": 100.0 * top_n / n,
+    }
+    if out["most_common_pct"] > 50:
+        out["warning"] = f"{out['most_common_pct']:.0f}% of images get the same caption: {top!r}"
+        log.warning("MOST IMAGES GET THE SAME CAPTION: %s", out["warning"])
+    return out

@@ -113,11 +113,7 @@ class Vocab:
     def load(cls, path: str | Path) -> Vocab:
         """Read a vocabulary written by save()."""
         obj = read_json(path, "vocabulary")
-        if (
-            not isinstance(obj, dict)
-            or obj.get("version") != VOCAB_VERSION
-            or not isinstance(obj.get("itos"), list)
-        ):
+        if not isinstance(obj, dict) or obj.get("version") != VOCAB_VERSION or not isinstance(obj.get("itos"), list):
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
             return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)))

@@ -57,9 +57,7 @@ def load_data(cfg: Config) -> TrainData:
     store = FeatureStore(t.features or data / "features")
     kind = feature_kind(cfg.model)
     if kind not in store.arrays:
-        raise CaptionerError(
-            f"{store.path}: no '{kind}' features; run `captioner extract --grid` for attention"
-        )
+        raise CaptionerError(f"{store.path}: no '{kind}' features; run `captioner extract --grid` for attention")
     split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
     if not split["train"]:
         raise CaptionerError(f"{data}: no training images with features")
@@ -222,9 +220,7 @@ def train(cfg: Config, resume: bool = False) -> Progress:
     prog = Progress()
     if resolve(out / "latest").exists():
         if not resume:
-            raise CaptionerError(
-                f"{out}/latest exists: pass --resume to continue it, or set train.out elsewhere"
-            )
+            raise CaptionerError(f"{out}/latest exists: pass --resume to continue it, or set train.out elsewhere")
         prog = _restore(out / "latest", model, opt)
         log.info("resumed at epoch %d, step %d", prog.epoch, prog.step_in_epoch)
     per_epoch = steps_per_epoch(d, cfg)

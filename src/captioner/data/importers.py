@@ -57,9 +57,7 @@ def karpathy(src: Path, keep_restval: bool = False, **_: object) -> Iterator[Ite
             yield Item(image, caps, split if split != "restval" else "train", src.stem, extra=extra)
 
 
-def coco(
-    src: Path, split: str | None = None, ratios: Ratios = (0.8, 0.1, 0.1), **_: object
-) -> Iterator[Item]:
+def coco(src: Path, split: str | None = None, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator[Item]:
     """COCO captions JSON (captions_*.json); the split is given, or drawn by hash with `ratios`."""
     data = read_json(src, "COCO captions JSON")
     files: dict[int, str] = {}

@@ -164,16 +164,12 @@ def _openmoji_items(read) -> Iterator[Raw]:  # type: ignore[no-untyped-def]
             continue
         svg = read(f"color/svg/{e['hexcode']}.svg")
         if svg:
-            yield Raw(
-                f"images/openmoji/{e['hexcode']}.png", "openmoji", "CC-BY-SA-4.0", e["annotation"], data=svg
-            )
+            yield Raw(f"images/openmoji/{e['hexcode']}.png", "openmoji", "CC-BY-SA-4.0", e["annotation"], data=svg)
 
 
 def _require(path: Path, name: str, install: str) -> None:
     if not path.exists():
-        raise CaptionerError(
-            f"{name}: {path} not found; install it with `{install}`, or leave it out with --sources"
-        )
+        raise CaptionerError(f"{name}: {path} not found; install it with `{install}`, or leave it out with --sources")
 
 
 # ---------------------------------------------------------------- rendering
@@ -314,9 +310,7 @@ def build_open_corpus(
     gatherers = {"tuxpaint": tuxpaint, "openclipart": openclipart, "openmoji": openmoji}
     unknown = set(sources) - set(gatherers)
     if unknown:
-        raise CaptionerError(
-            f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(gatherers)}"
-        )
+        raise CaptionerError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(gatherers)}")
     paths = paths or {}
     raws: list[Raw] = []
     for name in sources:

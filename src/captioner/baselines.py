@@ -1,0 +1,100 @@
+"""Baselines scored with the same code as the model: nearest-neighbour consensus, most frequent caption,
+'a <top-1 ImageNet class>', and a consensus reranker over beam n-best plus neighbours' captions."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from .imagenet import imagenet_classes, with_article
+from .text import tokenize
+
+
+def nearest(train: np.ndarray, query: np.ndarray, k: int = 5, block: int = 1024) -> np.ndarray:
+    """Indices (Q, k) of the k training rows most cosine-similar to each query row."""
+    t = train / (np.linalg.norm(train, axis=1, keepdims=True) + 1e-8)
+    q = query / (np.linalg.norm(query, axis=1, keepdims=True) + 1e-8)
+    out = []
+    for s in range(0, len(q), block):
+        sim = q[s : s + block] @ t.T  # (b, N)
+        top = np.argpartition(-sim, min(k, sim.shape[1] - 1), axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable")
+        out.append(np.take_along_axis(top, order, 1))
+    return np.concatenate(out) if out else np.zeros((0, k), np.int64)
+
+
+class CiderD:
+    """CIDEr-D (the formula of pycocoevalcap's CiderScorer: n = 1..4, sigma 6, clipped counts, x10) with
+    document frequencies from a fixed corpus, so that a single query's candidates can be compared."""
+
+    def __init__(self, corpus: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0) -> None:
+        self.n, self.sigma = n, sigma
+        self.df: Counter[tuple[str, ...]] = Counter()
+        for doc in corpus:
+            self.df.update({g for c in doc for g in self._ngrams(tokenize(c))})
+        self.log_docs = math.log(max(1, len(corpus)))
+
+    def _ngrams(self, toks: list[str]) -> Counter[tuple[str, ...]]:
+        return Counter(tuple(toks[i : i + k]) for k in range(1, self.n + 1) for i in range(len(toks) - k + 1))
+
+    def _vec(self, text: str) -> tuple[list[dict], list[float], int]:
+        toks = tokenize(text)
+        vec: list[dict] = [{} for _ in range(self.n)]
+        for g, tf in self._ngrams(toks).items():
+            vec[len(g) - 1][g] = tf * (self.log_docs - math.log(max(1.0, self.df[g])))
+        return vec, [math.sqrt(sum(v * v for v in d.values())) for d in vec], len(toks)
+
+    def score(self, hyp: str, refs: Sequence[str]) -> float:
+        """CIDEr-D of one hypothesis against its references."""
+        if not refs:
+            return 0.0
+        hv, hn, hl = self._vec(hyp)
+        total = 0.0
+        for ref in refs:
+            rv, rn, rl = self._vec(ref)
+            penalty = math.exp(-((hl - rl) ** 2) / (2 * self.sigma**2))
+            for k in range(self.n):
+                val = sum(min(w, rv[k].get(g, 0.0)) * rv[k].get(g, 0.0) for g, w in hv[k].items())
+                if hn[k] and rn[k]:
+                    val /= hn[k] * rn[k]
+                total += val * penalty / self.n
+        return 10.0 * total / len(refs)
+
+
+def consensus_scores(
+    candidates: Sequence[Sequence[str]], judges: Sequence[Sequence[str]], cider: CiderD
+) -> list[list[float]]:
+    """CIDEr-D of each candidate against the judges' captions, leaving out judges identical to it."""
+    out = []
+    for cands, refs in zip(candidates, judges, strict=True):
+        norm = [" ".join(tokenize(r)) for r in refs]
+        out.append(
+            [cider.score(c, [r for r, t in zip(refs, norm, strict=True) if t != " ".join(tokenize(c))]) for c in cands]
+        )
+    return out
+
+
+def pick(candidates: Sequence[Sequence[str]], judges: Sequence[Sequence[str]], cider: CiderD) -> list[str]:
+    """The candidate with the highest consensus score, per query."""
+    scores = consensus_scores(candidates, judges, cider)
+    return [c[int(np.argmax(s))] if c else "" for c, s in zip(candidates, scores, strict=True)]
+
+
+def neighbour_captions(train_caps: Sequence[Sequence[str]], nn: np.ndarray) -> list[list[str]]:
+    """All captions of each query's neighbours."""
+    return [[c for i in row for c in train_caps[i]] for row in nn]
+
+
+def most_frequent(train_caps: Sequence[Sequence[str]]) -> str:
+    """The most common training caption (compared on tokens)."""
+    counts = Counter(" ".join(tokenize(c)) for caps in train_caps for c in caps)
+    return counts.most_common(1)[0][0]
+
+
+def class_captions(logits: np.ndarray) -> list[str]:
+    """'a/an <first lemma of the top-1 ImageNet class>' for each row of logits (N, 1000)."""
+    names = imagenet_classes()
+    return [with_article(names[int(i)].lemmas[0]) for i in logits.argmax(1)]

@@ -1,0 +1,218 @@
+"""evaluate(): decode a split, score it with pycocoevalcap next to baselines, write predictions and a report."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import baselines as bl
+from .checkpoint import load_checkpoint
+from .data.manifest import Item, dataset_root, read_manifest
+from .decoding import Caption, beam_search, greedy
+from .errors import CaptionerError
+from .features import FeatureStore
+from .files import read_json, write_bytes, write_json
+from .metrics import coco_metrics, health, metric_versions
+from .models import feature_kind
+from .text import Vocab
+
+log = logging.getLogger(__name__)
+CSS = """body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:4px 8px}
+.card{display:inline-block;width:260px;vertical-align:top;margin:6px;padding:6px;border:1px solid #ddd}
+.model{font-weight:bold} .model span,.id{color:#888;font-weight:normal;font-size:small} .refs,ul{font-size:small}
+.warn{color:#b00;font-weight:bold}"""
+
+
+@dataclass
+class Split:
+    """The images of one split that have features: ids, paths, references and feature rows."""
+
+    items: list[Item]
+    ids: list[str]
+    rows: list[int]
+
+
+def item_id(item: Item) -> str:
+    """COCO image id when the manifest carries one, else the image path."""
+    return str(item.extra.get("id", item.image))
+
+
+def load_split(items: list[Item], store: FeatureStore, split: str, limit: int | None = None) -> Split:
+    """Items of `split` that were extracted, optionally the first `limit`."""
+    chosen = [it for it in items if it.split == split and it.image in store.row][:limit]
+    if not chosen:
+        raise CaptionerError(f"no images of split {split!r} with features in {store.path}")
+    return Split(chosen, [item_id(it) for it in chosen], [store.row[it.image] for it in chosen])
+
+
+def decode(
+    ck: Any, store: FeatureStore, rows: list[int], beam: int, n_best: int, batch: int = 128
+) -> list[list[Caption]]:
+    """n-best captions for each feature row (greedy when beam is 1)."""
+    kind = feature_kind(ck.config.model)
+    out: list[list[Caption]] = []
+    for s in range(0, len(rows), batch):
+        feats = torch.from_numpy(store.get(kind, rows[s : s + batch]))
+        if beam <= 1:
+            out += [[c] for c in greedy(ck.model, feats, ck.config.train.max_len)]
+        else:
+            out += beam_search(ck.model, feats, beam, ck.config.train.max_len, n_best=max(n_best, 1))
+    return out
+
+
+def run_baselines(
+    items: list[Item], store: FeatureStore, sp: Split, nbest: list[list[str]], vocab: Vocab, k: int = 5
+) -> dict[str, list[str]]:
+    """Every baseline's caption for every image of the split."""
+    train = [it for it in items if it.split == "train" and it.image in store.row]
+    train_caps = [it.captions for it in train]
+    nn = bl.nearest(store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k)
+    neigh = bl.neighbour_captions(train_caps, nn)
+    cider = bl.CiderD(train_caps)  # document frequencies from the training captions
+    out = {
+        f"nearest-neighbour consensus (k={k})": bl.pick(neigh, neigh, cider),
+        "most frequent training caption": [bl.most_frequent(train_caps)] * len(sp.rows),
+        "consensus rerank (n-best + neighbours)": bl.pick(
+            [nb + ng for nb, ng in zip(nbest, neigh, strict=True)], neigh, cider
+        ),
+    }
+    if "logits" in store.arrays:
+        out["a/an <top-1 ImageNet class>"] = bl.class_captions(store.get("logits", sp.rows))
+    return out
+
+
+def evaluate(
+    checkpoint: str | Path,
+    split: str = "test",
+    beam: int = 1,
+    data: str | Path | None = None,
+    features: str | Path | None = None,
+    out: str | Path | None = None,
+    limit: int | None = None,
+    with_baselines: bool = True,
+    meteor: bool = True,
+) -> dict[str, Any]:
+    """Caption a split with a checkpoint, score it and the baselines, write predictions/metrics/report."""
+    ck = load_checkpoint(checkpoint)
+    data = Path(data or ck.config.train.data)
+    store = FeatureStore(features or ck.config.train.features or data / "features")
+    ck.spec.check_same(store.spec, f"checkpoint {ck.path} vs features {store.path}")
+    items = read_manifest(data)
+    sp = load_split(items, store, split, limit)
+    n_best = beam if beam > 1 else 1
+    caps = decode(ck, store, sp.rows, beam, n_best)
+    words = [ck.vocab.decode(c[0].tokens) for c in caps]
+    refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
+    systems = {"model": words}
+    if with_baselines:
+        nbest = [[ck.vocab.decode(c.tokens) for c in cs] for cs in caps]
+        systems.update(run_baselines(items, store, sp, nbest, ck.vocab))
+    scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
+    out = Path(out or Path(ck.path).parent / f"eval-{split}")
+    result = {
+        "checkpoint": str(ck.path),
+        "split": split,
+        "images": len(sp.ids),
+        "decoding": {
+            "method": "beam" if beam > 1 else "greedy",
+            "beam": beam,
+            "max_len": ck.config.train.max_len,
+            "block_unk": True,
+        },
+        "versions": metric_versions(),
+        "metrics": scores["model"],
+        "baselines": {k: v for k, v in scores.items() if k != "model"},
+        "health": health(words),
+    }
+    write_json(out / "predictions.json", [{"image_id": i, "caption": w} for i, w in zip(sp.ids, words, strict=True)])
+    write_json(out / "metrics.json", result)
+    conf = [c[0].confidence for c in caps]
+    write_report(out / "report.html", result, sp, dataset_root(data), systems, conf)
+    return result
+
+
+def score_predictions(predictions: str | Path, data: str | Path, split: str = "test", meteor: bool = True) -> dict:
+    """Score a COCO-format results file from any system against a manifest split."""
+    preds = read_json(predictions, "predictions")
+    if not isinstance(preds, list) or not all(
+        isinstance(p, dict) and "image_id" in p and "caption" in p for p in preds
+    ):
+        raise CaptionerError(f"{predictions}: expected a JSON list of {{'image_id', 'caption'}} objects")
+    items = [it for it in read_manifest(data) if it.split == split]
+    refs = {item_id(it): it.captions for it in items}
+    hyps = {str(p["image_id"]): str(p["caption"]) for p in preds}
+    unknown = [k for k in hyps if k not in refs]
+    if unknown:
+        raise CaptionerError(f"{predictions}: {len(unknown)} image ids are not in split {split!r}, e.g. {unknown[0]!r}")
+    missing = len(refs) - len(hyps)
+    if missing:
+        log.warning("%d images of split %r have no prediction; scoring the %d that do", missing, split, len(hyps))
+    return {
+        "predictions": str(predictions),
+        "split": split,
+        "metrics": coco_metrics(refs, hyps, meteor),
+        "health": health(list(hyps.values())),
+        "versions": metric_versions(),
+    }
+
+
+def _thumb(path: Path) -> str:
+    try:
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((160, 160))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=80)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    except OSError:
+        return ""
+
+
+def write_report(
+    path: Path,
+    result: dict,
+    sp: Split,
+    root: Path,
+    systems: dict[str, list[str]],
+    conf: list[float],
+    sample: int = 40,
+) -> None:
+    """A self-contained HTML page: metrics side by side, health, and a sample of images with captions."""
+    e = html.escape
+    names = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"]
+    rows = [("model", result["metrics"]), *result["baselines"].items()]
+    table = "".join(
+        f"<tr><td>{e(n)}</td>" + "".join(f"<td>{m[k]:.3f}</td>" if k in m else "<td>n/a</td>" for k in names) + "</tr>"
+        for n, m in rows
+    )
+    hl = result["health"]
+    warn = f"<p class=warn>{e(hl['warning'])}</p>" if "warning" in hl else ""
+    idx = np.random.default_rng(0).permutation(len(sp.ids))[:sample]
+    cards = []
+    for i in sorted(idx.tolist()):
+        others = "".join(f"<li><b>{e(n)}:</b> {e(c[i])}</li>" for n, c in systems.items() if n != "model")
+        cards.append(
+            f"<div class=card><img src='{_thumb(root / sp.items[i].image)}'><p class=model>{e(systems['model'][i])}"
+            f" <span>(confidence {conf[i]:.2f})</span></p><p class=refs>refs: {e(' | '.join(sp.items[i].captions))}</p>"
+            f"<ul>{others}</ul><p class=id>{e(sp.items[i].image)}</p></div>"
+        )
+    unavailable = "; ".join(f"{k}: {v}" for k, v in result["metrics"].get("unavailable", {}).items())
+    page = f"""<!doctype html><meta charset=utf-8><title>captioner evaluation: {e(result["split"])}</title>
+<style>{CSS}</style>
+<h1>{e(result["checkpoint"])} on {e(result["split"])} ({result["images"]} images)</h1>
+<p>Decoding: {e(str(result["decoding"]))}. Unavailable: {e(unavailable)}.</p>
+<table><tr><th>system</th>{"".join(f"<th>{n}</th>" for n in names)}</tr>{table}</table>
+<h2>Health</h2>{warn}<p>distinct captions {hl["distinct_pct"]:.1f}%, vocabulary used {hl["vocab_used"]},
+mean length {hl["mean_length"]:.2f}, ending on a function word {hl["function_word_ending_pct"]:.1f}%,
+most common caption {e(hl["most_common"])!r} ({hl["most_common_pct"]:.1f}%)</p>
+<h2>Sample</h2>{"".join(cards)}"""
+    write_bytes(path, page.encode("utf-8"))

@@ -1,0 +1,151 @@
+"""Metrics parity with pycocoevalcap, health statistics, baselines, and the evaluate command end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from captioner import baselines as bl
+from captioner import metrics
+from captioner.cli import main
+from captioner.data.manifest import read_manifest
+from captioner.errors import CaptionerError
+from captioner.evaluate import evaluate, score_predictions
+from captioner.imagenet import imagenet_classes, with_article
+
+REFS = {
+    "1": ["A man riding a bike down the road.", "A cyclist on a street."],
+    "2": ["Two dogs playing in the grass.", "Dogs run on a lawn."],
+    "3": ["A red bus parked by the curb.", "A bus on a city street."],
+}
+HYPS = {"1": "a man riding a bike", "2": "two dogs on the grass", "3": "a bus on the street"}
+java = pytest.mark.skipif(shutil.which("java") is None, reason="needs Java")
+
+
+@java
+def test_coco_metrics_equal_direct_pycocoevalcap() -> None:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    tok = PTBTokenizer()
+    gts = tok.tokenize({k: [{"caption": c} for c in v] for k, v in REFS.items()})
+    res = tok.tokenize({k: [{"caption": v}] for k, v in HYPS.items()})
+    want = {f"BLEU-{i + 1}": b for i, b in enumerate(Bleu(4).compute_score(gts, res, verbose=0)[0])}
+    want["METEOR"] = Meteor().compute_score(gts, res)[0]
+    want["ROUGE-L"] = Rouge().compute_score(gts, res)[0]
+    want["CIDEr-D"] = Cider().compute_score(gts, res)[0]
+    got = metrics.coco_metrics(REFS, HYPS)
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k
+    assert got["unavailable"] == {"SPICE": metrics.SPICE_WHY} and got["tokenizer"] == "ptb-java"
+
+
+def test_without_java_meteor_is_unavailable_and_the_rest_runs(monkeypatch) -> None:
+    monkeypatch.setattr(metrics.shutil, "which", lambda _: None)
+    got = metrics.coco_metrics(REFS, {k: REFS[k][0] for k in REFS})
+    assert "METEOR" not in got and "needs Java" in got["unavailable"]["METEOR"]
+    assert got["BLEU-1"] == pytest.approx(1.0) and got["tokenizer"] == "captioner-ptb"
+
+
+def test_health_statistics_and_same_caption_warning(caplog) -> None:
+    h = metrics.health(["a dog with a", "a dog with a", "a dog with a", "a red cat"])
+    assert h["distinct_pct"] == 50.0 and h["vocab_used"] == 5 and h["mean_length"] == 3.75
+    assert h["function_word_ending_pct"] == 75.0 and h["most_common"] == "a dog with a"
+    assert h["most_common_pct"] == 75.0 and "75% of images get the same caption" in h["warning"]
+    assert "MOST IMAGES GET THE SAME CAPTION" in caplog.text
+    assert "warning" not in metrics.health(["a", "b", "c"])
+
+
+def test_nearest_and_consensus() -> None:
+    train = np.array([[1, 0], [0, 1], [1, 1], [-1, 0]], np.float32)
+    assert bl.nearest(train, np.array([[1, 0.1], [-1, -0.2]], np.float32), k=2).tolist() == [[0, 2], [3, 1]]
+    cider = bl.CiderD([["a red bus"], ["two dogs on grass"], ["a cat"], ["a street at night"], ["a bus stop"]])
+    cands = [["two dogs on grass", "a red bus", "a red bus on a street", "a red bus by a street"]]
+    assert bl.pick(cands, cands, cider) == ["a red bus on a street"]  # agrees most with the others
+    assert bl.pick([["zebra", "a red bus"]], [["a red bus", "red bus", "a bus"]], cider) == ["a red bus"]
+    assert bl.most_frequent([["A dog."], ["a cat"], ["a dog"]]) == "a dog"
+
+
+def test_cider_d_equals_pycocoevalcap_with_the_same_document_frequencies() -> None:
+    from pycocoevalcap.cider.cider import Cider
+
+    toks = {k: [" ".join(metrics.tokenize(c)) for c in v] for k, v in REFS.items()}
+    hyps = {k: [" ".join(metrics.tokenize(v))] for k, v in HYPS.items()}
+    want = Cider().compute_score(toks, hyps)[1]
+    cider = bl.CiderD(list(REFS.values()))
+    got = [cider.score(HYPS[k], REFS[k]) for k in REFS]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_imagenet_names_and_class_baseline() -> None:
+    classes = imagenet_classes()
+    assert len(classes) == 1000 and classes[281].lemmas[0] == "tabby" and classes[967].lemmas[0] == "espresso"
+    assert classes[281].wnid == "n02123045"
+    logits = np.zeros((2, 1000), np.float32)
+    logits[0, 967], logits[1, 281] = 5, 5
+    assert bl.class_captions(logits) == ["an espresso", "a tabby"]
+    assert with_article("owl") == "an owl" and with_article("cat") == "a cat"
+
+
+@pytest.fixture(scope="module")
+def trained(shapes_data: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("evalrun")
+    assert (
+        main(
+            [
+                "train",
+                f"train.data={shapes_data}",
+                f"train.out={out}",
+                "train.epochs=2",
+                "train.steps_per_epoch=30",
+                "train.batch_size=18",
+                "train.lr=0.01",
+                "model.dropout=0",
+            ]
+        )
+        == 0
+    )
+    return out / "best"
+
+
+def test_evaluate_writes_predictions_metrics_report(trained: Path, shapes_data: Path, tmp_path: Path, capsys) -> None:
+    assert (
+        main(["evaluate", str(trained), "--split", "val", "--beam", "2", "--out", str(tmp_path / "ev"), "--no-meteor"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "nearest-neighbour consensus" in printed and "health:" in printed
+    preds = json.loads((tmp_path / "ev" / "predictions.json").read_text())
+    n_val = sum(it.split == "val" for it in read_manifest(shapes_data))
+    assert len(preds) == n_val and set(preds[0]) == {"image_id", "caption"}
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["split"] == "val" and m["decoding"]["beam"] == 2 and "pycocoevalcap" in m["versions"]
+    assert set(m["baselines"]) >= {"nearest-neighbour consensus (k=5)", "a/an <top-1 ImageNet class>"}
+    page = (tmp_path / "ev" / "report.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == n_val and "confidence" in page
+    again = score_predictions(tmp_path / "ev" / "predictions.json", shapes_data, "val", meteor=False)
+    for k in ("BLEU-4", "ROUGE-L", "CIDEr-D"):
+        assert again["metrics"][k] == pytest.approx(m["metrics"][k])
+
+
+def test_bad_predictions_and_mismatched_features(trained: Path, shapes_data: Path, tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_text(json.dumps([{"image_id": "nope.png", "caption": "x"}]))
+    with pytest.raises(CaptionerError, match="1 image ids are not in split 'val'"):
+        score_predictions(tmp_path / "p.json", shapes_data, "val")
+    (tmp_path / "q.json").write_text(json.dumps({"image_id": 1}))
+    with pytest.raises(CaptionerError, match="expected a JSON list"):
+        score_predictions(tmp_path / "q.json", shapes_data, "val")
+    feats = tmp_path / "feats"
+    shutil.copytree(shapes_data / "features", feats)
+    index = json.loads((feats / "index.json").read_text())
+    index["spec"]["input_size"] = 240
+    (feats / "index.json").write_text(json.dumps(index))
+    with pytest.raises(CaptionerError, match="encoder mismatch in input_size"):
+        evaluate(trained, "val", features=feats)
