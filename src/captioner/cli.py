@@ -127,6 +127,25 @@ def _print_metrics(name: str, m: dict) -> None:
             print(f"  {k} unavailable: {why}")
 
 
+def _caption(a: argparse.Namespace) -> int:
+    from .api import Captioner
+    from .caption import caption_paths, gather
+
+    paths = list(gather(a.paths))
+    if not paths:
+        raise CaptionerError("no images found in the given paths")
+    cap = Captioner.load(a.checkpoint, a.device)
+    progress = len(paths) > a.batch_size and sys.stderr.isatty()
+    temperature = a.temperature if a.sample else 0.0
+    failed = caption_paths(
+        cap, paths, sys.stdout, sys.stderr, a.json, a.beam, a.n_best, temperature, a.batch_size, progress
+    )
+    if failed:
+        print(f"captioner: {failed} of {len(paths)} files could not be captioned", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
     p = argparse.ArgumentParser(prog="captioner", description="Image captioning: prepare, extract, train, caption.")
@@ -173,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
     s.set_defaults(func=_evaluate)
 
+    s = sub.add_parser("caption", help="caption image files, folders, globs, or '-' for paths on stdin")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--checkpoint", help="checkpoint folder (default: the bundled model)")
+    s.add_argument("--json", action="store_true", help="JSON lines: caption, confidence, tags, alternatives")
+    s.add_argument("--beam", type=int, default=3)
+    s.add_argument("--n-best", type=int, default=1, help="alternatives to return with --json")
+    s.add_argument("--sample", action="store_true", help="sample instead of beam search")
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    s.set_defaults(func=_caption)
+
     s = sub.add_parser("data", help="build datasets")
     dsub = s.add_subparsers(dest="dataset", required=True)
     d = dsub.add_parser("open-clipart", help="real image-text corpus from Debian and npm packages")
@@ -200,14 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        args.func(args)
+        code = args.func(args)
     except CaptionerError as e:
         print(f"captioner: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("captioner: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+"""The Python API: Captioner.load(...).caption(images) -> typed results."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .decoding import Caption, beam_search, sample
+from .encoders import Encoder, load_encoder
+from .errors import CaptionerError
+from .imagenet import imagenet_classes
+from .images import open_image, to_rgb
+from .models import feature_kind
+
+DEFAULT_MODEL = "open-clipart"
+ImageLike = str | Path | bytes | Image.Image | np.ndarray
+
+
+def default_model_path() -> Path:
+    """$CAPTIONER_MODEL, else the model bundled in the repository's models/ folder."""
+    env = os.environ.get("CAPTIONER_MODEL")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL
+
+
+@dataclass
+class Tag:
+    """One of the encoder's ImageNet labels, with its probability."""
+
+    label: str
+    probability: float
+
+
+@dataclass
+class Result:
+    """A caption for one image, with alternatives, tags and (attention models) per-word attention."""
+
+    caption: str
+    confidence: float  # mean log-probability per word (#END# included); closer to 0 is surer
+    alternatives: list[tuple[str, float]] = field(default_factory=list)  # n-best (caption, confidence)
+    tags: list[Tag] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    attention: list[list[float]] = field(default_factory=list)  # per word, weights over the grid cells
+    grid_size: int = 0
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "caption": self.caption,
+            "confidence": round(self.confidence, 4),
+            "alternatives": [{"caption": c, "confidence": round(s, 4)} for c, s in self.alternatives],
+            "tags": [{"label": t.label, "probability": round(t.probability, 4)} for t in self.tags],
+            **(
+                {"words": self.words, "attention": self.attention, "grid_size": self.grid_size}
+                if self.attention
+                else {}
+            ),
+        }
+
+
+class Captioner:
+    """A checkpoint plus the encoder it was trained on; captions images end to end."""
+
+    def __init__(self, checkpoint: Checkpoint, encoder: Encoder, device: torch.device) -> None:
+        self.ck, self.encoder, self.device = checkpoint, encoder.to(device), device
+        self.kind = feature_kind(checkpoint.config.model)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> Captioner:
+        """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec."""
+        path = Path(path) if path else default_model_path()
+        if not path.exists():
+            raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
+        dev = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+        )
+        ck = load_checkpoint(path, dev)
+        encoder = load_encoder(ck.spec.name)
+        ck.spec.check_same(encoder.spec, f"checkpoint {path} vs installed encoder")
+        return cls(ck, encoder, dev)
+
+    def _tensor(self, image: ImageLike) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            img = to_rgb(image)
+        elif isinstance(image, np.ndarray):
+            arr = image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8)
+            img = to_rgb(Image.fromarray(arr))
+        else:
+            img = open_image(image if isinstance(image, bytes) else Path(image))
+        return self.encoder.preprocess(img)
+
+    @torch.inference_mode()
+    def caption_tensors(
+        self,
+        x: torch.Tensor,
+        beam: int = 3,
+        n_best: int = 1,
+        temperature: float = 0.0,
+        top_k_tags: int = 5,
+        seed: int = 0,
+    ) -> list[Result]:
+        """Caption a preprocessed batch (B, 3, S, S)."""
+        feats = self.encoder.forward_features(x.to(self.device))
+        inputs = getattr(feats, self.kind).float()
+        max_len = self.ck.config.train.max_len
+        if temperature > 0:
+            gen = torch.Generator(device=self.device).manual_seed(seed)
+            nbest = [[c] for c in sample(self.ck.model, inputs, max_len, temperature, generator=gen)]
+        else:
+            nbest = beam_search(self.ck.model, inputs, max(1, beam), max_len, n_best=max(1, n_best))
+        probs = feats.logits.float().softmax(-1).cpu()
+        names = imagenet_classes()
+        out = []
+        for i, caps in enumerate(nbest):
+            best: Caption = caps[0]
+            p, idx = probs[i].topk(top_k_tags)
+            out.append(
+                Result(
+                    caption=self.ck.vocab.decode(best.tokens),
+                    confidence=best.confidence,
+                    alternatives=[(self.ck.vocab.decode(c.tokens), c.confidence) for c in caps[1:]],
+                    tags=[Tag(names[int(j)].lemmas[0], float(q)) for q, j in zip(p, idx, strict=True)],
+                    words=[self.ck.vocab.itos[t] for t in best.tokens],
+                    attention=best.alphas,
+                    grid_size=self.ck.spec.grid_size if best.alphas else 0,
+                )
+            )
+        return out
+
+    def caption(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        beam: int = 3,
+        n_best: int = 1,
+        temperature: float = 0.0,
+        batch_size: int = 16,
+    ) -> Result | list[Result]:
+        """Caption one image (path, bytes, PIL image or HxWx3 uint8 array) or a list of them."""
+        single = not isinstance(images, (list, tuple))
+        batch = [images] if single else list(images)
+        results: list[Result] = []
+        for s in range(0, len(batch), batch_size):
+            chunk = batch[s : s + batch_size]
+            x = torch.stack([self._tensor(im) for im in chunk])
+            for im, r in zip(chunk, self.caption_tensors(x, beam, n_best, temperature), strict=True):
+                r.source = str(im) if isinstance(im, (str, Path)) else ""
+                results.append(r)
+        return results[0] if single else results
