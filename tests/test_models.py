@@ -11,19 +11,23 @@ from captioner.config import Config, ModelConfig, TrainConfig, load_config
 from captioner.decoding import _filter, beam_search, greedy, sample
 from captioner.errors import CaptionerError
 from captioner.models import build_model
-from captioner.text import END_IX, PAD_IX, START_IX
+from captioner.text import END_IX, PAD_IX, START_IX, Vocab
 from captioner.train import caption_loss, load_data, train
 
 V, D = 12, 16
 
 
 def _model(kind: str, seed: int = 0) -> torch.nn.Module:
+    if kind == "copy":
+        return _copy_model(seed)
     torch.manual_seed(seed)
     return build_model(ModelConfig(kind=kind, embed=8, hidden=16, attn_dim=8), V, D).eval()
 
 
 def _feats(kind: str, b: int, seed: int = 1) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
+    if kind == "copy":
+        return torch.randn(b, D + 1000, generator=g)
     return torch.randn(b, 5, D, generator=g) if kind == "attend" else torch.randn(b, D, generator=g)
 
 
@@ -60,7 +64,7 @@ def test_loss_is_mean_over_real_tokens_only() -> None:
     torch.testing.assert_close(caption_loss(logits, tokens), want)
 
 
-@pytest.mark.parametrize("kind", ["showtell", "attend"])
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_beam_one_equals_greedy_and_batched_equals_single(kind: str) -> None:
     model, feats = _model(kind, 3), _feats(kind, 6)
     g = greedy(model, feats, max_len=8)
@@ -104,7 +108,7 @@ def test_sampling_is_seeded_and_top_k_one_is_greedy() -> None:
     assert kept.tolist() == [[True, True, False, False]]
 
 
-@pytest.mark.parametrize("kind", ["showtell", "attend"])
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Path) -> None:
     cfg = Config(
         ModelConfig(kind=kind, embed=32, hidden=64, dropout=0.0, attn_dim=32),
@@ -147,3 +151,49 @@ def test_config_errors_and_seed_preset(tmp_path: Path) -> None:
         load_config(None, ["train.epochs=many"])
     with pytest.raises(CaptionerError, match="model.kind: must be"):
         load_config(None, ["model.kind=transformer"])
+
+
+def _copy_model(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    m = build_model(ModelConfig(kind="copy", embed=8, hidden=16, copy_k=3), V + 2, D + 1000).eval()
+    m.class_word.copy_(torch.arange(1000) % (V + 2 - 4) + 4)  # every class names some real word
+    return m
+
+
+def test_copy_mixture_is_a_distribution_and_gate_zero_is_plain() -> None:
+    m = _copy_model()
+    feats = torch.randn(3, D + 1000)
+    tokens = torch.tensor([[START_IX, 4, 5], [START_IX, 6, END_IX], [START_IX, 7, PAD_IX]])
+    logp = m(feats, tokens)  # (B, T, V)
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(3, 3), rtol=0, atol=1e-5)
+    with torch.no_grad():
+        m.gate.bias.fill_(-1e4)  # gate closed: the plain Show-and-Tell distribution
+    s = m.init_state(feats)
+    out, _ = m.lstm(m.embed(tokens), (s["h"][None], s["c"][None]))
+    torch.testing.assert_close(m(feats, tokens), m.head(out).log_softmax(-1), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        m.gate.bias.fill_(1e4)  # gate open: only the top-k label words, weighted by the classifier
+    p = m(feats, tokens)[:, 0].exp()
+    probs, idx = feats[:, D:].softmax(-1).topk(3)
+    for b in range(3):
+        want = torch.zeros(V + 2).index_add_(0, m.class_word[idx[b]], probs[b] / probs[b].sum())
+        torch.testing.assert_close(p[b], want, rtol=1e-4, atol=1e-5)
+
+
+def test_copy_produces_label_words_outside_the_training_vocabulary(shapes_data: Path, tmp_path: Path) -> None:
+    cfg = Config(
+        ModelConfig(kind="copy", embed=16, hidden=32, copy_k=5),
+        TrainConfig(data=str(shapes_data), out=str(tmp_path / "run"), epochs=1, steps_per_epoch=2),
+    )
+    d = load_data(cfg)
+    base = len(Vocab.load(shapes_data / "vocab.json"))
+    assert len(d.vocab) > base  # the class names were appended
+    oov = [i for i in d.class_word if i >= base]
+    assert oov, "some ImageNet class names are outside the shapes vocabulary"
+    m = build_model(cfg.model, len(d.vocab), 1280 + 1000).eval()
+    m.class_word.copy_(torch.tensor(d.class_word))
+    with torch.no_grad():
+        m.gate.bias.fill_(1e4)
+    feats = torch.from_numpy(d.store.get("pooled+logits", d.train_rows[:2].tolist()))
+    first = greedy(m, feats, max_len=1)[0].tokens[0]
+    assert d.vocab.itos[first] in {d.vocab.itos[i] for i in d.class_word}

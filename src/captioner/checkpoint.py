@@ -40,7 +40,8 @@ class Checkpoint:
 
 def feat_dim(spec: EncoderSpec, kind: str) -> int:
     """Width of the feature vector a model of this kind reads."""
-    return {"pooled": spec.pooled_dim, "logits": spec.num_classes, "grid": spec.grid_dim}[kind]
+    dims = {"pooled": spec.pooled_dim, "logits": spec.num_classes, "grid": spec.grid_dim}
+    return sum(dims[k] for k in kind.split("+"))
 
 
 def save_checkpoint(

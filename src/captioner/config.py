@@ -15,18 +15,19 @@ from .errors import CaptionerError
 class ModelConfig:
     """Decoder architecture."""
 
-    kind: str = "showtell"  # "showtell" (the seed's LSTM) or "attend" (soft attention over the grid)
+    kind: str = "showtell"  # "showtell" (the seed's LSTM), "attend" (soft attention), "copy" (copies label words)
     embed: int = 128  # word embedding size
     hidden: int = 200  # LSTM units
     dropout: float = 0.5  # dropout on the image features before the Linear into the LSTM state
     init_hidden: bool = False  # showtell: the image also sets h0 (the seed sets only the cell state c0)
     feature: str = "pooled"  # showtell input: "pooled" (1280-d) or "logits" (1000 ImageNet scores)
     attn_dim: int = 256  # attend: size of the attention projection
+    copy_k: int = 5  # copy: how many of the encoder's top ImageNet classes offer their words
 
     def __post_init__(self) -> None:
-        _check(self.kind in ("showtell", "attend"), "model.kind", "must be 'showtell' or 'attend'")
+        _check(self.kind in ("showtell", "attend", "copy"), "model.kind", "must be 'showtell', 'attend' or 'copy'")
         _check(self.feature in ("pooled", "logits"), "model.feature", "must be 'pooled' or 'logits'")
-        for name in ("embed", "hidden", "attn_dim"):
+        for name in ("embed", "hidden", "attn_dim", "copy_k"):
             _check(getattr(self, name) > 0, f"model.{name}", "must be positive")
         _check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
 

@@ -160,7 +160,9 @@ class FeatureStore:
         self.arrays = {k: np.load(self.path / f"{k}.npy", mmap_mode="r") for k in index["outputs"]}
 
     def get(self, kind: str, rows: np.ndarray | list[int]) -> np.ndarray:
-        """Float32 copy of the given rows of 'pooled', 'logits' or 'grid'."""
+        """Float32 copy of the given rows of 'pooled', 'logits', 'grid', or a '+'-joined concatenation."""
+        if "+" in kind:
+            return np.concatenate([self.get(k, rows) for k in kind.split("+")], axis=1)
         if kind not in self.arrays:
             raise CaptionerError(f"{self.path}: no '{kind}' features (extract with --grid for attention)")
         return np.asarray(self.arrays[kind][rows], dtype=np.float32)

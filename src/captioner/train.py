@@ -24,6 +24,7 @@ from .decoding import greedy
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes
+from .imagenet import class_words
 from .metrics import bleu_cider
 from .models import build_model, feature_kind
 from .text import PAD_IX, Vocab, as_matrix
@@ -44,6 +45,7 @@ class TrainData:
     val_caps: list[list[list[int]]]
     val_refs: list[list[str]]  # raw reference captions, for BLEU/CIDEr
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (P, 2) image, caption
+    class_word: list[int] | None = None  # copy model: word id naming each ImageNet class
 
 
 def load_data(cfg: Config) -> TrainData:
@@ -56,7 +58,10 @@ def load_data(cfg: Config) -> TrainData:
     vocab = Vocab.load(data / "vocab.json")
     store = FeatureStore(t.features or data / "features")
     kind = feature_kind(cfg.model)
-    if kind not in store.arrays:
+    class_word = None
+    if cfg.model.kind == "copy":  # label words join the vocabulary, so captions can contain them too
+        vocab, class_word = extend_with_labels(vocab)
+    if any(k not in store.arrays for k in kind.split("+")):
         raise CaptionerError(f"{store.path}: no '{kind}' features; run `captioner extract --grid` for attention")
     split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
     if not split["train"]:
@@ -72,8 +77,17 @@ def load_data(cfg: Config) -> TrainData:
         [enc(it) for it in split["val"]],
         [it.captions for it in split["val"]],
     )
+    d.class_word = class_word
     d.pairs = np.array([(i, j) for i, caps in enumerate(d.train_caps) for j in range(len(caps))], np.int64)
     return d
+
+
+def extend_with_labels(vocab: Vocab) -> tuple[Vocab, list[int]]:
+    """The vocabulary plus the basic-level names of the 1000 ImageNet classes, and each class's word id."""
+    names = class_words(set(vocab.itos[4:]))
+    extra = sorted({n.word for n in names} - set(vocab.itos))
+    vocab = Vocab(vocab.itos + tuple(extra), vocab.min_count)
+    return vocab, [vocab.stoi[n.word] for n in names]
 
 
 def steps_per_epoch(d: TrainData, cfg: Config) -> int:
@@ -216,6 +230,8 @@ def train(cfg: Config, resume: bool = False) -> Progress:
     device = pick_device(t.device)
     torch.manual_seed(t.seed)
     model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
+    if d.class_word is not None:
+        model.class_word.copy_(torch.tensor(d.class_word))
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, fused=True)  # one kernel for all parameters
     prog = Progress()
     if resolve(out / "latest").exists():

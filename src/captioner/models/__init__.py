@@ -9,9 +9,14 @@ from torch import nn
 
 from ..config import ModelConfig
 from .attend import Attend
+from .copy import CopyDecoder
 from .showtell import ShowTell
 
-BUILDERS: dict[str, Callable[[ModelConfig, int, int], nn.Module]] = {"showtell": ShowTell, "attend": Attend}
+BUILDERS: dict[str, Callable[[ModelConfig, int, int], nn.Module]] = {
+    "showtell": ShowTell,
+    "attend": Attend,
+    "copy": CopyDecoder,
+}
 
 
 def build_model(cfg: ModelConfig, vocab_size: int, feat_dim: int) -> nn.Module:
@@ -21,4 +26,4 @@ def build_model(cfg: ModelConfig, vocab_size: int, feat_dim: int) -> nn.Module:
 
 def feature_kind(cfg: ModelConfig) -> str:
     """Which cached feature array the model reads."""
-    return "grid" if cfg.kind == "attend" else cfg.feature
+    return {"attend": "grid", "copy": "pooled+logits"}.get(cfg.kind, cfg.feature)
