@@ -62,3 +62,22 @@ def shapes_data(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> P
     prepare("folder", root / "src", root / "data", min_count=1, ratios=(0.75, 0.25, 0.0))
     extract(root / "data", root / "data" / "features", encoder, grid=True, workers=0)
     return root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(shapes_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Show-and-Tell checkpoint trained for a few seconds on the shapes data (it learns them)."""
+    from captioner.cli import main
+
+    out = tmp_path_factory.mktemp("tinyrun")
+    args = [
+        f"train.data={shapes_data}",
+        f"train.out={out}",
+        "train.epochs=2",
+        "train.steps_per_epoch=30",
+        "train.batch_size=18",
+        "train.lr=0.01",
+        "model.dropout=0",
+    ]
+    assert main(["train", *args]) == 0
+    return out / "best"

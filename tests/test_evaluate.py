@@ -94,30 +94,23 @@ def test_imagenet_names_and_class_baseline() -> None:
     assert with_article("owl") == "an owl" and with_article("cat") == "a cat"
 
 
-@pytest.fixture(scope="module")
-def trained(shapes_data: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("evalrun")
+def test_evaluate_writes_predictions_metrics_report(
+    tiny_checkpoint: Path, shapes_data: Path, tmp_path: Path, capsys
+) -> None:
     assert (
         main(
             [
-                "train",
-                f"train.data={shapes_data}",
-                f"train.out={out}",
-                "train.epochs=2",
-                "train.steps_per_epoch=30",
-                "train.batch_size=18",
-                "train.lr=0.01",
-                "model.dropout=0",
+                "evaluate",
+                str(tiny_checkpoint),
+                "--split",
+                "val",
+                "--beam",
+                "2",
+                "--out",
+                str(tmp_path / "ev"),
+                "--no-meteor",
             ]
         )
-        == 0
-    )
-    return out / "best"
-
-
-def test_evaluate_writes_predictions_metrics_report(trained: Path, shapes_data: Path, tmp_path: Path, capsys) -> None:
-    assert (
-        main(["evaluate", str(trained), "--split", "val", "--beam", "2", "--out", str(tmp_path / "ev"), "--no-meteor"])
         == 0
     )
     printed = capsys.readouterr().out
@@ -135,7 +128,7 @@ def test_evaluate_writes_predictions_metrics_report(trained: Path, shapes_data: 
         assert again["metrics"][k] == pytest.approx(m["metrics"][k])
 
 
-def test_bad_predictions_and_mismatched_features(trained: Path, shapes_data: Path, tmp_path: Path) -> None:
+def test_bad_predictions_and_mismatched_features(tiny_checkpoint: Path, shapes_data: Path, tmp_path: Path) -> None:
     (tmp_path / "p.json").write_text(json.dumps([{"image_id": "nope.png", "caption": "x"}]))
     with pytest.raises(CaptionerError, match="1 image ids are not in split 'val'"):
         score_predictions(tmp_path / "p.json", shapes_data, "val")
@@ -148,4 +141,4 @@ def test_bad_predictions_and_mismatched_features(trained: Path, shapes_data: Pat
     index["spec"]["input_size"] = 240
     (feats / "index.json").write_text(json.dumps(index))
     with pytest.raises(CaptionerError, match="encoder mismatch in input_size"):
-        evaluate(trained, "val", features=feats)
+        evaluate(tiny_checkpoint, "val", features=feats)

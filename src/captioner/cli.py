@@ -146,6 +146,18 @@ def _caption(a: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(a: argparse.Namespace) -> None:
+    import uvicorn
+
+    from .api import Captioner
+    from .serve.app import Limits, create_app
+
+    cap = Captioner.load(a.checkpoint, a.device)
+    limits = Limits(max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels)
+    print(f"serving {cap.ck.path} on http://{a.host}:{a.port}/", file=sys.stderr)
+    uvicorn.run(create_app(cap, limits), host=a.host, port=a.port, log_level="warning")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
     p = argparse.ArgumentParser(prog="captioner", description="Image captioning: prepare, extract, train, caption.")
@@ -203,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.set_defaults(func=_caption)
+
+    s = sub.add_parser("serve", help="HTTP service with a web page: POST /caption, GET /health, GET /")
+    s.add_argument("--checkpoint", help="checkpoint folder (default: the bundled model)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-upload-mb", type=float, default=10.0)
+    s.add_argument("--max-pixels", type=int, default=40_000_000)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=_serve)
 
     s = sub.add_parser("data", help="build datasets")
     dsub = s.add_subparsers(dest="dataset", required=True)

@@ -1,0 +1,131 @@
+"""FastAPI app: POST /caption (multipart), GET /health, GET / (one static page). Requests are batched."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+import torch
+from fastapi import FastAPI, Request
+from starlette.datastructures import UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from ..api import Captioner
+from ..images import MAX_PIXELS, ImageError, open_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the service accepts."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = MAX_PIXELS
+    max_batch: int = 16
+    batch_wait_s: float = 0.01  # how long the batcher waits for more requests to join a batch
+    max_beam: int = 10
+
+
+class Batcher:
+    """Collects concurrent requests into one encoder+decoder batch, run off the event loop."""
+
+    def __init__(self, cap: Captioner, limits: Limits) -> None:
+        self.cap, self.limits = cap, limits
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def submit(self, x: torch.Tensor, beam: int, n_best: int) -> dict[str, Any]:
+        fut = asyncio.get_running_loop().create_future()
+        await self.queue.put((x, beam, n_best, fut))
+        return await fut
+
+    async def run(self) -> None:
+        while True:
+            jobs = [await self.queue.get()]
+            deadline = asyncio.get_running_loop().time() + self.limits.batch_wait_s
+            while len(jobs) < self.limits.max_batch:
+                left = deadline - asyncio.get_running_loop().time()
+                try:
+                    jobs.append(await asyncio.wait_for(self.queue.get(), max(left, 0)))
+                except TimeoutError:
+                    break
+            groups: dict[tuple[int, int], list] = {}
+            for job in jobs:  # one batch per decoding setting
+                groups.setdefault((job[1], job[2]), []).append(job)
+            for (beam, n_best), group in groups.items():
+                x = torch.stack([j[0] for j in group])
+                try:
+                    results = await asyncio.to_thread(self.cap.caption_tensors, x, beam, n_best)
+                    for j, r in zip(group, results, strict=True):
+                        j[3].set_result(r.to_json()) if not j[3].done() else None
+                except Exception as e:  # noqa: BLE001 - a failed batch must not kill the batcher
+                    log.exception("captioning failed")
+                    for j in group:
+                        j[3].set_exception(e) if not j[3].done() else None
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B008
+    """The service around one loaded Captioner."""
+    batcher = Batcher(cap, limits)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(batcher.run())
+        yield
+        task.cancel()
+
+    app = FastAPI(title="captioner", lifespan=lifespan)
+    page = (files("captioner.serve") / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> str:
+        return page
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": str(cap.ck.path),
+            "kind": cap.ck.config.model.kind,
+            "encoder": cap.ck.spec.name,
+            "queued": batcher.queue.qsize(),
+        }
+
+    @app.post("/caption")
+    async def caption(request: Request, beam: int = 3, n_best: int = 3) -> JSONResponse:
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > limits.max_bytes + 64 * 1024:
+            return _error(413, f"upload larger than {limits.max_bytes} bytes")
+        if not 1 <= beam <= limits.max_beam or not 1 <= n_best <= beam:
+            return _error(422, f"beam must be 1..{limits.max_beam} and n_best 1..beam")
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return _error(415, "send the image as multipart/form-data in a field named 'image'")
+        try:
+            form = await request.form(max_files=1, max_fields=4)
+        except Exception:  # noqa: BLE001 - malformed multipart bodies
+            return _error(422, "malformed multipart body")
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            return _error(422, "no file in form field 'image'")
+        data = await upload.read(limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            return _error(413, f"upload larger than {limits.max_bytes} bytes")
+        try:
+            img = open_image(data, limits.max_pixels)
+        except ImageError as e:
+            status = 413 if "exceeds the limit" in str(e) or "bomb" in str(e) else 415
+            return _error(status, f"{upload.filename or 'upload'}: {e}")
+        x = cap.encoder.preprocess(img)
+        result = await batcher.submit(x, beam, n_best)
+        return JSONResponse({**result, "source": upload.filename or ""})
+
+    return app

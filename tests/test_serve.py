@@ -1,0 +1,134 @@
+"""The HTTP service: answers, limits, errors, concurrent batching, and the page in a real headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from captioner.api import Captioner
+from captioner.serve.app import Limits, create_app
+
+from .conftest import COLORS
+
+
+def _png(color: tuple[int, int, int] = (220, 20, 20), size: tuple[int, int] = (64, 64)) -> bytes:
+    buf = io.BytesIO()
+    img = Image.new("RGB", size, (255, 255, 255))
+    img.paste(color, (8, 8, 56, 56))
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cap(tiny_checkpoint: Path) -> Captioner:
+    return Captioner.load(tiny_checkpoint)
+
+
+def test_caption_health_and_page(cap: Captioner) -> None:
+    with TestClient(create_app(cap)) as client:
+        assert client.get("/health").json()["status"] == "ok"
+        assert '<input id="file"' in client.get("/").text
+        r = client.post("/caption?beam=3&n_best=2", files={"image": ("red.png", _png(), "image/png")})
+        assert r.status_code == 200
+        body = r.json()
+        assert body["caption"] == "a red square" and body["source"] == "red.png"
+        assert len(body["alternatives"]) == 1 and len(body["tags"]) == 5 and body["confidence"] <= 0
+
+
+def test_bad_input_gets_4xx_with_json(cap: Captioner) -> None:
+    with TestClient(create_app(cap, Limits(max_bytes=50_000, max_pixels=100_000))) as client:
+        cases = [
+            (dict(files={"image": ("x.png", b"not an image", "image/png")}), 415, "not an image"),
+            (dict(files={"image": ("big.bin", b"\0" * 60_000, "image/png")}), 413, "larger than"),
+            (dict(files={"image": ("wide.png", _png(size=(1000, 200)), "image/png")}), 413, "exceeds the limit"),
+            (dict(files={"other": ("x.png", _png(), "image/png")}), 422, "field 'image'"),
+            (dict(content=b"raw", headers={"content-type": "image/png"}), 415, "multipart"),
+            (dict(files={"image": ("t.png", _png()[:100], "image/png")}), 415, "truncated"),
+        ]
+        for kwargs, status, text in cases:
+            r = client.post("/caption", **kwargs)
+            assert r.status_code == status and text in r.json()["error"], (status, r.text)
+        assert client.post("/caption?beam=99", files={"image": ("a.png", _png(), "image/png")}).status_code == 422
+        assert client.get("/health").status_code == 200  # still up
+
+
+def test_parallel_requests_are_batched_and_match_single(cap: Captioner) -> None:
+    images = [_png(rgb) for rgb in COLORS.values()] * 4
+    with TestClient(create_app(cap, Limits(batch_wait_s=0.05))) as client:
+        single = [
+            client.post("/caption", files={"image": ("a.png", b, "image/png")}).json()["caption"] for b in images[:4]
+        ]
+        with ThreadPoolExecutor(8) as pool:
+            rs = list(pool.map(lambda b: client.post("/caption", files={"image": ("a.png", b, "image/png")}), images))
+    assert all(r.status_code == 200 for r in rs)
+    assert [r.json()["caption"] for r in rs] == single * 4
+    assert single == [f"a {c} square" for c in COLORS]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("CI"),
+    reason="Debian chromium not installed (CI installs it)",
+)
+def test_page_in_headless_chromium(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "captioner.cli", "serve", "--checkpoint", str(tiny_checkpoint), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        (tmp_path / "blue.png").write_bytes(_png(COLORS["blue"]))
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = "/usr/bin/chromium"
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ):
+            opts.add_argument(flag)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        try:
+            driver.get(f"http://127.0.0.1:{port}/")
+            driver.find_element(By.ID, "file").send_keys(str(tmp_path / "blue.png"))
+            WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "caption").get_attribute("data-caption"))
+            assert driver.find_element(By.ID, "caption").get_attribute("data-caption") == "a blue square"
+            assert len(driver.find_elements(By.CSS_SELECTOR, "#tags li")) == 5
+            assert driver.find_element(By.ID, "preview").get_attribute("src").startswith("blob:")
+        finally:
+            driver.quit()
+    finally:
+        server.terminate()
+        server.wait(10)
