@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 from fastapi import FastAPI, Request
-from starlette.datastructures import UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.datastructures import UploadFile
 
 from ..api import Captioner
 from ..images import MAX_PIXELS, ImageError, open_image
