@@ -13,36 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+from photos import make_photos
 
 from captioner.encoders import load_encoder
 from captioner.features import extract
 from captioner.images import open_image
 from captioner.prepare import prepare
-
-
-def make_photos(folder: Path, n: int) -> None:
-    """n distinct 640x480 JPEGs cut from scikit-image's real photos (or noise if it is absent)."""
-    try:
-        import skimage.data as d
-
-        photos = [d.chelsea(), d.coffee(), d.astronaut(), d.rocket()]
-    except ImportError:
-        photos = [np.random.default_rng(i).integers(0, 255, (512, 512, 3), np.uint8) for i in range(4)]
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        base = Image.fromarray(photos[i % len(photos)])
-        w, h = base.size
-        box = (
-            int(rng.integers(0, w // 4)),
-            int(rng.integers(0, h // 4)),
-            w - int(rng.integers(0, w // 4)),
-            h,
-        )
-        base.crop(box).resize((640, 480)).save(folder / f"p{i:04d}.jpg", quality=90)
-        (folder / f"p{i:04d}.txt").write_text("a photo\n")
 
 
 def main() -> None:

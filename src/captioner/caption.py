@@ -6,6 +6,7 @@ import glob
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
@@ -30,6 +31,13 @@ def gather(args: Iterable[str], stdin: TextIO = sys.stdin) -> Iterator[str]:
             yield a
 
 
+def _load(cap: Captioner, path: str) -> torch.Tensor | ImageError:
+    try:
+        return cap.encoder.preprocess(open_image(path))
+    except ImageError as e:
+        return e
+
+
 def caption_paths(
     cap: Captioner,
     paths: list[str],
@@ -42,25 +50,28 @@ def caption_paths(
     batch_size: int = 16,
     progress: bool = False,
 ) -> int:
-    """Write one line per path; returns how many could not be captioned."""
+    """Write one line per path; returns how many could not be captioned.
+
+    Images of the next batch are decoded in threads while the current batch runs through the model."""
     failed = 0
-    bar = tqdm(total=len(paths), unit="img", disable=not progress)
-    for s in range(0, len(paths), batch_size):
-        chunk, tensors = [], []
-        for p in paths[s : s + batch_size]:
-            try:
-                tensors.append(cap.encoder.preprocess(open_image(p)))
-                chunk.append(p)
-            except ImageError as e:
-                failed += 1
-                print(f"{p}\tERROR: {e}", file=err)
-                if as_json:
-                    print(json.dumps({"source": p, "error": str(e)}), file=out)
-        if tensors:
-            for p, r in zip(chunk, cap.caption_tensors(torch.stack(tensors), beam, n_best, temperature), strict=True):
-                r.source = p
-                print(json.dumps(r.to_json(), ensure_ascii=False) if as_json else f"{p}\t{r.caption}", file=out)
-        out.flush()
-        bar.update(len(paths[s : s + batch_size]))
-    bar.close()
+    chunks = [paths[s : s + batch_size] for s in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(2) as pool, tqdm(total=len(paths), unit="img", disable=not progress) as bar:
+        pending = [pool.submit(_load, cap, p) for p in chunks[0]] if chunks else []
+        for k, chunk in enumerate(chunks):
+            loaded = [f.result() for f in pending]
+            pending = [pool.submit(_load, cap, p) for p in chunks[k + 1]] if k + 1 < len(chunks) else []
+            good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, torch.Tensor)]
+            for p, e in zip(chunk, loaded, strict=True):
+                if isinstance(e, ImageError):
+                    failed += 1
+                    print(f"{p}\tERROR: {e}", file=err)
+                    if as_json:
+                        print(json.dumps({"source": p, "error": str(e)}), file=out)
+            if good:
+                x = torch.stack([x for _, x in good])
+                for (p, _), r in zip(good, cap.caption_tensors(x, beam, n_best, temperature), strict=True):
+                    r.source = p
+                    print(json.dumps(r.to_json(), ensure_ascii=False) if as_json else f"{p}\t{r.caption}", file=out)
+            out.flush()
+            bar.update(len(chunk))
     return failed

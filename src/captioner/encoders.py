@@ -68,14 +68,17 @@ class Encoder(nn.Module):
     def __init__(self, spec: EncoderSpec, net: nn.Module) -> None:
         super().__init__()
         self.spec = spec
-        self.net = net.eval()
+        self.net = net.eval().to(memory_format=torch.channels_last)  # NHWC convolutions: faster on CPU
+        self.bf16 = False  # bf16 autocast for the convolutions; captions must be checked when on
         for p in self.net.parameters():
             p.requires_grad_(False)
 
     @torch.inference_mode()
     def forward_features(self, x: torch.Tensor) -> Features:
         """x: (B, 3, H, W) preprocessed batch."""
-        fmap = self.net.extract_features(x)  # (B, D, S, S)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            fmap = self.net.extract_features(x).float()  # (B, D, S, S)
         pooled = fmap.mean(dim=(2, 3))  # (B, D)
         logits = self.net._fc(pooled)  # (B, 1000)
         grid = fmap.flatten(2).transpose(1, 2)  # (B, S*S, D)
