@@ -66,6 +66,21 @@ def test_vocab_min_count_order_and_specials() -> None:
     assert stats["tokens"] == 11 and stats["unk_rate"] == pytest.approx(2 / 11)
 
 
+def test_articles_follow_the_next_word() -> None:
+    from captioner.text import fix_articles
+
+    assert fix_articles(["a", "espresso", "and", "an", "cat", "an", "hour", "a"]) == [
+        "an",
+        "espresso",
+        "and",
+        "a",
+        "cat",
+        "an",
+        "hour",
+        "a",
+    ]
+
+
 def test_vocab_save_load_and_bad_file(tmp_path: Path) -> None:
     v = Vocab.build(["x y z"] * 5)
     v.save(tmp_path / "v.json")

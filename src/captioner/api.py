@@ -112,7 +112,7 @@ class Captioner:
     ) -> list[Result]:
         """Caption a preprocessed batch (B, 3, S, S)."""
         feats = self.encoder.forward_features(x.to(self.device))
-        inputs = getattr(feats, self.kind).float()
+        inputs = torch.cat([getattr(feats, k).float() for k in self.kind.split("+")], dim=-1)  # e.g. pooled+logits
         max_len = self.ck.config.train.max_len
         if temperature > 0:
             gen = torch.Generator(device=self.device).manual_seed(seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +80,8 @@ def _train(a: argparse.Namespace) -> None:
         config, overrides = None, [config, *overrides]
     cfg = load_config(config, overrides)
     prog = train(cfg, resume=a.resume)
+    if os.environ.get("RANK", "0") != "0":
+        return
     best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1), default={})
     print(f"trained {prog.global_step} steps; checkpoints in {cfg.train.out}/latest and {cfg.train.out}/best")
     if "CIDEr-D" in best:
@@ -246,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run a subcommand; user errors print one line and exit 2."""
     args = build_parser().parse_args(argv)
+    quiet = os.environ.get("RANK", "0") != "0"  # under torchrun only rank 0 talks
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.WARNING if quiet else logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -103,7 +103,7 @@ class Vocab:
                 break
             if i not in (START_IX, PAD_IX):
                 words.append(self.itos[i])
-        return " ".join(words)
+        return " ".join(fix_articles(words))
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (atomic)."""
@@ -119,6 +119,18 @@ class Vocab:
             return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)))
         except CaptionerError as e:
             raise CaptionerError(f"{path}: {e}") from e
+
+
+def fix_articles(words: list[str]) -> list[str]:
+    """'a' before a vowel becomes 'an', 'an' before a consonant 'a' (a copied label may follow either)."""
+    out = list(words)
+    for i in range(len(out) - 1):
+        nxt = out[i + 1][:1]
+        if out[i] == "a" and nxt in "aeiou" and nxt:
+            out[i] = "an"
+        elif out[i] == "an" and nxt.isalpha() and nxt not in "aeiouh":
+            out[i] = "a"
+    return out
 
 
 def as_matrix(seqs: Sequence[Sequence[int]], max_len: int | None = None) -> np.ndarray:

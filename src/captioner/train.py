@@ -15,12 +15,14 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import feat_dim, resolve, save_checkpoint
 from .config import Config
 from .data.manifest import read_manifest
 from .decoding import greedy
+from .distributed import Dist, all_gather, all_sum, barrier, setup, teardown
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes
@@ -151,13 +153,17 @@ def autocast(cfg: Config, device: torch.device):  # type: ignore[no-untyped-def]
 
 
 @torch.no_grad()
-def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device) -> dict[str, float]:
-    """Teacher-forced loss over all val captions, and BLEU/CIDEr-D of real greedy decoding."""
+def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, ddp: Dist | None = None) -> dict:
+    """Teacher-forced loss over all val captions, and BLEU/CIDEr-D of real greedy decoding.
+
+    Under torchrun each rank takes every world-th image; sums are all-reduced and captions gathered."""
     if len(d.val_rows) == 0:
         return {}
+    ddp = ddp or Dist()
     model.eval()
+    mine = list(range(ddp.rank, len(d.val_rows), ddp.world))
     total, count = 0.0, 0
-    pairs = [(i, c) for i, caps in enumerate(d.val_caps) for c in caps]
+    pairs = [(i, c) for i in mine for c in d.val_caps[i]]
     for s in range(0, len(pairs), 256):
         chunk = pairs[s : s + 256]
         feats, tokens = make_batch(d, d.val_rows[[i for i, _ in chunk]], [c for _, c in chunk], device)
@@ -165,13 +171,15 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device) 
             logits = model(feats, tokens[:, :-1])
         n = int((tokens[:, 1:] != PAD_IX).sum())
         total, count = total + float(caption_loss(logits.float(), tokens)) * n, count + n
-    hyps, refs = {}, {}
-    k = min(len(d.val_rows), cfg.train.val_images)
-    for s in range(0, k, 256):
-        feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[s : min(k, s + 256)].tolist())).to(device)
-        for j, cap in enumerate(greedy(model, feats, cfg.train.max_len)):
-            hyps[str(s + j)] = d.vocab.decode(cap.tokens)
-            refs[str(s + j)] = d.val_refs[s + j]
+    total, count = all_sum([total, count], ddp)
+    hyps = {}
+    k = [i for i in mine if i < cfg.train.val_images]
+    for s in range(0, len(k), 256):
+        feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
+        for i, cap in zip(k[s : s + 256], greedy(model, feats, cfg.train.max_len), strict=True):
+            hyps[str(i)] = d.vocab.decode(cap.tokens)
+    hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
+    refs = {key: d.val_refs[int(key)] for key in hyps}
     model.train()
     return {"val_loss": total / max(1, count), **bleu_cider(refs, hyps)}
 
@@ -186,18 +194,23 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_cider: float = -1.0
     bad_epochs: int = 0
+    loss_sum: float = 0.0  # this epoch's training losses so far (this rank's), for the epoch mean
+    loss_n: int = 0
 
 
-def _state_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def _state_tensors(opt: torch.optim.Optimizer, ddp: Dist) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Optimizer state and every rank's RNG state (a collective call under torchrun)."""
     sd = opt.state_dict()
     tensors = {f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    mine = {"torch": torch.get_rng_state()}
+    if ddp.device.type == "cuda":
+        mine["cuda"] = torch.cuda.get_rng_state(ddp.device)
+    for r, states in enumerate(all_gather(mine, ddp)):
+        tensors.update({f"rng.{k}.{r}": v for k, v in states.items()})
     return tensors, sd["param_groups"]
 
 
-def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Progress:
+def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ddp: Dist) -> Progress:
     path = resolve(path)
     tensors = load_file(path / "train_state.safetensors")
     meta = read_json(path / "train_state.json", "training state")
@@ -208,9 +221,11 @@ def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> Progre
             _, i, name = key.split(".", 2)
             state.setdefault(int(i), {})[name] = v
     opt.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    if f"rng.torch.{ddp.rank}" not in tensors:
+        raise CaptionerError(f"{path}: no RNG state for rank {ddp.rank}; resume with the world size it was saved with")
+    torch.set_rng_state(tensors[f"rng.torch.{ddp.rank}"])
+    if f"rng.cuda.{ddp.rank}" in tensors and ddp.device.type == "cuda":
+        torch.cuda.set_rng_state(tensors[f"rng.cuda.{ddp.rank}"], ddp.device)
     return Progress(**meta)
 
 
@@ -224,31 +239,43 @@ def pick_device(name: str) -> torch.device:
 
 
 def train(cfg: Config, resume: bool = False) -> Progress:
-    """Train a decoder as the config says; with resume, continue from out/latest exactly."""
-    t, out = cfg.train, Path(cfg.train.out)
+    """Train a decoder as the config says; with resume, continue from out/latest exactly.
+
+    Under torchrun every rank takes a disjoint slice of each global batch; only rank 0 writes."""
+    ddp = setup(cfg.train.device)
+    try:
+        return _train(cfg, resume, ddp)
+    finally:
+        teardown(ddp)
+
+
+def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
+    t, out, device = cfg.train, Path(cfg.train.out), ddp.device
     d = load_data(cfg)
-    device = pick_device(t.device)
-    torch.manual_seed(t.seed)
+    torch.manual_seed(t.seed)  # the same initial weights on every rank
     model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
     if d.class_word is not None:
         model.class_word.copy_(torch.tensor(d.class_word))
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, fused=True)  # one kernel for all parameters
+    torch.manual_seed(t.seed + ddp.rank)  # dropout masks differ between ranks
     prog = Progress()
     if resolve(out / "latest").exists():
         if not resume:
             raise CaptionerError(f"{out}/latest exists: pass --resume to continue it, or set train.out elsewhere")
-        prog = _restore(out / "latest", model, opt)
+        prog = _restore(out / "latest", model, opt, ddp)
         log.info("resumed at epoch %d, step %d", prog.epoch, prog.step_in_epoch)
-    per_epoch = steps_per_epoch(d, cfg)
-    total = per_epoch * t.epochs
+    net = DistributedDataParallel(model) if ddp.world > 1 else model
+    total = steps_per_epoch(d, cfg) * t.epochs
 
     def save(name: str, with_state: bool) -> None:
-        meta = {"epoch": prog.epoch, "global_step": prog.global_step, "history": prog.history[-1:]}
-        tensors, groups = _state_tensors(opt) if with_state else (None, None)
-        extra = {**prog.__dict__, "param_groups": groups} if with_state else None
-        save_checkpoint(out / name, model, cfg, d.vocab, d.store.spec, meta, tensors, extra)
+        tensors, groups = _state_tensors(opt, ddp) if with_state else (None, None)
+        if ddp.main:
+            meta = {"epoch": prog.epoch, "global_step": prog.global_step, "history": prog.history[-1:]}
+            extra = {**prog.__dict__, "param_groups": groups} if with_state else None
+            save_checkpoint(out / name, model, cfg, d.vocab, d.store.spec, meta, tensors, extra)
+        barrier(ddp)
 
-    model.train()
+    net.train()
     while prog.epoch < t.epochs:
         batches = epoch_batches(d, cfg, prog.epoch)
         bar = tqdm(
@@ -256,47 +283,56 @@ def train(cfg: Config, resume: bool = False) -> Progress:
             initial=prog.step_in_epoch,
             desc=f"epoch {prog.epoch + 1}/{t.epochs}",
             unit="step",
-            disable=None,
+            disable=None if ddp.main else True,
         )
         for k in range(prog.step_in_epoch, len(batches)):
-            b = batches[k]
+            b = batches[k][ddp.rank :: ddp.world]  # this rank's slice of the global batch
             feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
             for g in opt.param_groups:
                 g["lr"] = t.lr * lr_factor(cfg, prog.global_step, total)
             with autocast(cfg, device):
-                logits = model(feats, tokens[:, :-1])  # (B, T-1, V)
+                logits = net(feats, tokens[:, :-1])  # (B, T-1, V)
             loss = caption_loss(logits, tokens, t.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), t.clip)
             opt.step()
+            prog.loss_sum, prog.loss_n = prog.loss_sum + loss.item(), prog.loss_n + 1
             prog.step_in_epoch, prog.global_step = k + 1, prog.global_step + 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update()
             if prog.global_step % t.checkpoint_every == 0:
                 save("latest", True)
         bar.close()
+        loss_sum, loss_n = all_sum([prog.loss_sum, prog.loss_n], ddp)
+        prog.loss_sum, prog.loss_n = 0.0, 0
         metrics = {
             "epoch": prog.epoch + 1,
             "step": prog.global_step,
-            "train_loss": loss.item(),
-            **validate(model, d, cfg, device),
+            "train_loss": loss_sum / max(1, loss_n),
+            **validate(model, d, cfg, device, ddp),
         }
-        prog.history.append(metrics)
-        log.info("epoch %d: %s", prog.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-        prog.epoch, prog.step_in_epoch = prog.epoch + 1, 0
-        cider = metrics.get("CIDEr-D", -metrics["train_loss"])
-        if cider > prog.best_cider:
-            prog.best_cider, prog.bad_epochs = cider, 0
-            save("best", False)
-        else:
-            prog.bad_epochs += 1
-        if t.patience and prog.bad_epochs >= t.patience:
-            log.info("early stop: no better validation CIDEr-D for %d epochs", prog.bad_epochs)
-            prog.epoch = t.epochs
-        save("latest", True)
-        plot_curves(prog.history, out / "curves.png")
+        _end_epoch(prog, metrics, t.patience, t.epochs, save)
+        if ddp.main:
+            plot_curves(prog.history, out / "curves.png")
     return prog
+
+
+def _end_epoch(prog: Progress, metrics: dict[str, Any], patience: int, epochs: int, save: Any) -> None:
+    """Record the epoch; keep 'best' by validation CIDEr-D; stop early after `patience` bad epochs."""
+    prog.history.append(metrics)
+    log.info("epoch %d: %s", prog.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    prog.epoch, prog.step_in_epoch = prog.epoch + 1, 0
+    cider = metrics.get("CIDEr-D", -metrics["train_loss"])
+    if cider > prog.best_cider:
+        prog.best_cider, prog.bad_epochs = cider, 0
+        save("best", False)
+    else:
+        prog.bad_epochs += 1
+    if patience and prog.bad_epochs >= patience:
+        log.info("early stop: no better validation CIDEr-D for %d epochs", prog.bad_epochs)
+        prog.epoch = epochs
+    save("latest", True)
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
