@@ -114,3 +114,60 @@ def test_make_image_helper_differs_by_seed(tmp_path: Path) -> None:
     a = open_image(make_image(tmp_path / "a.png", 1))
     b = open_image(make_image(tmp_path / "b.png", 2))
     assert np.asarray(a).tolist() != np.asarray(b).tolist()
+
+
+def test_sharded_extraction_equals_single_process(prepared: Path, encoder, tmp_path: Path, capsys) -> None:
+    from captioner.features import merge_shards, shard_bounds
+
+    assert [shard_bounds(12, i, 3, 4) for i in range(3)] == [(0, 4), (4, 8), (8, 12)]
+    assert [shard_bounds(10, i, 2, 4) for i in range(2)] == [(0, 4), (4, 10)]
+    extract(prepared, tmp_path / "one", encoder, batch_size=4, workers=0)
+    with pytest.raises(Exception, match="shard 1 of 2 is missing"):
+        extract(prepared, tmp_path / "many", encoder, batch_size=4, workers=0, shard=(0, 2))
+        merge_shards(prepared, tmp_path / "many", 2)
+    assert (
+        main(
+            [
+                "extract",
+                str(prepared),
+                "--out",
+                str(tmp_path / "many"),
+                "--shard",
+                "1/2",
+                "--batch-size",
+                "4",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert main(["extract", str(prepared), "--out", str(tmp_path / "many"), "--merge", "2"]) == 0
+    for kind in ("pooled", "logits"):
+        assert np.array_equal(np.load(tmp_path / "one" / f"{kind}.npy"), np.load(tmp_path / "many" / f"{kind}.npy"))
+    assert FeatureStore(tmp_path / "many").images == FeatureStore(tmp_path / "one").images
+
+
+def test_extract_under_torchrun_shards_and_merges(prepared: Path, encoder, tmp_path: Path) -> None:
+    extract(prepared, tmp_path / "one", encoder, batch_size=4, workers=0)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "captioner.cli",
+        "extract",
+        str(prepared),
+        "--out",
+        str(tmp_path / "tr"),
+        "--batch-size",
+        "4",
+        "--workers",
+        "0",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = np.load(tmp_path / "one" / "pooled.npy"), np.load(tmp_path / "tr" / "pooled.npy")
+    np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), rtol=2e-3, atol=2e-3)  # fp16 ulp

@@ -42,10 +42,29 @@ def _print_summary(summary: dict, out: Path) -> None:
 
 
 def _extract(a: argparse.Namespace) -> None:
-    from .features import extract
+    from .distributed import barrier, setup, teardown
+    from .features import extract, merge_shards
 
     out = Path(a.out) if a.out else Path(a.data) / "features"
-    r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers)
+    if a.merge:
+        r = merge_shards(a.data, out, a.merge)
+        print(f"merged {a.merge} shards into {out}: {r.total - len(r.failed)} of {r.total} images have features")
+        return
+    shard, ddp = None, None
+    if a.shard:
+        i, _, n = a.shard.partition("/")
+        if not (i.isdigit() and n.isdigit()):
+            raise CaptionerError(f"--shard {a.shard!r}: expected I/N, e.g. 0/4")
+        shard = (int(i), int(n))
+    elif int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: one shard per rank, rank 0 merges
+        ddp = setup("cpu")
+        shard = (ddp.rank, ddp.world)
+    r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers, shard)
+    if ddp:
+        barrier(ddp)
+        if ddp.main:
+            merge_shards(a.data, out, ddp.world)
+        teardown(ddp)
     rate = r.extracted / r.seconds if r.seconds else 0.0
     print(f"wrote {out}: {r.total - len(r.failed)} of {r.total} images encoded ({r.extracted} now, {rate:.1f} img/s)")
     if r.resumed_from:
@@ -186,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", action="store_true", help="also store the spatial grid (for attention)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=2, help="image-decoding processes")
+    s.add_argument("--shard", help="I/N: encode only the I-th of N blocks (for several machines); then --merge N")
+    s.add_argument("--merge", type=int, metavar="N", help="join N finished shards into the features folder")
     s.set_defaults(func=_extract)
 
     s = sub.add_parser("train", help="train a decoder on cached features")

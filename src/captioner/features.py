@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,20 +77,25 @@ def extract(
     grid: bool = False,
     batch_size: int = 32,
     workers: int = 2,
+    shard: tuple[int, int] | None = None,
 ) -> ExtractReport:
-    """Encode every manifest image into out_dir/{pooled,logits[,grid]}.npy; rerun to resume."""
+    """Encode every manifest image into out_dir/{pooled,logits[,grid]}.npy; rerun to resume.
+
+    With shard=(i, n), only the i-th of n contiguous, batch-aligned blocks of the manifest is encoded,
+    into out_dir/shard-i-of-n/; merge_shards() joins them."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     items = read_manifest(data_dir)
     root = dataset_root(data_dir)
     images = [it.image for it in items]
+    meta = {"version": FORMAT_VERSION, "images_sha1": _list_hash(images), "grid": grid}
+    if shard:
+        lo, hi = shard_bounds(len(images), *shard, batch_size)
+        out_dir = out_dir / f"shard-{shard[0]}-of-{shard[1]}"
+        meta["shard"] = [shard[0], shard[1], lo, hi]
+        images = images[lo:hi]
     enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
     spec, n = enc.spec, len(images)
-    meta = {
-        "version": FORMAT_VERSION,
-        "images_sha1": _list_hash(images),
-        "spec": spec.to_json(),
-        "grid": grid,
-    }
+    meta["spec"] = spec.to_json()
     shapes = _shapes(spec, n, grid)
     start, failed = _resume_point(out_dir, meta)
     if start == n and (out_dir / INDEX).exists():
@@ -128,6 +134,57 @@ def extract(
     if failed:
         log.warning("%d of %d images were skipped (see warnings above)", len(failed), n)
     return ExtractReport(n, done - start - len(failed), start, failed, time.perf_counter() - t0)
+
+
+def shard_bounds(total: int, i: int, n: int, batch_size: int) -> tuple[int, int]:
+    """[lo, hi) of shard i of n: contiguous blocks cut at multiples of batch_size, so every batch matches
+    the batches of a single-process run (and so do its bytes)."""
+    if not 0 <= i < n:
+        raise CaptionerError(f"--shard {i}/{n}: the index must be in 0..{n - 1}")
+    batches = math.ceil(total / batch_size)
+    return min(total, (batches * i // n) * batch_size), min(total, (batches * (i + 1) // n) * batch_size)
+
+
+def merge_shards(data_dir: str | Path, out_dir: str | Path, n: int) -> ExtractReport:
+    """Check that all n shards under out_dir are complete and alike, then join them into out_dir."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    images = [it.image for it in read_manifest(data_dir)]
+    parts = []
+    for i in range(n):
+        path = out_dir / f"shard-{i}-of-{n}" / INDEX
+        if not path.exists():
+            raise CaptionerError(
+                f"{path.parent}: shard {i} of {n} is missing or unfinished; run extract --shard {i}/{n}"
+            )
+        parts.append((path.parent, read_json(path, "shard index")))
+    first = parts[0][1]
+    for d, idx in parts:
+        if idx["images_sha1"] != _list_hash(images) or idx["spec"] != first["spec"] or idx["grid"] != first["grid"]:
+            raise CaptionerError(f"{d}: made from another manifest or encoder settings than shard 0")
+    joined = [im for _, idx in parts for im in idx["images"]]
+    if joined != images:
+        raise CaptionerError(
+            f"{out_dir}: the {n} shards do not cover the manifest exactly ({len(joined)} vs {len(images)})"
+        )
+    failed = {k: v for _, idx in parts for k, v in idx["failed"].items()}
+    for kind in first["outputs"]:
+        srcs = [np.load(d / f"{kind}.npy", mmap_mode="r") for d, _ in parts]
+        dst = open_memmap(out_dir / f"{kind}.npy", mode="w+", dtype=np.float16, shape=(len(images), *srcs[0].shape[1:]))
+        row = 0
+        for a in srcs:
+            for s in range(0, len(a), 4096):  # copy in blocks: never the whole array in memory
+                dst[row + s : row + s + len(a[s : s + 4096])] = a[s : s + 4096]
+            row += len(a)
+        dst.flush()
+    meta = {
+        "version": FORMAT_VERSION,
+        "images_sha1": first["images_sha1"],
+        "grid": first["grid"],
+        "spec": first["spec"],
+    }
+    write_json(out_dir / SPEC, first["spec"])
+    write_json(out_dir / INDEX, {**meta, "images": images, "failed": failed, "outputs": first["outputs"]})
+    return ExtractReport(len(images), len(images) - len(failed), 0, failed)
 
 
 def _resume_point(out_dir: Path, meta: dict) -> tuple[int, dict[str, str]]:
