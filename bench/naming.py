@@ -28,7 +28,7 @@ from captioner.imagenet import class_words, with_article
 from captioner.images import open_image
 from captioner.text import START_IX, tokenize
 
-SKIMAGE = {  # loader name -> nouns that name what its docstring says the photo shows
+SKIMAGE = {  # file in skimage/data -> nouns naming what its loader's docstring says the photo shows
     "astronaut": {"astronaut", "woman", "person", "man", "girl", "lady"},
     "chelsea": {"cat", "kitten"},
     "coffee": {"coffee", "cup", "espresso", "mug"},
@@ -52,7 +52,8 @@ def photo_set(data: Path) -> list[tuple[Image.Image, set[str], str]]:
     """(image, right nouns, name) for the scikit-image photos and the Tux Paint photo cut-outs."""
     import skimage.data as sd
 
-    out = [(Image.fromarray(getattr(sd, name)()).convert("RGB"), _nouns(n), name) for name, n in SKIMAGE.items()]
+    files = {p.stem: p for p in Path(sd.__file__).parent.iterdir() if p.suffix in (".png", ".jpg")}
+    out = [(open_image(files[name]), _nouns(n), name) for name, n in SKIMAGE.items()]
     root = dataset_root(data)
     for it in read_manifest(data):
         if it.source != "tuxpaint" or it.split == "train" or "cartoon" in it.image:

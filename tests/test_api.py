@@ -1,0 +1,53 @@
+"""The Python API and the `captioner caption` command, with the bundled model."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from captioner import Captioner
+from captioner.cli import main
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_readme_python_example_runs_and_names_the_cat(monkeypatch) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "Captioner.load()" in b)
+    monkeypatch.chdir(ROOT)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the documented example, as written
+    first, second = out.getvalue().splitlines()
+    assert first.startswith("a cat ") and "Egyptian cat" in first
+    assert second == "['an espresso coffee', 'a rocket']"
+
+
+def test_inputs_of_every_kind_give_the_same_caption() -> None:
+    cap = Captioner.load()
+    path = ROOT / "examples" / "images" / "coffee.jpg"
+    img = Image.open(path)
+    results = cap.caption([str(path), path.read_bytes(), img, np.asarray(img)], beam=3)
+    assert len({r.caption for r in results}) == 1
+    single = cap.caption(path, beam=3)
+    assert single.caption == results[0].caption and single.source == str(path)
+    assert len(single.tags) == 5 and single.tags[0].label == "espresso"
+
+
+def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:
+    (tmp_path / "bad.jpg").write_text("not an image")
+    code = main(["caption", str(ROOT / "examples" / "images"), str(tmp_path / "bad.jpg")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = dict(line.split("\t") for line in out.splitlines())
+    assert lines[str(ROOT / "examples" / "images" / "chelsea.jpg")] == "a cat"
+    assert "bad.jpg\tERROR: not an image" in err and "1 of 5 files could not be captioned" in err
+    assert main(["caption", "--json", "--n-best", "2", str(ROOT / "examples" / "images" / "rocket.jpg")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["caption"] == "a rocket" and len(row["alternatives"]) == 1 and row["tags"][0]["label"] == "missile"
