@@ -51,6 +51,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     max_len: int = 20  # captions are truncated to this many words
     bf16: bool = False  # bfloat16 autocast (CPU and GPU)
+    fp16: bool = False  # float16 autocast with a GradScaler (GPUs without bf16)
+    compile: bool = False  # torch.compile the decoder
     checkpoint_every: int = 200  # steps between 'latest' checkpoints
     patience: int = 5  # stop after this many validations without a better CIDEr-D (0: never)
     val_images: int = 1000  # at most this many validation images are decoded for BLEU/CIDEr
@@ -64,6 +66,7 @@ class TrainConfig:
             _check(getattr(self, name) > 0, f"train.{name}", "must be positive")
         _check(self.lr > 0 and self.clip > 0, "train.lr/clip", "must be positive")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)")
+        _check(not (self.bf16 and self.fp16), "train.bf16/fp16", "choose one")
 
 
 @dataclass(frozen=True)

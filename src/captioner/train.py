@@ -122,6 +122,8 @@ def make_batch(d: TrainData, rows: np.ndarray, caps: list[list[int]], device: to
     """Features (B, ...) and token matrix (B, T) for the given feature rows and encoded captions."""
     feats = torch.from_numpy(d.store.get(d.kind, rows.tolist()))
     tokens = torch.from_numpy(as_matrix(caps))
+    if device.type == "cuda":  # page-locked host memory lets the copy overlap with compute
+        feats, tokens = feats.pin_memory(), tokens.pin_memory()
     return feats.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
 
 
@@ -148,8 +150,12 @@ def lr_factor(cfg: Config, step: int, total: int) -> float:
 
 
 def autocast(cfg: Config, device: torch.device):  # type: ignore[no-untyped-def]
-    """bf16 autocast when asked for, else a no-op context."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if cfg.train.bf16 else nullcontext()
+    """bf16 or fp16 autocast when asked for, else a no-op context."""
+    if cfg.train.fp16 and device.type != "cuda":
+        raise CaptionerError("train.fp16 needs a CUDA device; on CPU use train.bf16")
+    if cfg.train.bf16 or cfg.train.fp16:
+        return torch.autocast(device.type, dtype=torch.bfloat16 if cfg.train.bf16 else torch.float16)
+    return nullcontext()
 
 
 @torch.no_grad()
@@ -265,6 +271,9 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
         prog = _restore(out / "latest", model, opt, ddp)
         log.info("resumed at epoch %d, step %d", prog.epoch, prog.step_in_epoch)
     net = DistributedDataParallel(model) if ddp.world > 1 else model
+    if t.compile:
+        net = torch.compile(net)
+    scaler = torch.amp.GradScaler(device.type, enabled=t.fp16)  # fp16 needs loss scaling; bf16 does not
     total = steps_per_epoch(d, cfg) * t.epochs
 
     def save(name: str, with_state: bool) -> None:
@@ -294,9 +303,11 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
                 logits = net(feats, tokens[:, :-1])  # (B, T-1, V)
             loss = caption_loss(logits, tokens, t.label_smoothing)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
             nn.utils.clip_grad_norm_(model.parameters(), t.clip)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             prog.loss_sum, prog.loss_n = prog.loss_sum + loss.item(), prog.loss_n + 1
             prog.step_in_epoch, prog.global_step = k + 1, prog.global_step + 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
