@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from captioner.cli import main
 from captioner.data.importers import coco, flickr8k, folder, karpathy, table
-from captioner.data.manifest import Item, read_manifest, split_by_hash, write_manifest
+from captioner.data.manifest import Item, check_relative, read_manifest, split_by_hash, write_manifest
 from captioner.errors import CaptionerError
 from captioner.prepare import prepare
 from captioner.text import Vocab
@@ -255,3 +257,47 @@ def test_cli_prepare_prints_stats_and_errors_without_traceback(
     )
     assert proc.returncode == 2
     assert "broken.json: invalid JSON at line 1" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_karpathy_path_escaping_the_root_is_refused(tmp_path: Path) -> None:
+    data = {"images": [{"filepath": "../..", "filename": "etc/passwd", "split": "train", "sentences": [{"raw": "x"}]}]}
+    (tmp_path / "k.json").write_text(json.dumps(data))
+    with pytest.raises(CaptionerError, match=r"images\[0\]: image path '../../etc/passwd' must be relative"):
+        list(karpathy(tmp_path / "k.json"))
+
+
+def test_non_utf8_token_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "Flickr8k.token.txt").write_bytes(b"a.jpg#0\tcaf\xe9 au lait\n")
+    with pytest.raises(CaptionerError, match=r"Flickr8k.token.txt: not UTF-8 text \(byte 11\)"):
+        list(flickr8k(tmp_path))
+
+
+def test_absurdly_long_caption_is_named(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("image,caption\na.png," + "word " * 1000 + "\n")
+    with pytest.raises(CaptionerError, match=r"c.csv:2: caption is 4999 characters"):
+        list(table(tmp_path / "c.csv"))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="abcxyz/._-", min_size=1, max_size=12),
+            st.lists(st.text(max_size=30), min_size=1, max_size=3),
+            st.sampled_from(["train", "val", "test"]),
+        ),
+        max_size=8,
+        unique_by=lambda t: t[0],
+    )
+)
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_manifest_write_read_round_trip(tmp_path: Path, rows) -> None:
+    items = []
+    for image, caps, split in rows:
+        try:
+            items.append(Item(check_relative(image, "t"), caps, split))
+        except CaptionerError:
+            continue
+    if not items or len({i.image for i in items}) < len(items):
+        return
+    write_manifest(tmp_path, items, tmp_path)
+    assert read_manifest(tmp_path) == items

@@ -112,3 +112,41 @@ def test_training_refuses_to_overwrite_and_names_missing_grid(
     assert "latest exists: pass --resume" in capsys.readouterr().err
     assert main(["train", *args[:2], f"train.out={tmp_path / 'x'}", "train.features=" + str(tmp_path)]) == 2
     assert "feature index" in capsys.readouterr().err
+
+
+class _Evil:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, ("touch /tmp/captioner-pwned",))
+
+
+def test_legacy_pt_loads_weights_only_and_malicious_pickle_is_refused(checkpoint: Path, tmp_path: Path) -> None:
+    import torch
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(checkpoint, legacy)
+    torch.save(load_file(legacy / "model.safetensors"), legacy / "model.pt")
+    (legacy / "model.safetensors").unlink()
+    assert load_checkpoint(legacy).config.model.hidden == 200
+
+    Path("/tmp/captioner-pwned").unlink(missing_ok=True)
+    torch.save({"head.weight": _Evil()}, legacy / "model.pt")
+    with pytest.raises(CaptionerError, match="refused to load"):
+        load_checkpoint(legacy)
+    assert not Path("/tmp/captioner-pwned").exists()
+
+
+def test_disk_full_is_reported_and_the_old_file_survives(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from captioner import files
+
+    files.write_json(tmp_path / "m.json", {"v": 1})
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(CaptionerError, match="disk full while writing; the previous version is intact"):
+        files.write_json(tmp_path / "m.json", {"v": 2})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temp file left behind

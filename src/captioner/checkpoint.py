@@ -99,12 +99,31 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, json.JSONDecodeError) as e:
+        raise CaptionerError(f"{path}: unreadable weights ({e})") from e
+
+
+def _load_legacy(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict saved with torch.save, read with weights_only=True: tensors only, never code."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - the unpickler refuses anything but tensors and containers
+        raise CaptionerError(f"{path}: refused to load (only plain tensors are accepted: {e})"[:400]) from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CaptionerError(f"{path}: not a state dict of tensors")
+    return state
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Load and check a checkpoint folder; errors name the missing or mismatched part."""
     path = resolve(path)
     if not path.is_dir():
         raise CaptionerError(f"{path}: checkpoint folder not found")
-    missing = [f for f in FILES if not (path / f).is_file()]
+    legacy = not (path / "model.safetensors").exists() and (path / "model.pt").exists()
+    missing = [f for f in FILES if not (path / f).is_file() and not (legacy and f == "model.safetensors")]
     if missing:
         raise CaptionerError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     meta = read_json(path / "meta.json", "checkpoint meta")
@@ -116,10 +135,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     vocab = Vocab.load(path / "vocab.json")
     spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path / "encoder.json"))
     model = build_model(config.model, len(vocab), feat_dim(spec, feature_kind(config.model)))
-    try:
-        state = load_file(path / "model.safetensors", device="cpu")
-    except (SafetensorError, OSError, json.JSONDecodeError) as e:
-        raise CaptionerError(f"{path / 'model.safetensors'}: unreadable weights ({e})") from e
+    state = _load_legacy(path / "model.pt") if legacy else _load_safetensors(path / "model.safetensors")
     want = model.state_dict()
     bad = [k for k in want if k not in state or state[k].shape != want[k].shape]
     extra = [k for k in state if k not in want]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import CaptionerError
 from ..files import read_json
-from .manifest import Item, clean_caption, group_captions, split_by_hash
+from .manifest import Item, check_relative, clean_caption, group_captions, split_by_hash
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -33,7 +33,7 @@ def karpathy(src: Path, keep_restval: bool = False, **_: object) -> Iterator[Ite
     for i, im in enumerate(images):  # type: ignore[arg-type]
         where = f"{src}: images[{i}]"
         name = str(_field(im, "filename", str, where))
-        image = f"{im['filepath']}/{name}" if im.get("filepath") else name
+        image = check_relative(f"{im['filepath']}/{name}" if im.get("filepath") else name, where)
         split = str(_field(im, "split", str, where))
         if split == "restval" and not keep_restval:
             split = "train"
@@ -115,7 +115,7 @@ def flickr8k(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterat
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n")]
     except FileNotFoundError as e:
         raise CaptionerError(f"{path}: file not found") from e
     except UnicodeDecodeError as e:

@@ -97,7 +97,8 @@ def read_manifest(path: str | Path) -> list[Item]:
     if path.is_dir():
         path = path / MANIFEST
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # split on newlines only: str.splitlines() also breaks at U+0085/U+2028, which JSON strings may hold
+        lines = path.read_text(encoding="utf-8").split("\n")
     except FileNotFoundError as e:
         raise CaptionerError(f"{path}: manifest not found (run `captioner prepare` first)") from e
     except UnicodeDecodeError as e:
