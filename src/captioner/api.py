@@ -127,9 +127,9 @@ class Captioner:
             p, idx = probs[i].topk(top_k_tags)
             out.append(
                 Result(
-                    caption=self.ck.vocab.decode(best.tokens),
+                    caption=self.ck.vocab.decode(best.tokens, articles=True),
                     confidence=best.confidence,
-                    alternatives=[(self.ck.vocab.decode(c.tokens), c.confidence) for c in caps[1:]],
+                    alternatives=[(self.ck.vocab.decode(c.tokens, articles=True), c.confidence) for c in caps[1:]],
                     tags=[Tag(names[int(j)].lemmas[0], float(q)) for q, j in zip(p, idx, strict=True)],
                     words=[self.ck.vocab.itos[t] for t in best.tokens],
                     attention=best.alphas,

@@ -111,11 +111,11 @@ def evaluate(
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
     caps = decode(ck, store, sp.rows, beam, n_best)
-    words = [ck.vocab.decode(c[0].tokens) for c in caps]
+    words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
     if with_baselines:
-        nbest = [[ck.vocab.decode(c.tokens) for c in cs] for cs in caps]
+        nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
         systems.update(run_baselines(items, store, sp, nbest, ck.vocab))
     scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
     out = Path(out or Path(ck.path).parent / f"eval-{split}")

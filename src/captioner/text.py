@@ -94,8 +94,10 @@ class Vocab:
         ids = [self.stoi.get(w, UNK_IX) for w in words[:max_len]]
         return [START_IX, *ids, END_IX]
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """Indices to text, stopping at #END# and skipping #START# and padding."""
+    def decode(self, ids: Iterable[int], articles: bool = False) -> str:
+        """Indices to text, stopping at #END# and skipping #START# and padding.
+
+        articles=True makes 'a'/'an' agree with the next word (for captions shown to people)."""
         words = []
         for i in ids:
             i = int(i)
@@ -103,7 +105,7 @@ class Vocab:
                 break
             if i not in (START_IX, PAD_IX):
                 words.append(self.itos[i])
-        return " ".join(fix_articles(words))
+        return " ".join(fix_articles(words) if articles else words)
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (atomic)."""

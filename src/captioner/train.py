@@ -183,7 +183,7 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
     for s in range(0, len(k), 256):
         feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
         for i, cap in zip(k[s : s + 256], greedy(model, feats, cfg.train.max_len), strict=True):
-            hyps[str(i)] = d.vocab.decode(cap.tokens)
+            hyps[str(i)] = d.vocab.decode(cap.tokens, articles=True)
     hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
     refs = {key: d.val_refs[int(key)] for key in hyps}
     model.train()
