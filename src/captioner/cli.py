@@ -156,7 +156,7 @@ def _caption(a: argparse.Namespace) -> int:
     paths = list(gather(a.paths))
     if not paths:
         raise CaptionerError("no images found in the given paths")
-    cap = Captioner.load(a.checkpoint, a.device)
+    cap = Captioner.load(a.checkpoint, a.device, bf16=a.bf16)
     progress = len(paths) > a.batch_size and sys.stderr.isatty()
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
@@ -238,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    s.add_argument(
+        "--bf16",
+        action="store_true",
+        help="encoder in bf16 autocast: ~2x faster on AMX CPUs, 98.5%% of captions identical in bench/caption_speed.py",
+    )
     s.set_defaults(func=_caption)
 
     s = sub.add_parser("serve", help="HTTP service with a web page: POST /caption, GET /health, GET /")
