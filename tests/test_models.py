@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -197,3 +198,18 @@ def test_copy_produces_label_words_outside_the_training_vocabulary(shapes_data: 
     feats = torch.from_numpy(d.store.get("pooled+logits", d.train_rows[:2].tolist()))
     first = greedy(m, feats, max_len=1)[0].tokens[0]
     assert d.vocab.itos[first] in {d.vocab.itos[i] for i in d.class_word}
+
+
+def test_epoch_mode_covers_every_caption_once_with_little_padding(shapes_data: Path) -> None:
+    from captioner.train import epoch_batches
+
+    cfg = Config(ModelConfig(), TrainConfig(data=str(shapes_data), batch_mode="epoch", batch_size=4))
+    d = load_data(cfg)
+    d.train_caps = [[[2] + [5] * (i % 7) + [3]] for i in range(len(d.train_caps))]  # varied lengths
+    batches = epoch_batches(d, cfg, 0)
+    seen = sorted(map(tuple, np.concatenate(batches).tolist()))
+    assert seen == sorted(map(tuple, d.pairs.tolist()))  # every (image, caption) exactly once
+    spread = [max(len(d.train_caps[i][0]) for i, _ in b) - min(len(d.train_caps[i][0]) for i, _ in b) for b in batches]
+    assert max(spread) <= 2  # bucketed by length
+    assert [b.tolist() for b in epoch_batches(d, cfg, 0)] == [b.tolist() for b in batches]  # seeded
+    assert [b.tolist() for b in epoch_batches(d, cfg, 1)] != [b.tolist() for b in batches]
