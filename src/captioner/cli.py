@@ -180,6 +180,21 @@ def _serve(a: argparse.Namespace) -> None:
     uvicorn.run(create_app(cap, limits), host=a.host, port=a.port, log_level="warning")
 
 
+def _scenes(a: argparse.Namespace) -> None:
+    from .data.manifest import read_manifest
+    from .data.scenes import build_scenes
+    from .prepare import build_vocab
+
+    counts = build_scenes(a.out, a.count, a.seed)
+    vocab, stats = build_vocab(read_manifest(a.out), a.min_count)
+    vocab.save(Path(a.out) / "vocab.json")
+    vocab.save(Path(a.out) / "novel" / "vocab.json")
+    print(
+        f"wrote {a.out}: train {counts['train']}, val {counts['val']}, test {counts['test']} scenes; "
+        f"{a.out}/novel: {counts['novel']} test scenes with held-out colour-shape combinations"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all subcommands."""
     p = argparse.ArgumentParser(prog="captioner", description="Image captioning: prepare, extract, train, caption.")
@@ -269,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="openmoji .tgz from `npm pack openmoji`, or its folder (default node_modules/openmoji)",
     )
     d.set_defaults(func=_open_clipart)
+    d = dsub.add_parser("scenes", help="synthetic compositional scenes with held-out combinations")
+    d.add_argument("--out", required=True)
+    d.add_argument("--count", type=int, default=3000)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--min-count", type=int, default=1)
+    d.set_defaults(func=_scenes)
     return p
 
 
