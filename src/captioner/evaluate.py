@@ -75,6 +75,9 @@ def run_baselines(
 ) -> dict[str, list[str]]:
     """Every baseline's caption for every image of the split."""
     train = [it for it in items if it.split == "train" and it.image in store.row]
+    if not train:
+        log.warning("no training images in this dataset: baselines that need them are skipped")
+        return {}
     train_caps = [it.captions for it in train]
     nn = bl.nearest(store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k)
     neigh = bl.neighbour_captions(train_caps, nn)
