@@ -10,14 +10,16 @@ are computed in the same evaluation. Prints one table."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from captioner.config import load_config
 from captioner.data.manifest import read_manifest
 from captioner.data.scenes import build_scenes
-from captioner.evaluate import evaluate
+from captioner.evaluate import evaluate, item_id
 from captioner.features import extract
 from captioner.prepare import build_vocab
+from captioner.text import tokenize
 from captioner.train import train
 
 SEED = Path(__file__).parents[1] / "configs" / "seed.toml"
@@ -30,10 +32,20 @@ def fit(data: Path, out: Path, epochs: int) -> Path:
     return out / "best"
 
 
-def row(name: str, r: dict) -> None:
+def exact_match(r: dict, data: Path, out: Path) -> float:
+    """Share of images whose caption equals one of its references, on tokens."""
+    refs = {item_id(it): {" ".join(tokenize(c)) for c in it.captions} for it in read_manifest(data)}
+    preds = json.loads((out / "predictions.json").read_text())
+    return sum(" ".join(tokenize(p["caption"])) in refs[str(p["image_id"])] for p in preds) / max(1, len(preds))
+
+
+def row(name: str, r: dict, exact: float) -> None:
     m, nn = r["metrics"], r["baselines"].get("nearest-neighbour consensus (k=5)")
-    base = f"(nearest-neighbour CIDEr-D {nn['CIDEr-D']:.3f})" if nn else "(no training split here: no baselines)"
-    print(f"{name:30s} {r['images']:6d}  BLEU-4 {m['BLEU-4']:.3f}  CIDEr-D {m['CIDEr-D']:.3f}   {base}")
+    ratio = f"model/NN {m['CIDEr-D'] / nn['CIDEr-D']:.2f}" if nn and nn["CIDEr-D"] else "no NN baseline"
+    print(
+        f"{name:28s} {r['images']:5d}  BLEU-4 {m['BLEU-4']:.3f}  CIDEr-D {m['CIDEr-D']:.3f}  exact {exact:6.1%}  "
+        + (f"NN CIDEr-D {nn['CIDEr-D']:.3f}  {ratio}" if nn else ratio)
+    )
 
 
 def main() -> None:
@@ -51,18 +63,13 @@ def main() -> None:
         vocab.save(scenes / "novel" / "vocab.json")
     extract(scenes, scenes / "features")
     extract(scenes / "novel", scenes / "novel" / "features")
-    results = {}
+    runs = {}
     ck = fit(Path(a.open), work / "open", a.epochs)
-    results["open corpus, test"] = evaluate(ck, "test", 3, meteor=False, out=work / "eval-open")
+    runs["open corpus, test"] = (ck, Path(a.open), work / "eval-open")
     ck = fit(scenes, work / "scenes", a.epochs)
-    results["scenes, test (seen combos)"] = evaluate(ck, "test", 3, meteor=False, out=work / "eval-scenes")
-    results["scenes, novel combos"] = evaluate(
-        ck, "test", 3, data=scenes / "novel", meteor=False, out=work / "eval-novel"
-    )
+    runs["scenes, test (seen combos)"] = (ck, scenes, work / "eval-scenes")
+    runs["scenes, novel combos"] = (ck, scenes / "novel", work / "eval-novel")
     print(f"seed config, {a.epochs} epochs each, beam 3")
-    for name, r in results.items():
-        row(name, r)
-
-
-if __name__ == "__main__":
-    main()
+    for name, (ck, data, out) in runs.items():
+        r = evaluate(ck, "test", 3, data=data, meteor=False, out=out)
+        row(name, r, exact_match(r, data, out))
