@@ -73,3 +73,7 @@ def main() -> None:
     for name, (ck, data, out) in runs.items():
         r = evaluate(ck, "test", 3, data=data, meteor=False, out=out)
         row(name, r, exact_match(r, data, out))
+
+
+if __name__ == "__main__":
+    main()
