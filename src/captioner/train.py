@@ -235,15 +235,6 @@ def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ddp: Dist
     return Progress(**meta)
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' takes CUDA when present."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise CaptionerError("train.device = 'cuda' but no CUDA device is available")
-    return torch.device(name)
-
-
 def train(cfg: Config, resume: bool = False) -> Progress:
     """Train a decoder as the config says; with resume, continue from out/latest exactly.
 
