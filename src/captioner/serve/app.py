@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -37,6 +38,7 @@ class Batcher:
     def __init__(self, cap: Captioner, limits: Limits) -> None:
         self.cap, self.limits = cap, limits
         self.queue: asyncio.Queue = asyncio.Queue()
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="captioner-model")  # one thread runs the model
 
     async def submit(self, x: torch.Tensor, beam: int, n_best: int) -> dict[str, Any]:
         fut = asyncio.get_running_loop().create_future()
@@ -59,7 +61,8 @@ class Batcher:
             for (beam, n_best), group in groups.items():
                 x = torch.stack([j[0] for j in group])
                 try:
-                    results = await asyncio.to_thread(self.cap.caption_tensors, x, beam, n_best)
+                    loop = asyncio.get_running_loop()
+                    results = await loop.run_in_executor(self.worker, self.cap.caption_tensors, x, beam, n_best)
                     for j, r in zip(group, results, strict=True):
                         j[3].set_result(r.to_json()) if not j[3].done() else None
                 except Exception as e:  # noqa: BLE001 - a failed batch must not kill the batcher
