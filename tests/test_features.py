@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -78,21 +79,24 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path: Path, encoder) -> N
         "--workers",
         "0",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    progress, killed_at = tmp_path / "part" / "progress.json", None
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            done = json.loads(progress.read_text())["done"]
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            done = 0
-        if 4 <= done < 20:
-            os.kill(proc.pid, signal.SIGKILL)
-            killed_at = done
-            break
-        time.sleep(0.01)
-    proc.wait()
-    assert killed_at is not None, "the extraction finished before it could be killed"
+    progress, kills, killed_at = tmp_path / "part" / "progress.json", [], 0
+    for target in (4, 10, 16):  # kill it three times, each time further along, resuming in between
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                done = json.loads(progress.read_text())["done"]
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                done = 0
+            if target <= done < 22:
+                time.sleep(random.uniform(0, 0.05))  # anywhere in the next batch, mid-write included
+                os.kill(proc.pid, signal.SIGKILL)
+                kills.append(done)
+                break
+            time.sleep(0.005)
+        proc.wait()
+    assert len(kills) == 3 and kills == sorted(kills), "the extraction finished before it could be killed"
+    killed_at = kills[-1]
     assert not (tmp_path / "part" / "index.json").exists()
     report = extract(tmp_path / "data", tmp_path / "part", encoder, batch_size=2, workers=0)
     assert report.resumed_from >= killed_at and report.extracted == 24 - report.resumed_from

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from captioner.images import ImageError, open_image
@@ -63,3 +66,22 @@ def test_decompression_bomb_refused_before_decoding(tmp_path: Path) -> None:
     Image.new("1", (7000, 7000)).save(tmp_path / "big.png")  # over our 40 Mpx limit, under PIL's own
     with pytest.raises(ImageError, match="49000000 pixels exceeds the limit"):
         open_image(tmp_path / "big.png")
+
+
+@given(
+    st.sampled_from(["PNG", "JPEG", "GIF", "TIFF", "BMP"]),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    st.integers(0, 10_000),
+)
+@settings(max_examples=300, deadline=None)
+def test_mutated_image_files_only_raise_image_error(fmt: str, flips: list[tuple[int, int]], cut: int) -> None:
+    """A small in-CI version of bench/fuzz.py: corrupted real files never escape as other exceptions."""
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 50, 20)).save(buf, fmt)
+    data = bytearray(buf.getvalue())
+    for pos, val in flips:
+        data[pos % len(data)] = val
+    try:
+        open_image(bytes(data[: max(1, len(data) - cut % len(data))]), 4_000_000)
+    except ImageError:
+        pass

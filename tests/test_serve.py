@@ -132,3 +132,37 @@ def test_page_in_headless_chromium(tiny_checkpoint: Path, tmp_path: Path) -> Non
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "captioner.cli", "serve", "--checkpoint", str(tiny_checkpoint), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        slow = []
+        for _ in range(4):  # clients that announce a body and trickle a few bytes of it
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(
+                b"POST /caption HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                b"Content-Length: 100000\r\n\r\n--b\r\n"
+            )
+            slow.append(s)
+        t = time.perf_counter()
+        r = httpx.post(f"http://127.0.0.1:{port}/caption", files={"image": ("a.png", _png(), "image/png")}, timeout=30)
+        assert r.status_code == 200 and r.json()["caption"] == "a red square"
+        assert time.perf_counter() - t < 10
+        for s in slow:
+            s.close()
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200 and server.poll() is None
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -150,3 +150,39 @@ def test_disk_full_is_reported_and_the_old_file_survives(tmp_path: Path, monkeyp
         files.write_json(tmp_path / "m.json", {"v": 2})
     assert json.loads((tmp_path / "m.json").read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temp file left behind
+
+
+def test_sigkill_during_checkpoint_writes_never_loses_the_last_good_one(shapes_data: Path, tmp_path: Path) -> None:
+    """Checkpoint every step and kill at random moments, many times: 'latest' always loads and resumes."""
+    out = tmp_path / "k"
+    args = [
+        str(Path(__file__).parents[1] / "configs" / "seed.toml"),
+        f"train.data={shapes_data}",
+        f"train.out={out}",
+        "train.epochs=3",
+        "train.steps_per_epoch=15",
+        "train.batch_size=16",
+        "train.checkpoint_every=1",
+        "model.hidden=256",
+        "train.patience=0",
+    ]
+    cmd = [sys.executable, "-m", "captioner.cli", "train", *args]
+    rng, steps = random.Random(1), []
+    for attempt in range(8):
+        proc = subprocess.Popen(
+            cmd + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        start = time.time()
+        while proc.poll() is None and time.time() - start < 60:
+            if (out / "latest").exists() or (out / "latest.old").exists():
+                time.sleep(rng.uniform(0.0, 0.4))
+                proc.kill()
+                break
+            time.sleep(0.005)
+        proc.wait()
+        if (out / "latest").exists() or (out / "latest.old").exists():
+            ck = load_checkpoint(out / "latest")  # falls back to latest.old if the swap was cut
+            steps.append(ck.meta["global_step"])
+    assert steps == sorted(steps) and len(steps) >= 6  # progress is never lost
+    assert main(["train", *args, "--resume"]) == 0
+    assert json.loads((out / "latest" / "meta.json").read_text())["global_step"] == 45
