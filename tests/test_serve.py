@@ -137,7 +137,18 @@ def test_page_in_headless_chromium(tiny_checkpoint: Path, tmp_path: Path) -> Non
 def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "captioner.cli", "serve", "--checkpoint", str(tiny_checkpoint), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "captioner.cli",
+            "serve",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--port",
+            str(port),
+            "--body-timeout",
+            "3",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -160,7 +171,9 @@ def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
         r = httpx.post(f"http://127.0.0.1:{port}/caption", files={"image": ("a.png", _png(), "image/png")}, timeout=30)
         assert r.status_code == 200 and r.json()["caption"] == "a red square"
         assert time.perf_counter() - t < 10
-        for s in slow:
+        for s in slow:  # after the body timeout each slow client is answered 408
+            s.settimeout(15)
+            assert s.recv(200).startswith(b"HTTP/1.1 408")
             s.close()
         assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200 and server.poll() is None
     finally:

@@ -19,7 +19,11 @@ def _prepare(a: argparse.Namespace) -> None:
     from .data.manifest import parse_ratios
     from .prepare import prepare
 
-    opts: dict[str, object] = {"ratios": parse_ratios(a.split_ratio), "keep_restval": a.keep_restval}
+    opts: dict[str, object] = {
+        "ratios": parse_ratios(a.split_ratio),
+        "keep_restval": a.keep_restval,
+        "allow_outside_root": a.allow_outside_root,
+    }
     if a.split:
         opts["split"] = a.split
     summary = prepare(a.format, a.src, a.out, a.images, a.min_count, check=not a.no_check, **opts)
@@ -175,7 +179,9 @@ def _serve(a: argparse.Namespace) -> None:
     from .serve.app import Limits, create_app
 
     cap = Captioner.load(a.checkpoint, a.device)
-    limits = Limits(max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels)
+    limits = Limits(
+        max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout
+    )
     print(f"serving {cap.ck.path} on http://{a.host}:{a.port}/", file=sys.stderr)
     uvicorn.run(create_app(cap, limits), host=a.host, port=a.port, log_level="warning")
 
@@ -211,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split-ratio", default="0.8,0.1,0.1", help="train,val,test fractions where none is given")
     s.add_argument("--keep-restval", action="store_true", help="Karpathy: do not fold restval into train")
     s.add_argument("--no-check", action="store_true", help="do not check that image files exist")
+    s.add_argument("--allow-outside-root", action="store_true", help="accept image paths with '..' or absolute paths")
     s.set_defaults(func=_prepare)
 
     s = sub.add_parser("extract", help="cache encoder features for every image of a prepared dataset")
@@ -266,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-upload-mb", type=float, default=10.0)
     s.add_argument("--max-pixels", type=int, default=40_000_000)
+    s.add_argument("--body-timeout", type=float, default=30.0, help="seconds to receive an upload before 408")
     s.add_argument("--device", default="cpu")
     s.set_defaults(func=_serve)
 

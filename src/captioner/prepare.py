@@ -73,6 +73,7 @@ def prepare(
         check_images(items, root)
     vocab, stats = build_vocab(items, min_count)
     out = Path(out)
-    write_manifest(out, items, root, format=fmt, source=str(src))
+    allow = bool(options.get("allow_outside_root"))
+    write_manifest(out, items, root, format=fmt, source=str(src), **({"allow_outside_root": True} if allow else {}))
     vocab.save(out / "vocab.json")
     return {**summarize(items), "vocab": stats}

@@ -25,7 +25,7 @@ def _field(obj: object, key: str, typ: type | tuple[type, ...], where: str) -> o
     return obj[key]
 
 
-def karpathy(src: Path, keep_restval: bool = False, **_: object) -> Iterator[Item]:
+def karpathy(src: Path, keep_restval: bool = False, allow_outside_root: bool = False, **_: object) -> Iterator[Item]:
     """Karpathy-split JSON (dataset_coco/flickr8k/flickr30k.json); restval folds into train by default."""
     data = read_json(src, "Karpathy split JSON")
     images = _field(data, "images", list, str(src))
@@ -33,7 +33,7 @@ def karpathy(src: Path, keep_restval: bool = False, **_: object) -> Iterator[Ite
     for i, im in enumerate(images):  # type: ignore[arg-type]
         where = f"{src}: images[{i}]"
         name = str(_field(im, "filename", str, where))
-        image = check_relative(f"{im['filepath']}/{name}" if im.get("filepath") else name, where)
+        image = check_relative(f"{im['filepath']}/{name}" if im.get("filepath") else name, where, allow_outside_root)
         split = str(_field(im, "split", str, where))
         if split == "restval" and not keep_restval:
             split = "train"
@@ -57,7 +57,9 @@ def karpathy(src: Path, keep_restval: bool = False, **_: object) -> Iterator[Ite
             yield Item(image, caps, split if split != "restval" else "train", src.stem, extra=extra)
 
 
-def coco(src: Path, split: str | None = None, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator[Item]:
+def coco(
+    src: Path, split: str | None = None, ratios: Ratios = (0.8, 0.1, 0.1), allow_outside_root: bool = False, **_: object
+) -> Iterator[Item]:
     """COCO captions JSON (captions_*.json); the split is given, or drawn by hash with `ratios`."""
     data = read_json(src, "COCO captions JSON")
     files: dict[int, str] = {}
@@ -75,11 +77,13 @@ def coco(src: Path, split: str | None = None, ratios: Ratios = (0.8, 0.1, 0.1), 
             raise CaptionerError(f"{where}: image_id {iid} is not in 'images'")
         pairs.append((files[iid], str(_field(ann, "caption", str, where)), where))  # type: ignore[index]
     ids = {name: iid for iid, name in files.items()}
-    for image, caps in group_captions(pairs):
+    for image, caps in group_captions(pairs, allow_outside_root):
         yield Item(image, caps, split or split_by_hash(image, ratios), src.stem, extra={"id": ids[image]})
 
 
-def flickr8k(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator[Item]:
+def flickr8k(
+    src: Path, ratios: Ratios = (0.8, 0.1, 0.1), allow_outside_root: bool = False, **_: object
+) -> Iterator[Item]:
     """Flickr8k: Flickr8k.token.txt plus Flickr_8k.{train,dev,test}Images.txt in the folder `src`."""
     folder = src if src.is_dir() else src.parent
     token_file = src if src.is_file() else folder / "Flickr8k.token.txt"
@@ -103,7 +107,7 @@ def flickr8k(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterat
             raise CaptionerError(f"{where}: expected '<file>#<n><TAB><caption>'")
         pairs.append((key.rsplit("#", 1)[0], caption, where))
     dropped = 0
-    for image, caps in group_captions(pairs):
+    for image, caps in group_captions(pairs, allow_outside_root):
         split = split_of.get(image) if split_of else split_by_hash(image, ratios)
         if split is None:
             dropped += 1
@@ -130,7 +134,7 @@ def _row_split(row: dict, image: str, ratios: Ratios, where: str) -> str:
     return split
 
 
-def table(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator[Item]:
+def table(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), allow_outside_root: bool = False, **_: object) -> Iterator[Item]:
     """CSV (header with image,caption[,split]) or JSONL ({"image", "caption" or "captions"[, "split"]})."""
     rows: list[tuple[dict, str]] = []
     if src.suffix.lower() in (".jsonl", ".ndjson"):
@@ -159,7 +163,7 @@ def table(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator[
             raise CaptionerError(f"{where}: field 'caption' missing or not text")
         splits.setdefault(row["image"], _row_split(row, row["image"], ratios, where))
         pairs += [(row["image"], c, where) for c in caps]
-    for image, caps in group_captions(pairs):
+    for image, caps in group_captions(pairs, allow_outside_root):
         yield Item(image, caps, splits.get(image) or split_by_hash(image, ratios), src.stem)
 
 

@@ -63,15 +63,18 @@ def clean_caption(text: str, where: str) -> str | None:
     return text
 
 
-def check_relative(image: str, where: str) -> str:
-    """Reject image paths that escape the dataset root (absolute, or containing '..')."""
+def check_relative(image: str, where: str, allow_outside_root: bool = False) -> str:
+    """Reject image paths that escape the dataset root (absolute, or containing '..') unless allowed."""
     p = PurePosixPath(image.replace("\\", "/"))
-    if not image or p.is_absolute() or ".." in p.parts:
-        raise CaptionerError(f"{where}: image path {image!r} must be relative to the dataset root")
+    if not image or (not allow_outside_root and (p.is_absolute() or ".." in p.parts)):
+        raise CaptionerError(
+            f"{where}: image path {image!r} must be relative to the dataset root "
+            "(prepare with --allow-outside-root to permit it)"
+        )
     return str(p)
 
 
-def _item_from_json(obj: object, where: str) -> Item:
+def _item_from_json(obj: object, where: str, allow_outside_root: bool = False) -> Item:
     if not isinstance(obj, dict):
         raise CaptionerError(f"{where}: expected a JSON object")
     for key, typ in (("image", str), ("captions", list), ("split", str)):
@@ -82,7 +85,7 @@ def _item_from_json(obj: object, where: str) -> Item:
     if not all(isinstance(c, str) for c in obj["captions"]):
         raise CaptionerError(f"{where}: 'captions' must be a list of strings")
     return Item(
-        image=check_relative(obj["image"], where),
+        image=check_relative(obj["image"], where, allow_outside_root),
         captions=list(obj["captions"]),
         split=obj["split"],
         source=str(obj.get("source", "")),
@@ -103,6 +106,8 @@ def read_manifest(path: str | Path) -> list[Item]:
         raise CaptionerError(f"{path}: manifest not found (run `captioner prepare` first)") from e
     except UnicodeDecodeError as e:
         raise CaptionerError(f"{path}: not UTF-8 text") from e
+    meta = path.parent / DATASET
+    allow = bool(meta.exists() and read_json(meta, "dataset description").get("allow_outside_root"))
     items, seen = [], set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -112,7 +117,7 @@ def read_manifest(path: str | Path) -> list[Item]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise CaptionerError(f"{where}: invalid JSON ({e.msg})") from e
-        item = _item_from_json(obj, where)
+        item = _item_from_json(obj, where, allow)
         if item.image in seen:
             raise CaptionerError(f"{where}: image {item.image!r} appears twice")
         seen.add(item.image)
@@ -148,12 +153,14 @@ def dataset_root(data_dir: str | Path) -> Path:
     return (data_dir / meta["root"]).resolve()
 
 
-def group_captions(pairs: Iterable[tuple[str, str, str]]) -> Iterator[tuple[str, list[str]]]:
+def group_captions(
+    pairs: Iterable[tuple[str, str, str]], allow_outside_root: bool = False
+) -> Iterator[tuple[str, list[str]]]:
     """Group (image, caption, where) triples by image, dropping empty captions; order of first sight."""
     groups: dict[str, list[str]] = {}
     for image, caption, where in pairs:
         text = clean_caption(caption, where)
-        caps = groups.setdefault(check_relative(image, where), [])
+        caps = groups.setdefault(check_relative(image, where, allow_outside_root), [])
         if text is not None:
             caps.append(text)
     for image, caps in groups.items():

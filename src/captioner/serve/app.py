@@ -30,6 +30,7 @@ class Limits:
     max_batch: int = 16
     batch_wait_s: float = 0.01  # how long the batcher waits for more requests to join a batch
     max_beam: int = 10
+    body_timeout_s: float = 30.0  # a client that has not sent its whole upload by then gets 408
 
 
 class Batcher:
@@ -113,7 +114,9 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         if not ctype.startswith("multipart/form-data"):
             return _error(415, "send the image as multipart/form-data in a field named 'image'")
         try:
-            form = await request.form(max_files=1, max_fields=4)
+            form = await asyncio.wait_for(request.form(max_files=1, max_fields=4), limits.body_timeout_s)
+        except TimeoutError:
+            return _error(408, f"upload not received within {limits.body_timeout_s:g} s")
         except Exception:  # noqa: BLE001 - malformed multipart bodies
             return _error(422, "malformed multipart body")
         upload = form.get("image")
