@@ -305,45 +305,22 @@ def test_manifest_write_read_round_trip(tmp_path: Path, rows) -> None:
 
 def test_paths_outside_the_root_need_an_explicit_opt_in(folder_dataset: Path, tmp_path: Path, capsys) -> None:
     (tmp_path / "list.csv").write_text("image,caption\n../src/img00.png,a red square\n")
-    assert (
-        main(
-            [
-                "prepare",
-                "--format",
-                "csv",
-                str(tmp_path / "list.csv"),
-                "--out",
-                str(tmp_path / "o"),
-                "--images",
-                str(tmp_path / "sub"),
-                "--min-count",
-                "1",
-                "--split-ratio",
-                "1,0,0",
-            ]
-        )
-        == 2
-    )
+    argv = [
+        "prepare",
+        "--format",
+        "csv",
+        str(tmp_path / "list.csv"),
+        "--out",
+        str(tmp_path / "o"),
+        "--images",
+        str(tmp_path / "sub"),
+        "--min-count",
+        "1",
+        "--split-ratio",
+        "1,0,0",
+    ]
+    assert main(argv) == 2
     assert "'../src/img00.png' must be relative to the dataset root" in capsys.readouterr().err
     (tmp_path / "sub").mkdir()
-    assert (
-        main(
-            [
-                "prepare",
-                "--format",
-                "csv",
-                str(tmp_path / "list.csv"),
-                "--out",
-                str(tmp_path / "o"),
-                "--images",
-                str(tmp_path / "sub"),
-                "--min-count",
-                "1",
-                "--split-ratio",
-                "1,0,0",
-                "--allow-outside-root",
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--allow-outside-root"]) == 0
     assert read_manifest(tmp_path / "o")[0].image == "../src/img00.png"  # the opt-in is recorded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,6 +85,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _server(checkpoint: Path, *extra: str) -> Iterator[int]:
+    """`captioner serve` in a subprocess on a free port, ready when /health answers; yields the port."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "captioner.cli", "serve", "--checkpoint", str(checkpoint), "--port", str(port), *extra]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield port
+        assert server.poll() is None, "the server died"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 @pytest.mark.skipif(
     shutil.which("chromium") is None and not os.environ.get("CI"),
     reason="Debian chromium not installed (CI installs it)",
@@ -93,32 +115,20 @@ def test_page_in_headless_chromium(tiny_checkpoint: Path, tmp_path: Path) -> Non
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "captioner.cli", "serve", "--checkpoint", str(tiny_checkpoint), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        (tmp_path / "blue.png").write_bytes(_png(COLORS["blue"]))
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = "/usr/bin/chromium"
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-        ):
-            opts.add_argument(flag)
+    (tmp_path / "blue.png").write_bytes(_png(COLORS["blue"]))
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ):
+        opts.add_argument(flag)
+    with _server(tiny_checkpoint) as port:
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
         try:
             driver.get(f"http://127.0.0.1:{port}/")
@@ -129,36 +139,10 @@ def test_page_in_headless_chromium(tiny_checkpoint: Path, tmp_path: Path) -> Non
             assert driver.find_element(By.ID, "preview").get_attribute("src").startswith("blob:")
         finally:
             driver.quit()
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "captioner.cli",
-            "serve",
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--port",
-            str(port),
-            "--body-timeout",
-            "3",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with _server(tiny_checkpoint, "--body-timeout", "3") as port:
         slow = []
         for _ in range(4):  # clients that announce a body and trickle a few bytes of it
             s = socket.create_connection(("127.0.0.1", port))
@@ -175,7 +159,4 @@ def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
             s.settimeout(15)
             assert s.recv(200).startswith(b"HTTP/1.1 408")
             s.close()
-        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200 and server.poll() is None
-    finally:
-        server.terminate()
-        server.wait(10)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200

@@ -18,7 +18,7 @@ from torch import nn
 from .config import Config, config_from_dict
 from .encoders import EncoderSpec
 from .errors import CaptionerError
-from .files import _umask, read_json, write_json
+from .files import make_readable, read_json, write_json
 from .models import build_model, feature_kind
 from .text import Vocab
 
@@ -71,9 +71,9 @@ def save_checkpoint(
             )
             write_json(tmp / "train_state.json", extra_json or {})
         write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta})
-        os.chmod(tmp, 0o777 & ~_umask())
+        make_readable(tmp)
         for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~_umask())
+            make_readable(f)
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         old = path.with_name(path.name + ".old")

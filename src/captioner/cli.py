@@ -137,11 +137,7 @@ def _evaluate(a: argparse.Namespace) -> None:
     )
     if "warning" in h:
         print(f"WARNING: {h['warning']}")
-    print(
-        f"wrote predictions.json, metrics.json, report.html to {Path(r['checkpoint']).parent / ('eval-' + a.split)}"
-        if not a.out
-        else f"wrote predictions.json, metrics.json, report.html to {a.out}"
-    )
+    print(f"wrote predictions.json, metrics.json, report.html to {r['out']}")
 
 
 def _print_metrics(name: str, m: dict) -> None:

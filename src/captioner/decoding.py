@@ -31,6 +31,13 @@ def _mask(logits: torch.Tensor, block_unk: bool) -> torch.Tensor:
     return torch.log_softmax(logits, dim=-1)
 
 
+def _only_end(logp: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities where only #END# may follow, keeping its own score (the last allowed step)."""
+    forced = torch.full_like(logp, NEG)
+    forced[..., END_IX] = logp[..., END_IX]
+    return forced
+
+
 def _select(state: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: v.index_select(0, idx) for k, v in state.items()}
 
@@ -61,11 +68,8 @@ def sample(
     for step in range(max_len + 1):
         logits, state = model.step(tok, state)
         logp = _mask(logits, block_unk)  # (B, V)
-        if step == max_len:  # out of room: only #END# may follow (as in beam_search)
-            logp = (
-                torch.full_like(logp, NEG).index_fill(1, torch.tensor([END_IX], device=logp.device), 0.0)
-                + (logp[:, END_IX : END_IX + 1])
-            )
+        if step == max_len:  # out of room
+            logp = _only_end(logp)
         if temperature <= 0:
             nxt = logp.argmax(-1)
         else:
@@ -130,10 +134,8 @@ def beam_search(
     for t in range(max_len + 1):
         logits, state = model.step(tok, state)
         logp = _mask(logits, block_unk).view(b, k, -1)  # (B, K, V)
-        if t == max_len:  # out of room: only #END# may follow
-            forced = torch.full_like(logp, NEG)
-            forced[..., END_IX] = logp[..., END_IX]
-            logp = forced
+        if t == max_len:  # out of room
+            logp = _only_end(logp)
         cand = (score[..., None] + logp).view(b, -1)  # (B, K*V)
         top, idx = cand.topk(2 * k, dim=1)  # (B, 2K): room for beams that end now
         src, word = idx // logp.shape[-1], idx % logp.shape[-1]

@@ -124,6 +124,7 @@ def evaluate(
     out = Path(out or Path(ck.path).parent / f"eval-{split}")
     result = {
         "checkpoint": str(ck.path),
+        "out": str(out),
         "split": split,
         "images": len(sp.ids),
         "decoding": {

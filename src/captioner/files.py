@@ -20,6 +20,12 @@ def _umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_umask()
+_DIR_MODE = 0o777 & ~_umask()
+
+
+def make_readable(path: Path) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the usual umask-based mode."""
+    os.chmod(path, _DIR_MODE if path.is_dir() else _FILE_MODE)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -39,7 +45,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, _FILE_MODE)
+        make_readable(Path(tmp))
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
