@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from captioner.cli import main
@@ -33,3 +34,24 @@ def test_scenes_are_seeded_and_hold_out_combinations(tmp_path: Path) -> None:
     assert novel and all(any(h in it.captions[0] or h + "s" in it.captions[0] for h in held) for it in novel)
     assert {it.split for it in novel} == {"test"} and (tmp_path / "a" / "novel" / "vocab.json").exists()
     assert (tmp_path / "a" / novel[0].image).exists()
+
+
+def test_cutouts_join_the_scenes_without_colour(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from captioner.data.scenes import CUTOUTS
+
+    stamps = tmp_path / "stamps"
+    for rel in CUTOUTS.values():
+        (stamps / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGBA", (40, 30), (10, 120, 10, 255)).save(stamps / rel)
+    assert caption([("red", "circle"), ("", "duck"), ("", "duck")]) == "a red circle to the left of two ducks"
+    assert caption([("", "apple")]) == "an apple"
+    out = tmp_path / "s"
+    assert main(["data", "scenes", "--out", str(out), "--count", "60", "--seed", "1", "--cutouts", str(stamps)]) == 0
+    caps = [c for it in read_manifest(out) + read_manifest(out / "novel") for c in it.captions]
+    assert any(w in c for c in caps for w in ("duck", "frog", "apple"))
+    assert json.loads((out / "dataset.json").read_text())["cutouts"] == ["apple", "duck", "frog"]
+    shapes_only = tmp_path / "t"
+    assert main(["data", "scenes", "--out", str(shapes_only), "--count", "60", "--cutouts", "none"]) == 0
+    assert not any(w in c for it in read_manifest(shapes_only) for c in it.captions for w in ("duck", "frog", "apple"))

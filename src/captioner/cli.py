@@ -187,7 +187,11 @@ def _scenes(a: argparse.Namespace) -> None:
     from .data.scenes import build_scenes
     from .prepare import build_vocab
 
-    counts = build_scenes(a.out, a.count, a.seed)
+    cut = None if a.cutouts == "none" else Path(a.cutouts)
+    counts = build_scenes(a.out, a.count, a.seed, cut)
+    if cut and not counts["cutouts"]:
+        print(f"note: no Tux Paint cut-outs under {cut} (apt-get install tuxpaint-stamps-default); shapes only",
+              file=sys.stderr)
     vocab, stats = build_vocab(read_manifest(a.out), a.min_count)
     vocab.save(Path(a.out) / "vocab.json")
     vocab.save(Path(a.out) / "novel" / "vocab.json")
@@ -293,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--count", type=int, default=3000)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--min-count", type=int, default=1)
+    d.add_argument(
+        "--cutouts",
+        default="/usr/share/tuxpaint/stamps",
+        help="Tux Paint stamps folder for the duck/frog/apple cut-outs (default: Debian's); 'none': shapes only",
+    )
     d.set_defaults(func=_scenes)
     return p
 

@@ -1,6 +1,8 @@
-"""`captioner data scenes`: seeded synthetic scenes of 1-3 coloured shapes, captioned from their scene graph.
+"""`captioner data scenes`: seeded synthetic scenes of 1-3 objects, captioned from their scene graph.
 
-Captions state count, colour and left-to-right position ("a red circle to the left of two blue squares").
+Objects are coloured shapes and, where the Tux Paint stamps of the open corpus are installed, photo cut-outs
+of a duck, a frog and an apple. Captions state count, colour and left-to-right position
+("a red circle to the left of two ducks").
 Scenes holding a held-out colour-shape combination never reach training: they form a separate 'novel'
 dataset (out/novel/), so compositional generalisation is measured apart from in-distribution accuracy."""
 
@@ -26,19 +28,24 @@ COLOURS = {
     "orange": (245, 130, 20),
 }
 SHAPES = ("circle", "square", "triangle")
+# Photo cut-outs from Debian's tuxpaint-stamps-default (part of the open corpus); they keep their own colours.
+CUTOUTS = {"duck": "animals/birds/duck.png", "frog": "animals/amphibians/frog.png", "apple": "food/fruit/apple_red.png"}
+TUXPAINT = Path("/usr/share/tuxpaint/stamps")
+CUTOUT_SHARE = 0.25  # chance that an object is a cut-out, when cut-outs are available
 HELD_OUT = frozenset({("red", "triangle"), ("blue", "circle"), ("yellow", "square")})
 NUMBERS = {2: "two", 3: "three"}
 SIZE = 224
 
-Obj = tuple[str, str]  # (colour, shape)
+Obj = tuple[str, str]  # (colour, shape); colour is "" for a cut-out
 
 
 def phrase(objs: Sequence[Obj]) -> str:
-    """'a red circle', 'two blue squares' for a group of identical objects."""
+    """'a red circle', 'two blue squares', 'a duck' for a group of identical objects."""
     colour, shape = objs[0]
+    name = f"{colour} {shape}".strip()
     if len(objs) == 1:
-        return with_article(f"{colour} {shape}")
-    return f"{NUMBERS[len(objs)]} {colour} {shape}s"
+        return with_article(name)
+    return f"{NUMBERS[len(objs)]} {name}s"
 
 
 def caption(scene: Sequence[Obj]) -> str:
@@ -64,7 +71,15 @@ def _background(rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(arr)
 
 
-def draw(scene: Sequence[Obj], rng: np.random.Generator) -> Image.Image:
+def load_cutouts(folder: Path) -> dict[str, Image.Image]:
+    """The cut-out stamps as RGBA images, or {} when the folder does not have them all."""
+    paths = {name: folder / rel for name, rel in CUTOUTS.items()}
+    if not all(p.is_file() for p in paths.values()):
+        return {}
+    return {name: Image.open(p).convert("RGBA") for name, p in paths.items()}
+
+
+def draw(scene: Sequence[Obj], rng: np.random.Generator, cutouts: dict[str, Image.Image] | None = None) -> Image.Image:
     """Render objects in left-to-right slots with a little jitter."""
     img = _background(rng)
     d = ImageDraw.Draw(img)
@@ -74,6 +89,11 @@ def draw(scene: Sequence[Obj], rng: np.random.Generator) -> Image.Image:
         cx = int(slot * (k + 0.5) + rng.uniform(-0.08, 0.08) * slot)
         cy = int(SIZE / 2 + rng.uniform(-0.25, 0.25) * SIZE)
         box = (cx - r, cy - r, cx + r, cy + r)
+        if not colour:  # a cut-out, scaled to fit the box
+            stamp = (cutouts or {})[shape].copy()
+            stamp.thumbnail((2 * r, 2 * r))
+            img.paste(stamp, (cx - stamp.width // 2, cy - stamp.height // 2), stamp)
+            continue
         fill = COLOURS[colour]
         if shape == "circle":
             d.ellipse(box, fill=fill)
@@ -84,22 +104,33 @@ def draw(scene: Sequence[Obj], rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def random_scene(rng: np.random.Generator) -> list[Obj]:
+def random_object(rng: np.random.Generator, cutouts: Sequence[str]) -> Obj:
+    if cutouts and rng.random() < CUTOUT_SHARE:
+        return ("", str(rng.choice(list(cutouts))))
+    return (str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES)))
+
+
+def random_scene(rng: np.random.Generator, cutouts: Sequence[str] = ()) -> list[Obj]:
     n = int(rng.integers(1, 4))
-    objs = [(str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES))) for _ in range(n)]
+    objs = [random_object(rng, cutouts) for _ in range(n)]
     if n > 1 and rng.random() < 0.3:
         objs[1] = objs[0]  # identical neighbours, so counting happens
     return objs
 
 
-def build_scenes(out: str | Path, count: int = 3000, seed: int = 0) -> dict[str, int]:
-    """Render `count` scenes into out/images; out/ gets train/val/test, out/novel/ the held-out combinations."""
+def build_scenes(
+    out: str | Path, count: int = 3000, seed: int = 0, cutout_dir: Path | None = TUXPAINT
+) -> dict[str, int]:
+    """Render `count` scenes into out/images; out/ gets train/val/test, out/novel/ the held-out combinations.
+
+    Cut-outs come from `cutout_dir` (Tux Paint stamps); without them the scenes hold shapes only."""
     out = Path(out)
     rng = np.random.default_rng(seed)
+    cutouts = load_cutouts(cutout_dir) if cutout_dir else {}
     seen, novel = [], []
     for i in range(count):
-        scene = random_scene(rng)
-        img = draw(scene, rng)
+        scene = random_scene(rng, sorted(cutouts))
+        img = draw(scene, rng, cutouts)
         key = f"images/scene{i:05d}.png"
         path = out / key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +141,8 @@ def build_scenes(out: str | Path, count: int = 3000, seed: int = 0) -> dict[str,
             novel.append(Item(key, [caption(scene)], "test", "scenes", "CC0"))
         else:
             seen.append(Item(key, [caption(scene)], split_by_hash(key, (0.8, 0.1, 0.1)), "scenes", "CC0"))
-    write_manifest(out, seen, out, format="scenes", seed=seed)
-    write_manifest(out / "novel", novel, out, format="scenes-novel", seed=seed, held_out=sorted(map(list, HELD_OUT)))
+    extra = {"seed": seed, "cutouts": sorted(cutouts)}
+    write_manifest(out, seen, out, format="scenes", **extra)
+    write_manifest(out / "novel", novel, out, format="scenes-novel", held_out=sorted(map(list, HELD_OUT)), **extra)
     splits = {s: sum(it.split == s for it in seen) for s in ("train", "val", "test")}
-    return {**splits, "novel": len(novel)}
+    return {**splits, "novel": len(novel), "cutouts": len(cutouts)}
