@@ -190,8 +190,10 @@ def _scenes(a: argparse.Namespace) -> None:
     cut = None if a.cutouts == "none" else Path(a.cutouts)
     counts = build_scenes(a.out, a.count, a.seed, cut)
     if cut and not counts["cutouts"]:
-        print(f"note: no Tux Paint cut-outs under {cut} (apt-get install tuxpaint-stamps-default); shapes only",
-              file=sys.stderr)
+        print(
+            f"note: no Tux Paint cut-outs under {cut} (apt-get install tuxpaint-stamps-default); shapes only",
+            file=sys.stderr,
+        )
     vocab, stats = build_vocab(read_manifest(a.out), a.min_count)
     vocab.save(Path(a.out) / "vocab.json")
     vocab.save(Path(a.out) / "novel" / "vocab.json")

@@ -59,47 +59,56 @@ GENERIC = frozenset(
     """
 entity object whole artifact organism thing unit matter substance abstraction instrumentality construction
 structure protection covering device container equipment implement material piece part item food animal
-establishment shop commodity creation system product article conveyance
+establishment shop commodity creation system product article conveyance vehicle clothing garment cover
+machine instrument apparatus appliance mechanism
 """.split()
 )
 MAX_UP = 3  # hypernym levels to climb: tabby > domestic cat > cat
 
 
 def build_hypernym_table(wordnet: Path = WORDNET) -> str:
-    """For each ImageNet class, the lemmas of its first-hypernym chain up to the root (from data.noun)."""
-    data = wordnet / "data.noun"
-    if not data.is_file():
-        raise FileNotFoundError(f"{data} not found; install it with `sudo apt-get install wordnet-base`")
-    lines = {}
-    with open(data, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line[:1].isdigit():
-                lines[line[:8]] = line
+    """For each ImageNet class: the lemmas of its first-hypernym chain up to the root, and the head nouns of its
+    multi-word lemmas (in the first MAX_UP + 1 synsets) that WordNet confirms as kinds: the head's first sense is
+    an ancestor of the class ('sports car' -> car, 'wall clock' -> clock; not 'prairie chicken' -> chicken)."""
+    index, data = _wordnet_nouns(wordnet)
     out = []
     for c in imagenet_classes():
         chain, offset = [], c.wnid[1:]
-        for _ in range(30):
-            parts = lines[offset].split(" | ")[0].split()
-            n = int(parts[3], 16)
-            chain.append("|".join(parts[4 + 2 * i].replace("_", " ") for i in range(n)))
-            ptrs = parts[4 + 2 * n + 1 :]
-            hyper = [ptrs[i + 1] for i in range(0, len(ptrs), 4) if ptrs[i] in ("@", "@i")]
+        while True:
+            _, lemmas, hyper = _synset(data[offset])
+            chain.append(lemmas)
             if not hyper:
                 break
             offset = hyper[0]
-        out.append(f"{c.index}\t{' > '.join(chain)}")
+        ancestors = _ancestors(c.wnid[1:], data)
+        heads = {
+            lemma.split()[-1]
+            for lemmas in chain[: MAX_UP + 1]
+            for lemma in lemmas
+            if " " in lemma and index.get(lemma.split()[-1], [""])[0] in ancestors
+        }
+        out.append(f"{c.index}\t{' > '.join('|'.join(x) for x in chain)}\t{','.join(sorted(heads))}")
     return (
-        "# index\tlemmas of the class and its first hypernyms up to the root (WordNet 3.0, Debian wordnet-base)\n"
-        + ("\n".join(out) + "\n")
+        "# index\tlemmas of the class and its first hypernyms up to the root\tconfirmed head nouns "
+        "(WordNet 3.0, Debian wordnet-base; regenerate with build_hypernym_table)\n" + ("\n".join(out) + "\n")
     )
 
 
+@dataclass(frozen=True)
+class Hypernyms:
+    chain: tuple[tuple[str, ...], ...]  # lemma tuples from the class itself up to WordNet's root
+    heads: frozenset[str]  # head nouns of multi-word lemmas that WordNet confirms as kinds of the class
+
+
 @cache
-def hypernym_chains() -> tuple[tuple[tuple[str, ...], ...], ...]:
-    """Per class, the lemma tuples from the class itself up to WordNet's root."""
+def hypernym_chains() -> tuple[Hypernyms, ...]:
+    """Per class, its hypernym chain and confirmed head nouns."""
     text = (files("captioner") / "data" / HYPERNYMS).read_text(encoding="utf-8")
-    rows = [line.split("\t")[1] for line in text.splitlines() if line and not line.startswith("#")]
-    return tuple(tuple(tuple(s.split("|")) for s in row.split(" > ")) for row in rows)
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    return tuple(
+        Hypernyms(tuple(tuple(s.split("|")) for s in row.split(" > ")), frozenset(filter(None, heads.split(","))))
+        for _, row, heads in rows
+    )
 
 
 @dataclass(frozen=True)
@@ -110,20 +119,111 @@ class Naming:
     path: tuple[str, ...]
 
 
-def basic_name(chain: tuple[tuple[str, ...], ...], known: frozenset[str] | set[str]) -> Naming:
-    """Walk from the class up its hypernyms; the first lemma (or its head noun) that is known wins."""
-    path: list[str] = []
-    for lemmas in chain[: MAX_UP + 1]:
+def _candidates(lemmas: tuple[str, ...], heads: frozenset[str]) -> list[str]:
+    """One-word lemmas, then confirmed head nouns of the multi-word ones."""
+    words = [lemma.split() for lemma in lemmas]
+    return [w[0].lower() for w in words if len(w) == 1] + [w[-1].lower() for w in words if w[-1].lower() in heads]
+
+
+def basic_name(h: Hypernyms, known: frozenset[str] | set[str]) -> Naming:
+    """A name a person would say for one class.
+
+    1. the class's own one-word lemma or confirmed head noun, when the caption data or BASIC knows it
+       ('espresso', 'goose', 'sports car' -> car);
+    2. else the first known noun that is not GENERIC, up to MAX_UP hypernyms above ('tench' > 'cyprinid fish'
+       -> fish, 'prairie chicken' > grouse > gallinaceous bird -> 'bird');
+    3. else the class's own word, however rare ('tricycle', 'binoculars'): copied as it is."""
+    own = _candidates(h.chain[0], h.heads)
+    for cand in own:
+        if cand in known and cand not in GENERIC:
+            return Naming(cand, (h.chain[0][0],))
+    path = [h.chain[0][0]]
+    for lemmas in h.chain[1 : MAX_UP + 1]:
         path.append(lemmas[0])
-        for lemma in lemmas:
-            words = lemma.lower().split()
-            for cand in (" ".join(words), words[-1]):
-                if " " not in cand and cand in known and cand not in GENERIC:
-                    return Naming(cand, tuple(path))
-    return Naming(chain[0][0].lower().split()[-1], (chain[0][0],))  # the class's own head noun
+        for cand in _candidates(lemmas, h.heads):
+            if cand in known and cand not in GENERIC:
+                return Naming(cand, tuple(path))
+    return Naming(own[0] if own else h.chain[0][0].lower().split()[-1], (h.chain[0][0],))
 
 
 def class_words(known: set[str] | frozenset[str] = frozenset()) -> list[Naming]:
     """A basic-level name for each of the 1000 classes, preferring `known` words (e.g. the caption vocabulary)."""
     vocab = BASIC | frozenset(known)
-    return [basic_name(chain, vocab) for chain in hypernym_chains()]
+    return [basic_name(h, vocab) for h in hypernym_chains()]
+
+
+@cache
+def _wordnet_nouns(wordnet: Path = WORDNET) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """index.noun as lemma -> synset offsets, and data.noun as offset -> line."""
+    index: dict[str, list[str]] = {}
+    data: dict[str, str] = {}
+    for name, table in (("index.noun", index), ("data.noun", data)):
+        path = wordnet / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; install it with `sudo apt-get install wordnet-base`")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(" "):
+                    continue
+                if table is index:
+                    parts = line.split()
+                    n = int(parts[2])
+                    index[parts[0]] = parts[-n:]
+                else:
+                    data[line[:8]] = line
+    return index, data
+
+
+# WordNet lexicographer files of things one can see: animal, artifact, food, object, plant (any sense), and
+# body and person (the first sense only, so that 'cat' does not accept the slang 'guy').
+CONCRETE = frozenset({5, 6, 13, 17, 20})
+FIRST_ONLY = frozenset({8, 18})
+
+
+def _synset(line: str) -> tuple[int, list[str], list[str]]:
+    """(lexicographer file, lemmas, hypernym offsets) of one data.noun line."""
+    parts = line.split(" | ")[0].split()
+    n = int(parts[3], 16)
+    lemmas = [parts[4 + 2 * i].replace("_", " ").lower() for i in range(n)]
+    ptrs = parts[4 + 2 * n + 1 :]
+    return int(parts[1]), lemmas, [ptrs[i + 1] for i in range(0, len(ptrs), 4) if ptrs[i] in ("@", "@i")]
+
+
+def _ancestors(off: str, data: dict[str, str]) -> set[str]:
+    seen, todo = set(), [off]
+    while todo:
+        o = todo.pop()
+        if o not in seen:
+            seen.add(o)
+            todo += _synset(data[o])[2]
+    return seen
+
+
+def naming_nouns(noun: str, levels: int = MAX_UP + 1, wordnet: Path = WORDNET) -> frozenset[str]:
+    """Words that name `noun` correctly: the noun and its head noun, its one-word synonyms in the senses that
+    are visible things, and basic-level nouns (BASIC) among those senses' hypernyms up to `levels` steps up,
+    where the basic noun's own first sense is on the path ('cherry' is produce, 'garden truck', but not 'truck').
+
+    'gander' -> {gander, goose, bird}; 'tape measure' -> {tape, tapeline}."""
+    index, data = _wordnet_nouns(wordnet)
+    out = {noun.lower().split()[-1]}
+    senses = index.get(noun.lower().replace(" ", "_"), [])
+    for k, sense in enumerate(senses):
+        lexfile = _synset(data[sense])[0]
+        if lexfile not in CONCRETE and not (k == 0 and lexfile in FIRST_ONLY):
+            continue
+        path = _ancestors(sense, data)
+        frontier = [sense]
+        for level in range(levels + 1):
+            nxt = []
+            for off in frontier:
+                _, lemmas, hyper = _synset(data[off])
+                for lemma in lemmas:
+                    head = lemma.split()[-1]
+                    if level == 0 and " " not in lemma:
+                        out.add(lemma)
+                    elif level > 0 and head in BASIC and index.get(head, [""])[0] in path:
+                        out.add(head)
+                nxt += hyper
+            frontier = nxt
+    return frozenset(out - GENERIC)
