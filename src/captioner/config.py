@@ -56,6 +56,8 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between 'latest' checkpoints
     patience: int = 5  # stop after this many validations without a better CIDEr-D (0: never)
     val_images: int = 1000  # at most this many validation images are decoded for BLEU/CIDEr
+    init: str = ""  # start from this checkpoint's weights (same data and vocabulary), e.g. for SCST fine-tuning
+    scst_samples: int = 0  # 0: cross-entropy; n >= 2: self-critical training with n sampled captions per image
     device: str = "cpu"  # "cpu", "cuda", or "auto"
 
     def __post_init__(self) -> None:
@@ -67,6 +69,7 @@ class TrainConfig:
         _check(self.lr > 0 and self.clip > 0, "train.lr/clip", "must be positive")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)")
         _check(not (self.bf16 and self.fp16), "train.bf16/fp16", "choose one")
+        _check(self.scst_samples == 0 or self.scst_samples >= 2, "train.scst_samples", "must be 0 or at least 2")
 
 
 @dataclass(frozen=True)

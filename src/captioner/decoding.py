@@ -181,3 +181,16 @@ def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_bes
         if alive[i].max().item() > nth:  # log-probs only fall, so live scores are upper bounds
             return False
     return True
+
+
+@torch.inference_mode()
+def sequence_logprob(model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mean log-probability per predicted token (words and #END#) of given captions under the model.
+
+    feats (B, ...), tokens (B, T) = #START# w1 .. wn #END# padded with #PAD# -> (B,)."""
+    out = model(feats, tokens[:, :-1])
+    logp = torch.log_softmax(out.float(), -1)  # the copy model already gives log-probabilities: unchanged
+    target = tokens[:, 1:]
+    mask = target != PAD_IX
+    tok = logp.gather(-1, target[..., None])[..., 0] * mask
+    return tok.sum(1) / mask.sum(1).clamp(min=1)

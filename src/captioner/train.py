@@ -18,7 +18,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from .checkpoint import feat_dim, resolve, save_checkpoint
+from .baselines import CiderD
+from .checkpoint import feat_dim, load_checkpoint, resolve, save_checkpoint
 from .config import Config
 from .data.manifest import read_manifest
 from .decoding import greedy
@@ -29,6 +30,7 @@ from .files import read_json, write_bytes
 from .imagenet import class_words
 from .metrics import bleu_cider
 from .models import build_model, feature_kind
+from .scst import scst_loss
 from .text import PAD_IX, Vocab, as_matrix
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class TrainData:
     val_refs: list[list[str]]  # raw reference captions, for BLEU/CIDEr
     pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (P, 2) image, caption
     class_word: list[int] | None = None  # copy model: word id naming each ImageNet class
+    train_refs: list[list[str]] = field(default_factory=list)  # raw training captions, for SCST rewards
 
 
 def load_data(cfg: Config) -> TrainData:
@@ -80,6 +83,7 @@ def load_data(cfg: Config) -> TrainData:
         [it.captions for it in split["val"]],
     )
     d.class_word = class_word
+    d.train_refs = [it.captions for it in split["train"]]
     d.pairs = np.array([(i, j) for i, caps in enumerate(d.train_caps) for j in range(len(caps))], np.int64)
     return d
 
@@ -253,6 +257,11 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
     model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
     if d.class_word is not None:
         model.class_word.copy_(torch.tensor(d.class_word))
+    if t.init:
+        _init_from(Path(t.init), model, d.vocab)
+    if t.scst_samples and ddp.world > 1:
+        raise CaptionerError("train.scst_samples: self-critical training runs in one process, not under torchrun")
+    cider = CiderD(d.train_refs) if t.scst_samples else None  # document frequencies of the training captions
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, fused=True)  # one kernel for all parameters
     torch.manual_seed(t.seed + ddp.rank)  # dropout masks differ between ranks
     prog = Progress()
@@ -287,12 +296,19 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
         )
         for k in range(prog.step_in_epoch, len(batches)):
             b = batches[k][ddp.rank :: ddp.world]  # this rank's slice of the global batch
-            feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
             for g in opt.param_groups:
                 g["lr"] = t.lr * lr_factor(cfg, prog.global_step, total)
-            with autocast(cfg, device):
-                logits = net(feats, tokens[:, :-1])  # (B, T-1, V)
-            loss = caption_loss(logits, tokens, t.label_smoothing)
+            if cider is not None:  # SCST: each image of the batch once, with its own sampled captions
+                imgs = np.unique(b[:, 0])
+                feats = torch.from_numpy(d.store.get(d.kind, d.train_rows[imgs].tolist())).to(device)
+                with autocast(cfg, device):
+                    refs = [d.train_refs[i] for i in imgs]
+                    loss, _ = scst_loss(model, feats, refs, d.vocab, cider, t.scst_samples, t.max_len)
+            else:
+                feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
+                with autocast(cfg, device):
+                    logits = net(feats, tokens[:, :-1])  # (B, T-1, V)
+                loss = caption_loss(logits, tokens, t.label_smoothing)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -318,6 +334,18 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
         if ddp.main:
             plot_curves(prog.history, out / "curves.png")
     return prog
+
+
+def _init_from(path: Path, model: nn.Module, vocab: Vocab) -> None:
+    """Copy a trained checkpoint's weights into a fresh model of the same shape and vocabulary."""
+    ck = load_checkpoint(path)
+    if ck.vocab.itos != vocab.itos:
+        raise CaptionerError(f"train.init: {path} was trained with a different vocabulary than train.data's")
+    try:
+        model.load_state_dict(ck.model.state_dict())
+    except RuntimeError as e:
+        raise CaptionerError(f"train.init: {path} does not fit the [model] section: {str(e).splitlines()[0]}") from e
+    log.info("initialised from %s", path)
 
 
 def _end_epoch(prog: Progress, metrics: dict[str, Any], patience: int, epochs: int, save: Any) -> None:
