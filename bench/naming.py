@@ -1,6 +1,6 @@
 """Does the caption name the main object? A photo-naming check on real photos, not tuned on.
 
-    python bench/naming.py --plain runs/showtell/best --copy runs/copy/best --data runs/open
+    python bench/naming.py --plain runs/showtell/best --copy runs/copy/best [runs/copy-s1/best ...] --data runs/open
 
 Photos: scikit-image's real photos (each loader's docstring says what it shows) and the photo cut-outs
 among the Tux Paint stamps in the corpus's val and test splits (raster stamps outside 'cartoon' folders with
@@ -113,11 +113,12 @@ def mean_gate(cap: Captioner, x: torch.Tensor) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--plain", required=True)
-    ap.add_argument("--copy", required=True)
+    ap.add_argument("--copy", required=True, nargs="+", help="one or more copy checkpoints (e.g. seeds)")
     ap.add_argument("--data", required=True, help="the open corpus the models were trained on")
     a = ap.parse_args()
     photos = photo_set(Path(a.data))
-    plain, copy = Captioner.load(a.plain), Captioner.load(a.copy)
+    plain, copies = Captioner.load(a.plain), [Captioner.load(c) for c in a.copy]
+    copy = copies[0]
     x = torch.stack([copy.encoder.preprocess(img) for img, _, _ in photos])
     feats = copy.encoder.forward_features(x)
     items = [it for it in read_manifest(a.data) if it.split == "train"]
@@ -126,9 +127,10 @@ def main() -> None:
     train_caps = [it.captions for it in items if it.image in store.row]
     nn = bl.nearest(train_feats, feats.pooled.numpy(), k=1)
     names = class_words(set(copy.ck.vocab.itos[4:]))
+    copy_names = [f"copy decoder (beam 3){f' #{i + 1}' if len(copies) > 1 else ''}" for i in range(len(copies))]
     systems = {
         "plain decoder (beam 3)": [r.caption for r in plain.caption_tensors(x)],
-        "copy decoder (beam 3)": [r.caption for r in copy.caption_tensors(x)],
+        **{n: [r.caption for r in c.caption_tensors(x)] for n, c in zip(copy_names, copies, strict=True)},
         "nearest-neighbour retrieval": [train_caps[row[0]][0] for row in nn],
         "classifier head: a <top-1 name>": [with_article(names[int(i)].word) for i in feats.logits.argmax(1)],
     }
@@ -138,14 +140,14 @@ def main() -> None:
     for name, caps in systems.items():
         hit = [named(c, nouns) for c, (_, nouns, _) in zip(caps, photos, strict=True)]
         print(f"{name:34s} {np.mean(hit):7.1%} {np.mean(hit[:n_sk]):8.1%} {np.mean(hit[n_sk:]):9.1%}")
-    for (_, _, src), p, c in zip(
-        photos[:n_sk], systems["plain decoder (beam 3)"], systems["copy decoder (beam 3)"], strict=False
-    ):
+    first = systems[copy_names[0]]
+    for (_, _, src), p, c in zip(photos[:n_sk], systems["plain decoder (beam 3)"], first, strict=False):
         print(f"  {src:18s} plain: {p!r:28s} copy: {c!r}")
     drawings = [it for it in read_manifest(a.data) if it.split == "test" and it.source in ("openclipart", "openmoji")]
     root = dataset_root(a.data)
     xd = torch.stack([copy.encoder.preprocess(open_image(root / it.image)) for it in drawings[:200]])
-    print(f"mean copy gate: photos {mean_gate(copy, x):.3f}, drawings (200 test images) {mean_gate(copy, xd):.3f}")
+    for n, c in zip(copy_names, copies, strict=True):
+        print(f"{n}: mean copy gate on photos {mean_gate(c, x):.3f}, on 200 test drawings {mean_gate(c, xd):.3f}")
 
 
 if __name__ == "__main__":

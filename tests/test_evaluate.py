@@ -120,7 +120,12 @@ def test_evaluate_writes_predictions_metrics_report(
     assert len(preds) == n_val and set(preds[0]) == {"image_id", "caption"}
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["split"] == "val" and m["decoding"]["beam"] == 2 and "pycocoevalcap" in m["versions"]
-    assert set(m["baselines"]) >= {"nearest-neighbour consensus (k=5)", "a/an <top-1 ImageNet class>"}
+    assert set(m["baselines"]) >= {
+        "nearest neighbour (k=1)",
+        "nearest-neighbour consensus (k=5)",
+        "rerank (model + consensus, n-best + neighbours)",
+        "a/an <top-1 ImageNet class>",
+    }
     page = (tmp_path / "ev" / "report.html").read_text()
     assert page.count("data:image/jpeg;base64,") == n_val and "confidence" in page
     again = score_predictions(tmp_path / "ev" / "predictions.json", shapes_data, "val", meteor=False)
@@ -142,3 +147,14 @@ def test_bad_predictions_and_mismatched_features(tiny_checkpoint: Path, shapes_d
     (feats / "index.json").write_text(json.dumps(index))
     with pytest.raises(CaptionerError, match="encoder mismatch in input_size"):
         evaluate(tiny_checkpoint, "val", features=feats)
+
+
+def test_rerank_trades_model_logprob_against_consensus() -> None:
+    from captioner.evaluate import rerank
+
+    cider = bl.CiderD([["a red circle"], ["a blue square"], ["two red circles"], ["a green circle"]])
+    cands = [["a blue square", "a red circle"]]
+    judges = [["a red circle", "two red circles", "a red circle"]]
+    logprob = [[-0.1, -2.0]]  # the model prefers the square
+    assert rerank(cands, judges, logprob, cider, weight=0.0) == ["a blue square"]
+    assert rerank(cands, judges, logprob, cider, weight=10.0) == ["a red circle"]  # the neighbours agree

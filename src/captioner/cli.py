@@ -124,7 +124,16 @@ def _evaluate(a: argparse.Namespace) -> None:
     if not a.checkpoint:
         raise CaptionerError("give a CHECKPOINT folder, or --predictions FILE with --data")
     r = evaluate(
-        a.checkpoint, a.split, a.beam, a.data, a.features, a.out, a.limit, not a.no_baselines, meteor=not a.no_meteor
+        a.checkpoint,
+        a.split,
+        a.beam,
+        a.data,
+        a.features,
+        a.out,
+        a.limit,
+        not a.no_baselines,
+        meteor=not a.no_meteor,
+        rerank_weight=a.rerank_weight,
     )
     _print_metrics("model", r["metrics"])
     for name, m in r["baselines"].items():
@@ -137,7 +146,7 @@ def _evaluate(a: argparse.Namespace) -> None:
     )
     if "warning" in h:
         print(f"WARNING: {h['warning']}")
-    print(f"wrote predictions.json, metrics.json, report.html to {r['out']}")
+    print(f"wrote predictions.json, metrics.json, baselines.json, report.html to {r['out']}")
 
 
 def _print_metrics(name: str, m: dict) -> None:
@@ -249,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, help="only the first N images of the split")
     s.add_argument("--predictions", help="score this COCO-format results file instead of a checkpoint")
     s.add_argument("--no-baselines", action="store_true")
+    s.add_argument(
+        "--rerank-weight", type=float, default=0.2, help="reranker: weight of consensus CIDEr-D beside model log-prob"
+    )
     s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
     s.set_defaults(func=_evaluate)
 

@@ -17,13 +17,13 @@ from PIL import Image
 from . import baselines as bl
 from .checkpoint import load_checkpoint
 from .data.manifest import Item, dataset_root, read_manifest
-from .decoding import Caption, beam_search, greedy
+from .decoding import Caption, beam_search, greedy, sequence_logprob
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes, write_json
 from .metrics import coco_metrics, health, metric_versions
 from .models import feature_kind
-from .text import Vocab
+from .text import as_matrix
 
 log = logging.getLogger(__name__)
 CSS = """body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}
@@ -70,10 +70,47 @@ def decode(
     return out
 
 
+RERANK_WEIGHT = 0.2  # weight of consensus CIDEr-D next to the model's mean log-probability (see rerank)
+
+
+def model_scores(ck: Any, store: FeatureStore, rows: list[int], cands: list[list[str]], batch: int = 512) -> list:
+    """The model's mean log-probability per token of each candidate caption of each image."""
+    kind = feature_kind(ck.config.model)
+    flat = [(i, c) for i, cs in enumerate(cands) for c in cs]
+    scores: list[float] = []
+    for s in range(0, len(flat), batch):
+        chunk = flat[s : s + batch]
+        feats = torch.from_numpy(store.get(kind, [rows[i] for i, _ in chunk]))
+        tokens = torch.from_numpy(as_matrix([ck.vocab.encode(c, ck.config.train.max_len) for _, c in chunk]))
+        scores += sequence_logprob(ck.model, feats, tokens).tolist()
+    out, pos = [], 0
+    for cs in cands:
+        out.append(scores[pos : pos + len(cs)])
+        pos += len(cs)
+    return out
+
+
+def rerank(
+    cands: list[list[str]], judges: list[list[str]], logprob: list[list[float]], cider: bl.CiderD, weight: float
+) -> list[str]:
+    """Per image, the candidate maximising model mean log-probability + weight * consensus CIDEr-D."""
+    cons = bl.consensus_scores(cands, judges, cider)
+    return [
+        cs[int(np.argmax(np.asarray(lp) + weight * np.asarray(co)))] if cs else ""
+        for cs, lp, co in zip(cands, logprob, cons, strict=True)
+    ]
+
+
 def run_baselines(
-    items: list[Item], store: FeatureStore, sp: Split, nbest: list[list[str]], vocab: Vocab, k: int = 5
+    items: list[Item],
+    store: FeatureStore,
+    sp: Split,
+    nbest: list[list[str]],
+    ck: Any,
+    k: int = 5,
+    rerank_weight: float = RERANK_WEIGHT,
 ) -> dict[str, list[str]]:
-    """Every baseline's caption for every image of the split."""
+    """Every baseline's caption for every image of the split, and the reranked model output."""
     train = [it for it in items if it.split == "train" and it.image in store.row]
     if not train:
         log.warning("no training images in this dataset: baselines that need them are skipped")
@@ -82,11 +119,13 @@ def run_baselines(
     nn = bl.nearest(store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k)
     neigh = bl.neighbour_captions(train_caps, nn)
     cider = bl.CiderD(train_caps)  # document frequencies from the training captions
+    cands = [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, neigh, strict=True)]
     out = {
+        "nearest neighbour (k=1)": [bl.pick([train_caps[row[0]]], [train_caps[row[0]]], cider)[0] for row in nn],
         f"nearest-neighbour consensus (k={k})": bl.pick(neigh, neigh, cider),
         "most frequent training caption": [bl.most_frequent(train_caps)] * len(sp.rows),
-        "consensus rerank (n-best + neighbours)": bl.pick(
-            [nb + ng for nb, ng in zip(nbest, neigh, strict=True)], neigh, cider
+        "rerank (model + consensus, n-best + neighbours)": rerank(
+            cands, neigh, model_scores(ck, store, sp.rows, cands), cider, rerank_weight
         ),
     }
     if "logits" in store.arrays:
@@ -104,6 +143,7 @@ def evaluate(
     limit: int | None = None,
     with_baselines: bool = True,
     meteor: bool = True,
+    rerank_weight: float = RERANK_WEIGHT,
 ) -> dict[str, Any]:
     """Caption a split with a checkpoint, score it and the baselines, write predictions/metrics/report."""
     ck = load_checkpoint(checkpoint)
@@ -119,7 +159,7 @@ def evaluate(
     systems = {"model": words}
     if with_baselines:
         nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
-        systems.update(run_baselines(items, store, sp, nbest, ck.vocab))
+        systems.update(run_baselines(items, store, sp, nbest, ck, rerank_weight=rerank_weight))
     scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
     out = Path(out or Path(ck.path).parent / f"eval-{split}")
     result = {
@@ -140,6 +180,8 @@ def evaluate(
     }
     write_json(out / "predictions.json", [{"image_id": i, "caption": w} for i, w in zip(sp.ids, words, strict=True)])
     write_json(out / "metrics.json", result)
+    if len(systems) > 1:  # every baseline's captions, to inspect or score again
+        write_json(out / "baselines.json", {"image_id": sp.ids, **{k: v for k, v in systems.items() if k != "model"}})
     conf = [c[0].confidence for c in caps]
     write_report(out / "report.html", result, sp, dataset_root(data), systems, conf)
     return result
