@@ -213,3 +213,21 @@ def test_epoch_mode_covers_every_caption_once_with_little_padding(shapes_data: P
     assert max(spread) <= 2  # bucketed by length
     assert [b.tolist() for b in epoch_batches(d, cfg, 0)] == [b.tolist() for b in batches]  # seeded
     assert [b.tolist() for b in epoch_batches(d, cfg, 1)] != [b.tolist() for b in batches]
+
+
+def test_copy_weight_scales_only_offered_words() -> None:
+    from captioner.train import copy_weights
+
+    m = _copy_model()
+    feats = torch.zeros(2, D + 1000)
+    feats[:, D + 7 : D + 10] = torch.tensor([9.0, 8.0, 7.0])  # top-3 classes 7, 8, 9 offer words 11, 12, 13
+    assert m.class_word[7:10].tolist() == [11, 12, 13]
+    tokens = torch.tensor([[START_IX, 12, END_IX], [START_IX, 4, PAD_IX]])
+    w = copy_weights(m, feats, tokens, 5.0)
+    assert w is not None and w.tolist() == [[5.0, 1.0], [1.0, 1.0]]
+    assert copy_weights(m, feats, tokens, 1.0) is None
+    logits = torch.randn(2, 2, V + 2)
+    plain = caption_loss(logits, tokens)
+    assert torch.allclose(caption_loss(logits, tokens, weight=torch.ones(2, 2)), plain)  # ones: the usual mean
+    doubled = caption_loss(logits, tokens, weight=torch.full((2, 2), 2.0))
+    assert torch.allclose(doubled, 2 * plain)

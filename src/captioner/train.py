@@ -131,15 +131,33 @@ def make_batch(d: TrainData, rows: np.ndarray, caps: list[list[int]], device: to
     return feats.to(device, non_blocking=True), tokens.to(device, non_blocking=True)
 
 
-def caption_loss(logits: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+def caption_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Next-word cross-entropy averaged over real (non-padding) targets. logits (B, T-1, V), tokens (B, T).
+    weight (B, T-1), if given, scales each target's term; the mean is still over the real targets.
 
     Computed in the logits' dtype: under bf16 autocast the softmax over the vocabulary runs in bf16,
     which halves its memory traffic (validation casts to fp32 for an exact figure)."""
     targets = tokens[:, 1:]  # (B, T-1)
-    return F.cross_entropy(
-        logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_IX, label_smoothing=label_smoothing
+    if weight is None:
+        return F.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_IX, label_smoothing=label_smoothing
+        )
+    nll = F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_IX, label_smoothing=label_smoothing, reduction="none"
     )
+    real = (targets != PAD_IX).flatten()
+    return (nll * weight.flatten().to(nll.dtype)).sum() / real.sum().clamp(min=1)
+
+
+def copy_weights(model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor, weight: float) -> torch.Tensor | None:
+    """Copy model: `weight` for target words that one of the image's top-k classes offers, else 1 (B, T-1)."""
+    if weight == 1.0 or not hasattr(model, "class_word"):
+        return None
+    idx = feats[:, model.pooled_dim :].topk(model.k, dim=-1).indices  # (B, k)
+    offered = (tokens[:, 1:, None] == model.class_word[idx][:, None, :]).any(-1)  # (B, T-1)
+    return 1.0 + (weight - 1.0) * offered.float()
 
 
 def lr_factor(cfg: Config, step: int, total: int) -> float:
@@ -308,7 +326,8 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
                 feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
                 with autocast(cfg, device):
                     logits = net(feats, tokens[:, :-1])  # (B, T-1, V)
-                loss = caption_loss(logits, tokens, t.label_smoothing)
+                w = copy_weights(model, feats, tokens, cfg.model.copy_weight)
+                loss = caption_loss(logits, tokens, t.label_smoothing, w)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
