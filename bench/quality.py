@@ -1,6 +1,6 @@
 """Quality with a short fixed schedule, on the open corpus and on the scenes, in one run.
 
-    python bench/quality.py --open runs/open [--scenes runs/scenes] [--epochs 15] [--scst-epochs 3]
+    python bench/quality.py --open runs/open [--scenes runs/scenes] [--epochs 15] [--scst-epochs 2]
 
 Open corpus (prepared at min count 2, as for the bundled model, and extracted): trains configs/open_clipart.toml
 (the copy decoder) for --epochs epochs, keeping the epoch with the best validation CIDEr-D; fine-tunes it by
@@ -77,8 +77,8 @@ def main() -> None:
     ap.add_argument("--open", required=True, help="the prepared (min count 2) and extracted open corpus")
     ap.add_argument("--scenes", default="runs/scenes")
     ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--scst-epochs", type=int, default=3)
-    ap.add_argument("--scene-epochs", type=int, default=12)
+    ap.add_argument("--scst-epochs", type=int, default=2)
+    ap.add_argument("--scene-epochs", type=int, default=15)
     ap.add_argument("--work", default="runs/quality")
     a = ap.parse_args()
     data, scenes, work = Path(a.open), scenes_data(Path(a.scenes)), Path(a.work)
