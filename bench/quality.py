@@ -50,9 +50,10 @@ def rows(name: str, r: dict, data: Path, out: Path, systems: tuple[str, ...]) ->
     table = {"model": (r["metrics"], [p["caption"] for p in preds])}
     base = r.get("baselines", {})
     nn1 = base.get(NN1, {}).get("CIDEr-D")
+    captions = json.loads((out / "baselines.json").read_text()) if base else {}
     for s in systems:
         if s in base:
-            table[s] = (base[s], json.loads((out / "baselines.json").read_text())[s])
+            table[s] = (base[s], captions[s])
     for s, (m, caps) in table.items():
         ratio = f"ratio {m['CIDEr-D'] / nn1:.2f}" if nn1 else ""
         print(

@@ -22,16 +22,14 @@ class Caption:
     alphas: list[list[float]] = field(default_factory=list)  # per word, attention over the grid
 
 
-def _mask(logits: torch.Tensor, block_unk: bool) -> torch.Tensor:
-    logits = logits.float()
-    logits[:, PAD_IX] = NEG
-    logits[:, START_IX] = NEG
-    if block_unk:
-        logits[:, UNK_IX] = NEG
-    return torch.log_softmax(logits, dim=-1)
+def masked_logprobs(logits: torch.Tensor, block_unk: bool) -> torch.Tensor:
+    """Log-probabilities with #PAD#, #START# (and #UNK#) ruled out; out of place, so gradients can flow."""
+    ban = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+    ban[[PAD_IX, START_IX, UNK_IX] if block_unk else [PAD_IX, START_IX]] = True
+    return torch.log_softmax(logits.float().masked_fill(ban, NEG), dim=-1)
 
 
-def _only_end(logp: torch.Tensor) -> torch.Tensor:
+def only_end(logp: torch.Tensor) -> torch.Tensor:
     """Log-probabilities where only #END# may follow, keeping its own score (the last allowed step)."""
     forced = torch.full_like(logp, NEG)
     forced[..., END_IX] = logp[..., END_IX]
@@ -67,9 +65,9 @@ def sample(
     out, total, alphas = [], torch.zeros(b), []
     for step in range(max_len + 1):
         logits, state = model.step(tok, state)
-        logp = _mask(logits, block_unk)  # (B, V)
+        logp = masked_logprobs(logits, block_unk)  # (B, V)
         if step == max_len:  # out of room
-            logp = _only_end(logp)
+            logp = only_end(logp)
         if temperature <= 0:
             nxt = logp.argmax(-1)
         else:
@@ -133,9 +131,9 @@ def beam_search(
     finished: list[list[tuple[float, list[int], float, list]]] = [[] for _ in range(b)]
     for t in range(max_len + 1):
         logits, state = model.step(tok, state)
-        logp = _mask(logits, block_unk).view(b, k, -1)  # (B, K, V)
+        logp = masked_logprobs(logits, block_unk).view(b, k, -1)  # (B, K, V)
         if t == max_len:  # out of room
-            logp = _only_end(logp)
+            logp = only_end(logp)
         cand = (score[..., None] + logp).view(b, -1)  # (B, K*V)
         top, idx = cand.topk(2 * k, dim=1)  # (B, 2K): room for beams that end now
         src, word = idx // logp.shape[-1], idx % logp.shape[-1]

@@ -10,29 +10,25 @@ import torch
 from torch import nn
 
 from .baselines import CiderD
-from .text import END_IX, PAD_IX, START_IX, UNK_IX, Vocab
-
-NEG = -1e9
+from .decoding import masked_logprobs, only_end
+from .text import END_IX, PAD_IX, START_IX, Vocab
 
 
 def sample_with_logprob(model: nn.Module, feats: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampled caption per row of feats, keeping the graph: tokens (B, T) padded after #END#, and the
-    summed log-probability of each caption's words and #END# (B,). #UNK# is never sampled."""
+    summed log-probability of each caption's words and #END# (B,), masked as decoding masks them (#UNK#
+    is never sampled)."""
     b = feats.shape[0]
     state = model.init_state(feats)
     tok = torch.full((b,), START_IX, dtype=torch.long, device=feats.device)
     done = torch.zeros(b, dtype=torch.bool, device=feats.device)
     total = torch.zeros(b, device=feats.device)
-    banned: torch.Tensor | None = None
     out = []
     for step in range(max_len + 1):
         logits, state = model.step(tok, state)
-        if banned is None:
-            banned = torch.zeros(1, logits.shape[-1], device=feats.device)
-            banned[0, [PAD_IX, START_IX, UNK_IX]] = NEG
-            only_end = torch.full_like(banned, NEG)
-            only_end[0, END_IX] = 0.0
-        logp = torch.log_softmax(logits.float() + (only_end if step == max_len else banned), -1)
+        logp = masked_logprobs(logits, block_unk=True)  # (B, V)
+        if step == max_len:  # out of room: only #END#, with its own score, as in decoding
+            logp = only_end(logp)
         nxt = torch.multinomial(logp.detach().exp(), 1)[:, 0]
         total = total + torch.where(done, torch.zeros_like(total), logp.gather(1, nxt[:, None])[:, 0])
         nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)

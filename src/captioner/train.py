@@ -153,10 +153,10 @@ def caption_loss(
 
 def copy_weights(model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor, weight: float) -> torch.Tensor | None:
     """Copy model: `weight` for target words that one of the image's top-k classes offers, else 1 (B, T-1)."""
-    if weight == 1.0 or not hasattr(model, "class_word"):
+    if weight == 1.0 or not hasattr(model, "offered"):
         return None
-    idx = feats[:, model.pooled_dim :].topk(model.k, dim=-1).indices  # (B, k)
-    offered = (tokens[:, 1:, None] == model.class_word[idx][:, None, :]).any(-1)  # (B, T-1)
+    _, words = model.offered(feats)  # (B, k)
+    offered = (tokens[:, 1:, None] == words[:, None, :]).any(-1)  # (B, T-1)
     return 1.0 + (weight - 1.0) * offered.float()
 
 

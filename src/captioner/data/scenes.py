@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from ..files import write_bytes
 from ..imagenet import with_article
 from .manifest import Item, split_by_hash, write_manifest
+from .opencorpus import TUXPAINT
 
 COLOURS = {
     "red": (220, 30, 30),
@@ -30,7 +31,6 @@ COLOURS = {
 SHAPES = ("circle", "square", "triangle")
 # Photo cut-outs from Debian's tuxpaint-stamps-default (part of the open corpus); they keep their own colours.
 CUTOUTS = {"duck": "animals/birds/duck.png", "frog": "animals/amphibians/frog.png", "apple": "food/fruit/apple_red.png"}
-TUXPAINT = Path("/usr/share/tuxpaint/stamps")
 CUTOUT_SHARE = 0.25  # chance that an object is a cut-out, when cut-outs are available
 HELD_OUT = frozenset({("red", "triangle"), ("blue", "circle"), ("yellow", "square")})
 NUMBERS = {2: "two", 3: "three"}

@@ -31,12 +31,16 @@ class CopyDecoder(nn.Module):
 
     def init_state(self, feats: torch.Tensor) -> State:
         """feats (B, D + 1000) = pooled vector then ImageNet logits -> LSTM state and the top-k label words."""
-        pooled, logits = feats[:, : self.pooled_dim], feats[:, self.pooled_dim :]
-        x = self.drop(pooled)  # (B, D)
+        x = self.drop(feats[:, : self.pooled_dim])  # (B, D)
         c = self.img_to_c(x)  # (B, H)
         h = self.img_to_h(x) if self.img_to_h is not None else torch.zeros_like(c)
-        p, idx = logits.float().softmax(-1).topk(self.k, dim=-1)  # (B, k)
-        return {"h": h, "c": c, "copy_p": p, "copy_w": self.class_word[idx]}
+        p, w = self.offered(feats)
+        return {"h": h, "c": c, "copy_p": p, "copy_w": w}
+
+    def offered(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The top-k classes' probabilities and word ids (B, k) that the copy path offers for each image."""
+        p, idx = feats[:, self.pooled_dim :].float().softmax(-1).topk(self.k, dim=-1)
+        return p, self.class_word[idx]
 
     def mix(self, out: torch.Tensor, copy_p: torch.Tensor, copy_w: torch.Tensor) -> torch.Tensor:
         """out (..., H), copy_p/copy_w (..., k) -> log of (1 - g) p_vocab + g p_copy, shape (..., V)."""
