@@ -115,9 +115,11 @@ def main() -> None:
     ap.add_argument("--plain", required=True)
     ap.add_argument("--copy", required=True, nargs="+", help="one or more copy checkpoints (e.g. seeds)")
     ap.add_argument("--data", required=True, help="the open corpus the models were trained on")
+    ap.add_argument("--name-threshold", type=float, help="override the copy checkpoints' model.name_threshold")
     a = ap.parse_args()
     photos = photo_set(Path(a.data))
-    plain, copies = Captioner.load(a.plain), [Captioner.load(c) for c in a.copy]
+    plain = Captioner.load(a.plain)
+    copies = [Captioner.load(c, name_threshold=a.name_threshold) for c in a.copy]
     copy = copies[0]
     x = torch.stack([copy.encoder.preprocess(img) for img, _, _ in photos])
     feats = copy.encoder.forward_features(x)

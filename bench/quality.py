@@ -1,14 +1,17 @@
 """Quality with a short fixed schedule, on the open corpus and on the scenes, in one run.
 
-    python bench/quality.py --open runs/open [--scenes runs/scenes] [--epochs 15] [--scst-epochs 2]
+    python bench/quality.py [--open runs/open] [--scenes runs/scenes] [--epochs 15] [--scst-epochs 2]
+
+Give --open, --scenes or both; each part runs on its own.
 
 Open corpus (prepared at min count 2, as for the bundled model, and extracted): trains configs/open_clipart.toml
 (the copy decoder) for --epochs epochs, keeping the epoch with the best validation CIDEr-D; fine-tunes it by
 self-critical training for --scst-epochs epochs; evaluates both on the test split with beam 3, next to
 1-nearest-neighbour retrieval, nearest-neighbour consensus and the reranker (model + consensus).
-Scenes (built with `captioner data scenes --count 12000` if missing, with the grid extracted): trains
-configs/attend.toml for --scene-epochs epochs and evaluates the test split (seen colour-shape combinations)
-and the novel split (held-out combinations). METEOR is skipped for time. Prints one table; "exact" is the
+Scenes (built with `captioner data scenes --count 12000` if missing, with the hypercolumn grid extracted by
+`--encoder efficientnet-lite0-hc`): trains configs/attend.toml on it for --scene-epochs epochs with a cosine
+learning-rate schedule and evaluates the test split (seen colour-shape combinations) and the novel split
+(held-out combinations). METEOR is skipped for time. Prints one table; "exact" is the
 share of captions equal to a reference, "ratio" is CIDEr-D over 1-nearest-neighbour retrieval's."""
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from captioner.config import load_config
 from captioner.data.manifest import read_manifest
 from captioner.data.scenes import build_scenes
-from captioner.evaluate import evaluate, item_id
+from captioner.evaluate import RERANK_NAME, evaluate, item_id
 from captioner.features import extract
 from captioner.prepare import build_vocab
 from captioner.text import tokenize
@@ -28,7 +31,6 @@ from captioner.train import train
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 NN1 = "nearest neighbour (k=1)"
-RERANK = "rerank (model + consensus, n-best + neighbours)"
 
 
 def fit(config: str, out: Path, overrides: list[str]) -> Path:
@@ -62,47 +64,63 @@ def rows(name: str, r: dict, data: Path, out: Path, systems: tuple[str, ...]) ->
         )
 
 
+SCENE_FEATURES, SCENE_ENCODER = "features-hc", "efficientnet-lite0-hc"
+
+
 def scenes_data(path: Path) -> Path:
     if not (path / "manifest.jsonl").exists():
         build_scenes(path, 12000, 0)
         vocab, _ = build_vocab(read_manifest(path), 1)
         vocab.save(path / "vocab.json")
         vocab.save(path / "novel" / "vocab.json")
-    extract(path, path / "features", grid=True)
-    extract(path / "novel", path / "novel" / "features", grid=True)
+    extract(path, path / SCENE_FEATURES, SCENE_ENCODER, grid=True)  # resumes: nothing to do when complete
+    extract(path / "novel", path / "novel" / SCENE_FEATURES, SCENE_ENCODER, grid=True)
     return path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--open", required=True, help="the prepared (min count 2) and extracted open corpus")
-    ap.add_argument("--scenes", default="runs/scenes")
+    ap.add_argument("--open", help="the prepared (min count 2) and extracted open corpus")
+    ap.add_argument("--scenes", help="the scenes folder (built here when missing)")
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--scst-epochs", type=int, default=2)
-    ap.add_argument("--scene-epochs", type=int, default=15)
+    ap.add_argument("--scene-epochs", type=int, default=30)
     ap.add_argument("--work", default="runs/quality")
     a = ap.parse_args()
-    data, scenes, work = Path(a.open), scenes_data(Path(a.scenes)), Path(a.work)
-    xe = fit("open_clipart.toml", work / "open", [f"train.data={data}", f"train.epochs={a.epochs}"])
-    scst = fit(
-        "open_clipart.toml",
-        work / "open-scst",
-        [f"train.data={data}", f"train.init={xe}", f"train.epochs={a.scst_epochs}", "train.scst_samples=5"]
-        + ["train.lr=5e-5"],
-    )
-    sc = fit("attend.toml", work / "scenes", [f"train.data={scenes}", f"train.epochs={a.scene_epochs}"])
-    print(
-        f"open corpus: copy decoder, {a.epochs} epochs + {a.scst_epochs} SCST; scenes: attention, "
-        f"{a.scene_epochs} epochs; beam 3, best epoch by validation CIDEr-D"
-    )
-    runs = [
-        ("open corpus, test", xe, data, work / "eval-open", (NN1, "nearest-neighbour consensus (k=5)")),
-        ("open corpus, test, SCST", scst, data, work / "eval-open-scst", (RERANK,)),
-        ("scenes, test (seen)", sc, scenes, work / "eval-scenes", (NN1,)),
-        ("scenes, novel combos", sc, scenes / "novel", work / "eval-novel", ()),
-    ]
-    for name, ck, d, out, systems in runs:
-        r = evaluate(ck, "test", 3, data=d, meteor=False, out=out)
+    if not a.open and not a.scenes:
+        ap.error("give --open, --scenes or both")
+    work = Path(a.work)
+    runs: list[tuple[str, Path, Path, Path | None, Path, tuple[str, ...]]] = []
+    if a.open:
+        data = Path(a.open)
+        xe = fit("open_clipart.toml", work / "open", [f"train.data={data}", f"train.epochs={a.epochs}"])
+        scst = fit(
+            "open_clipart.toml",
+            work / "open-scst",
+            [f"train.data={data}", f"train.init={xe}", f"train.epochs={a.scst_epochs}", "train.scst_samples=5"]
+            + ["train.lr=5e-5"],
+        )
+        print(f"open corpus: copy decoder, {a.epochs} epochs + {a.scst_epochs} SCST; beam 3, best epoch by val CIDEr-D")
+        runs += [
+            ("open corpus, test", xe, data, None, work / "eval-open", (NN1, "nearest-neighbour consensus (k=5)")),
+            ("open corpus, test, SCST", scst, data, None, work / "eval-open-scst", (RERANK_NAME,)),
+        ]
+    if a.scenes:
+        scenes = scenes_data(Path(a.scenes))
+        feats = scenes / SCENE_FEATURES
+        sc = fit(
+            "attend.toml",
+            work / "scenes",
+            [f"train.data={scenes}", f"train.features={feats}", f"train.epochs={a.scene_epochs}"]
+            + ["train.schedule=cosine", "train.warmup_steps=150"],
+        )
+        print(f"scenes: attention on hypercolumn grid features, {a.scene_epochs} epochs, cosine; beam 3")
+        runs += [
+            ("scenes, test (seen)", sc, scenes, feats, work / "eval-scenes", (NN1,)),
+            ("scenes, novel combos", sc, scenes / "novel", scenes / "novel" / SCENE_FEATURES, work / "eval-novel", ()),
+        ]
+    for name, ck, d, f, out, systems in runs:
+        r = evaluate(ck, "test", 3, data=d, features=f, meteor=False, out=out)
         rows(name, r, d, out, systems)
 
 

@@ -120,10 +120,11 @@ def test_evaluate_writes_predictions_metrics_report(
     assert len(preds) == n_val and set(preds[0]) == {"image_id", "caption"}
     m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert m["split"] == "val" and m["decoding"]["beam"] == 2 and "pycocoevalcap" in m["versions"]
+    assert m["decoding"]["name_threshold"] == 0.0  # a Show-and-Tell checkpoint names nothing
     assert set(m["baselines"]) >= {
         "nearest neighbour (k=1)",
         "nearest-neighbour consensus (k=5)",
-        "rerank (model + consensus, n-best + neighbours)",
+        "rerank (model + weighted neighbours, n-best + neighbours)",
         "a/an <top-1 ImageNet class>",
     }
     page = (tmp_path / "ev" / "report.html").read_text()
@@ -149,12 +150,29 @@ def test_bad_predictions_and_mismatched_features(tiny_checkpoint: Path, shapes_d
         evaluate(tiny_checkpoint, "val", features=feats)
 
 
-def test_rerank_trades_model_logprob_against_consensus() -> None:
+def test_rerank_trades_model_logprob_against_weighted_neighbours() -> None:
     from captioner.evaluate import rerank
 
     cider = bl.CiderD([["a red circle"], ["a blue square"], ["two red circles"], ["a green circle"]])
-    cands = [["a blue square", "a red circle"]]
+    cands = [["a blue square", "a red circle", "a green circle"]]
     judges = [["a red circle", "two red circles", "a red circle"]]
-    logprob = [[-0.1, -2.0]]  # the model prefers the square
-    assert rerank(cands, judges, logprob, cider, weight=0.0) == ["a blue square"]
-    assert rerank(cands, judges, logprob, cider, weight=10.0) == ["a red circle"]  # the neighbours agree
+    even = [[1 / 3] * 3]
+    logprob = [[-0.1, -2.0, -2.0]]  # the model prefers the square
+    assert rerank(cands, judges, even, logprob, cider, weight=0.0) == ["a blue square"]
+    assert rerank(cands, judges, even, logprob, cider, weight=10.0) == ["a red circle"]  # the neighbours agree
+    twin = [["a green circle", "a red circle", "a red circle"]]  # the first neighbour is a near twin
+    assert rerank(cands, twin, [[0.98, 0.01, 0.01]], logprob, cider, weight=10.0) == ["a green circle"]
+
+
+def test_similarity_weights_share_a_softmax_over_neighbours() -> None:
+    caps = [["a cat", "a kitten"], ["a dog"], ["a fish"]]
+    nn, sims = bl.nearest_sims(
+        np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], np.float32), np.array([[1.0, 0.1]], np.float32), k=2
+    )
+    assert nn.tolist() == [[0, 1]]
+    w = bl.similarity_weights(caps, nn, sims, tau=0.1)[0]
+    e = np.exp((sims[0] - sims[0].max()) / 0.1)
+    want = e / e.sum()
+    assert w == pytest.approx([want[0] / 2, want[0] / 2, want[1]])  # neighbour 0's weight split over its 2 captions
+    assert sum(w) == pytest.approx(1.0)
+    assert bl.similarity_weights(caps, nn, sims, tau=1e-4)[0] == pytest.approx([0.5, 0.5, 0.0])

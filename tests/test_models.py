@@ -181,6 +181,32 @@ def test_copy_mixture_is_a_distribution_and_gate_zero_is_plain() -> None:
         torch.testing.assert_close(p[b], want, rtol=1e-4, atol=1e-5)
 
 
+@torch.no_grad()
+def test_exclusive_copy_leaves_offered_words_to_the_copy_path() -> None:
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(kind="copy", embed=8, hidden=16, copy_k=3, copy_exclusive=True), V + 2, D + 1000)
+    m = m.eval()
+    m.class_word.copy_(torch.arange(1000) % (V + 2 - 4) + 4)
+    feats = torch.randn(3, D + 1000)
+    tokens = torch.tensor([[START_IX, 4, 5], [START_IX, 6, END_IX], [START_IX, 7, PAD_IX]])
+    p = m(feats, tokens).exp()
+    torch.testing.assert_close(p.sum(-1), torch.ones(3, 3), rtol=0, atol=1e-5)
+    probs, idx = feats[:, D:].softmax(-1).topk(3)
+    s = m.init_state(feats)
+    out, _ = m.lstm(m.embed(tokens), (s["h"][None], s["c"][None]))
+    g = torch.sigmoid(m.gate(torch.cat([out, probs[:, None].expand(-1, 3, -1)], -1)))  # (B, T, 1)
+    for b in range(3):
+        words = m.class_word[idx[b]]
+        copy = torch.zeros(V + 2).index_add_(0, words, probs[b] / probs[b].sum())
+        vocab = m.head(out[b]).index_fill(-1, words, float("-inf")).softmax(-1)  # offered words removed
+        torch.testing.assert_close(p[b], (1 - g[b]) * vocab + g[b] * copy, rtol=1e-4, atol=1e-6)
+        assert torch.all(p[b][:, words] > 0) and torch.all(vocab[:, words] == 0)
+    m.gate.bias.fill_(-1e4)  # gate closed: an offered word cannot be said at all
+    p = m(feats, tokens).exp()
+    for b in range(3):
+        assert float(p[b][:, m.class_word[idx[b]]].max()) < 1e-6
+
+
 def test_copy_produces_label_words_outside_the_training_vocabulary(shapes_data: Path, tmp_path: Path) -> None:
     cfg = Config(
         ModelConfig(kind="copy", embed=16, hidden=32, copy_k=5),
@@ -231,3 +257,44 @@ def test_copy_weight_scales_only_offered_words() -> None:
     assert torch.allclose(caption_loss(logits, tokens, weight=torch.ones(2, 2)), plain)  # ones: the usual mean
     doubled = caption_loss(logits, tokens, weight=torch.full((2, 2), 2.0))
     assert torch.allclose(doubled, 2 * plain)
+
+
+@torch.no_grad()
+def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
+    import itertools
+
+    from captioner.decoding import constrained_beam_search, masked_logprobs
+
+    model, feats = _model("showtell", 5), _feats("showtell", 1)
+    words, must, max_len = range(4, V), {7, 9}, 3
+
+    def logprob(seq: tuple[int, ...]) -> float:
+        toks = torch.tensor([[START_IX, *seq]])
+        lp = masked_logprobs(model(feats, toks), block_unk=True)[0]  # (n + 1, V)
+        return float(sum(lp[i, w] for i, w in enumerate(seq)) + lp[len(seq), END_IX])
+
+    seqs = [s for n in range(1, max_len + 1) for s in itertools.product(words, repeat=n) if must & set(s)]
+    best = max(seqs, key=logprob)
+    got = constrained_beam_search(model, feats, must, beam=600, max_len=max_len)  # wide enough to be exact
+    assert got is not None and tuple(got.tokens) == best
+    assert got.logprob == pytest.approx(logprob(best), abs=1e-4)
+    small = constrained_beam_search(model, feats, must, beam=2, max_len=max_len)
+    assert small is not None and must & set(small.tokens) and len(small.tokens) <= max_len
+
+
+@torch.no_grad()
+def test_naming_replaces_the_caption_only_for_confident_photos() -> None:
+    from captioner.decoding import name_confident_class
+
+    m = _copy_model()
+    feats = torch.zeros(3, D + 1000)
+    feats[:, D + 7] = 12.0  # class 7 (word 11) is near certain for every image...
+    feats[2, D + 7] = 0.0  # ...but the third
+    plain = beam_search(m, feats, beam=3, max_len=6)
+    assert all(11 not in c[0].tokens for c in plain)  # the untrained decoder does not say it
+    named = name_confident_class(m, feats, plain, 0.5, 3, 6, photo=torch.tensor([True, False, True]))
+    assert 11 in named[0][0].tokens  # a confident photo: the class's word is said
+    assert named[1] == plain[1] and named[2] == plain[2]  # a drawing, an unsure classifier: unchanged
+    assert name_confident_class(m, feats, plain, 0.0, 3, 6) == plain  # threshold 0: off
+    with pytest.raises(CaptionerError, match="model.name_threshold"):
+        ModelConfig(kind="copy", name_threshold=1.5)

@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .decoding import Caption, beam_search, sample
+from .decoding import Caption, beam_search, name_confident_class, sample
 from .encoders import Encoder, load_encoder
 from .errors import CaptionerError
 from .imagenet import imagenet_classes
-from .images import open_image, to_rgb
+from .images import open_image, photo_like, to_rgb
 from .models import feature_kind
 
 DEFAULT_MODEL = "open-clipart"
@@ -74,17 +74,24 @@ class Captioner:
         self.kind = feature_kind(checkpoint.config.model)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "cpu", bf16: bool = False) -> Captioner:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        device: str = "cpu",
+        bf16: bool = False,
+        name_threshold: float | None = None,
+    ) -> Captioner:
         """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec.
 
-        bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly)."""
+        bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly).
+        name_threshold overrides the checkpoint's model.name_threshold (copy models; 0 turns naming off)."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
         dev = torch.device(
             "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         )
-        ck = load_checkpoint(path, dev)
+        ck = load_checkpoint(path, dev).with_name_threshold(name_threshold)
         encoder = load_encoder(ck.spec.name)
         encoder.bf16 = bf16
         ck.spec.check_same(encoder.spec, f"checkpoint {path} vs installed encoder")
@@ -119,6 +126,9 @@ class Captioner:
             nbest = [[c] for c in sample(self.ck.model, inputs, max_len, temperature, generator=gen)]
         else:
             nbest = beam_search(self.ck.model, inputs, max(1, beam), max_len, n_best=max(1, n_best))
+            thr = self.ck.config.model.name_threshold
+            photo = photo_like(x) if thr > 0 else None
+            nbest = name_confident_class(self.ck.model, inputs, nbest, thr, max(1, beam), max_len, photo)
         probs = feats.logits.float().softmax(-1).cpu()
         names = imagenet_classes()
         out = []

@@ -13,17 +13,25 @@ from .imagenet import imagenet_classes, with_article
 from .text import tokenize
 
 
-def nearest(train: np.ndarray, query: np.ndarray, k: int = 5, block: int = 1024) -> np.ndarray:
-    """Indices (Q, k) of the k training rows most cosine-similar to each query row."""
+def nearest_sims(train: np.ndarray, query: np.ndarray, k: int = 5, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (Q, k) of the k training rows most cosine-similar to each query row, and those similarities."""
     t = train / (np.linalg.norm(train, axis=1, keepdims=True) + 1e-8)
     q = query / (np.linalg.norm(query, axis=1, keepdims=True) + 1e-8)
-    out = []
+    idx, sims = [], []
     for s in range(0, len(q), block):
         sim = q[s : s + block] @ t.T  # (b, N)
         top = np.argpartition(-sim, min(k, sim.shape[1] - 1), axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable")
-        out.append(np.take_along_axis(top, order, 1))
-    return np.concatenate(out) if out else np.zeros((0, k), np.int64)
+        idx.append(np.take_along_axis(top, order, 1))
+        sims.append(np.take_along_axis(sim, idx[-1], 1))
+    if not idx:
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+    return np.concatenate(idx), np.concatenate(sims)
+
+
+def nearest(train: np.ndarray, query: np.ndarray, k: int = 5, block: int = 1024) -> np.ndarray:
+    """Indices (Q, k) of the k training rows most cosine-similar to each query row."""
+    return nearest_sims(train, query, k, block)[0]
 
 
 class CiderD:
@@ -75,6 +83,33 @@ def consensus_scores(
             [cider.score(c, [r for r, t in zip(refs, norm, strict=True) if t != " ".join(tokenize(c))]) for c in cands]
         )
     return out
+
+
+def similarity_weights(
+    train_caps: Sequence[Sequence[str]], nn: np.ndarray, sims: np.ndarray, tau: float
+) -> list[list[float]]:
+    """Per query, a weight for each caption of neighbour_captions(): softmax(similarity / tau) over the
+    neighbours, shared equally among a neighbour's captions. A small tau trusts a near twin alone."""
+    out = []
+    for row, sim in zip(nn, sims, strict=True):
+        w = np.exp((sim - sim.max()) / tau)
+        w = w / w.sum()
+        out.append([float(wj) / len(train_caps[j]) for j, wj in zip(row, w, strict=True) for _ in train_caps[j]])
+    return out
+
+
+def weighted_scores(
+    candidates: Sequence[Sequence[str]],
+    judges: Sequence[Sequence[str]],
+    weights: Sequence[Sequence[float]],
+    cider: CiderD,
+) -> list[list[float]]:
+    """Per query, each candidate's similarity-weighted mean CIDEr-D against the neighbours' captions (a
+    candidate taken from a neighbour is judged by that neighbour too: a near twin vouches for its caption)."""
+    return [
+        [sum(w * cider.score(c, [r]) for r, w in zip(refs, ws, strict=True)) for c in cands]
+        for cands, refs, ws in zip(candidates, judges, weights, strict=True)
+    ]
 
 
 def pick(candidates: Sequence[Sequence[str]], judges: Sequence[Sequence[str]], cider: CiderD) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -36,6 +37,13 @@ class Checkpoint:
     spec: EncoderSpec
     meta: dict[str, Any]
     path: Path
+
+    def with_name_threshold(self, threshold: float | None) -> Checkpoint:
+        """The same checkpoint decoding with another model.name_threshold (None: keep its own)."""
+        if threshold is None:
+            return self
+        model = dataclasses.replace(self.config.model, name_threshold=threshold)  # checks the range
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, model=model))
 
 
 def feat_dim(spec: EncoderSpec, kind: str) -> int:

@@ -134,6 +134,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         not a.no_baselines,
         meteor=not a.no_meteor,
         rerank_weight=a.rerank_weight,
+        rerank_tau=a.rerank_tau,
     )
     _print_metrics("model", r["metrics"])
     for name, m in r["baselines"].items():
@@ -263,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--predictions", help="score this COCO-format results file instead of a checkpoint")
     s.add_argument("--no-baselines", action="store_true")
     s.add_argument(
-        "--rerank-weight", type=float, default=0.2, help="reranker: weight of consensus CIDEr-D beside model log-prob"
+        "--rerank-weight", type=float, default=0.5, help="reranker: weight of neighbours' CIDEr-D beside model log-prob"
+    )
+    s.add_argument(
+        "--rerank-tau", type=float, default=0.02, help="reranker: temperature of the neighbours' cosine similarities"
     )
     s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
     s.set_defaults(func=_evaluate)

@@ -24,11 +24,14 @@ class ModelConfig:
     attn_dim: int = 256  # attend: size of the attention projection
     copy_k: int = 5  # copy: how many of the encoder's top ImageNet classes offer their words
     copy_weight: float = 1.0  # copy: loss weight of caption words that one of those classes offers (a rare signal)
+    name_threshold: float = 0.0  # copy, decoding: say the top class's word when its probability reaches this (0: off)
+    copy_exclusive: bool = False  # copy: offered words leave the vocabulary softmax, so only the copy path says them
 
     def __post_init__(self) -> None:
         _check(self.kind in ("showtell", "attend", "copy"), "model.kind", "must be 'showtell', 'attend' or 'copy'")
         _check(self.feature in ("pooled", "logits"), "model.feature", "must be 'pooled' or 'logits'")
         _check(self.copy_weight > 0, "model.copy_weight", "must be positive")
+        _check(0 <= self.name_threshold <= 1, "model.name_threshold", "must be in [0, 1] (0: off)")
         for name in ("embed", "hidden", "attn_dim", "copy_k"):
             _check(getattr(self, name) > 0, f"model.{name}", "must be positive")
         _check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")

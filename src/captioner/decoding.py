@@ -170,6 +170,89 @@ def beam_search(
     return out
 
 
+@torch.inference_mode()
+def constrained_beam_search(
+    model: nn.Module, feats: torch.Tensor, must: set[int], beam: int = 3, max_len: int = 20, block_unk: bool = True
+) -> Caption | None:
+    """The most probable caption of one image (feats (1, D)) that contains one of the words `must`.
+
+    Constrained beam search (Anderson et al. 2017) with one constraint: bank 0 holds hypotheses that have
+    not said a `must` word yet and may not end, bank 1 those that have; each keeps `beam` hypotheses.
+    Returns None when no hypothesis in bank 1 ends within max_len words."""
+    k, dev = max(1, beam), feats.device
+    state = _select(model.init_state(feats), torch.zeros(2 * k, dtype=torch.long, device=dev))
+    tok = torch.full((2 * k,), START_IX, dtype=torch.long, device=dev)
+    score = torch.full((2 * k,), NEG, device=dev)
+    score[0] = 0.0  # rows 0..k-1: bank 0; rows k..2k-1: bank 1
+    hist: list[list[int]] = [[] for _ in range(2 * k)]
+    best: tuple[float, list[int]] | None = None
+    for t in range(max_len + 1):
+        logits, state = model.step(tok, state)
+        logp = masked_logprobs(logits, block_unk)  # (2K, V)
+        if t == max_len:
+            logp = only_end(logp)
+        is_must = torch.zeros(logp.shape[-1], dtype=torch.bool, device=dev)
+        is_must[sorted(must)] = True
+        cand = score[:, None] + logp  # (2K, V)
+        stay = cand[:k].masked_fill(is_must, NEG)  # bank 0 -> bank 0: no must word...
+        stay[:, END_IX] = NEG  # ...and no ending
+        move = torch.cat([cand[:k].masked_fill(~is_must, NEG), cand[k:]])  # -> bank 1: (2K, V), row = source
+        rows, words, scores = [], [], []
+        for bank, c in ((0, stay), (1, move)):
+            top, idx = c.view(-1).topk(min(2 * k, c.numel()))
+            j = 0
+            for rank, (sc, ix) in enumerate(zip(top.tolist(), idx.tolist(), strict=True)):
+                if sc <= NEG / 2 or j == k:
+                    break
+                src, w = divmod(ix, c.shape[1])  # `move` has one row per source hypothesis
+                if w == END_IX:  # only bank 1 can end
+                    if rank < k and (best is None or sc > best[0]):
+                        best = (sc, hist[src])
+                    continue
+                rows.append((bank, j, src))
+                words.append(w)
+                scores.append(sc)
+                j += 1
+        alive = max(scores, default=NEG)
+        if not rows or (best is not None and alive <= best[0]):  # log-probs only fall: nothing can beat it
+            break
+        new_score = torch.full((2 * k,), NEG, device=dev)
+        src_ix = torch.zeros(2 * k, dtype=torch.long, device=dev)
+        new_tok = torch.full((2 * k,), PAD_IX, dtype=torch.long, device=dev)
+        new_hist: list[list[int]] = [[] for _ in range(2 * k)]
+        for (bank, j, src), w, sc in zip(rows, words, scores, strict=True):
+            r = bank * k + j
+            new_score[r], src_ix[r], new_tok[r], new_hist[r] = sc, src, w, hist[src] + [w]
+        state, score, tok, hist = _select(state, src_ix), new_score, new_tok, new_hist
+    return None if best is None else _finish(best[1] + [END_IX], best[0], [])
+
+
+def name_confident_class(
+    model: nn.Module,
+    feats: torch.Tensor,
+    nbest: list[list[Caption]],
+    threshold: float,
+    beam: int,
+    max_len: int,
+    photo: torch.Tensor | None = None,
+) -> list[list[Caption]]:
+    """Copy models: where the image is a photo (photo (B,) bool; None: all are) and the encoder's top
+    ImageNet class has probability >= threshold, the first caption becomes the best one that says that
+    class's word (constrained_beam_search). threshold 0 (or a model without a copy path) changes nothing."""
+    if threshold <= 0 or not hasattr(model, "offered"):
+        return nbest
+    p, w = model.offered(feats)
+    ok = (p[:, 0] >= threshold) & (w[:, 0] != PAD_IX)
+    if photo is not None:
+        ok &= photo.to(ok.device)
+    out = list(nbest)
+    for i in torch.nonzero(ok).flatten().tolist():
+        c = constrained_beam_search(model, feats[i : i + 1], {int(w[i, 0])}, beam, max_len)
+        if c is not None:
+            out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]
+    return out
+
+
 def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_best: int) -> bool:
     """True when no live beam can still beat each image's n_best-th finished hypothesis."""
     if length_penalty > 0:

@@ -17,10 +17,12 @@ from PIL import Image
 from . import baselines as bl
 from .checkpoint import load_checkpoint
 from .data.manifest import Item, dataset_root, read_manifest
-from .decoding import Caption, beam_search, greedy, sequence_logprob
+from .decoding import Caption, beam_search, greedy, name_confident_class, sequence_logprob
+from .encoders import load_encoder
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes, write_json
+from .images import ImageError, open_image, photo_like
 from .metrics import coco_metrics, health, metric_versions
 from .models import feature_kind
 from .text import as_matrix
@@ -56,21 +58,46 @@ def load_split(items: list[Item], store: FeatureStore, split: str, limit: int | 
 
 
 def decode(
-    ck: Any, store: FeatureStore, rows: list[int], beam: int, n_best: int, batch: int = 128
+    ck: Any,
+    store: FeatureStore,
+    rows: list[int],
+    beam: int,
+    n_best: int,
+    batch: int = 128,
+    photo: torch.Tensor | None = None,
 ) -> list[list[Caption]]:
-    """n-best captions for each feature row (greedy when beam is 1)."""
+    """n-best captions for each feature row (greedy when beam is 1); photo (len(rows),) marks the photographs
+    for copy models that name confident classes (model.name_threshold)."""
     kind = feature_kind(ck.config.model)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
         feats = torch.from_numpy(store.get(kind, rows[s : s + batch]))
         if beam <= 1:
-            out += [[c] for c in greedy(ck.model, feats, ck.config.train.max_len)]
+            caps = [[c] for c in greedy(ck.model, feats, ck.config.train.max_len)]
         else:
-            out += beam_search(ck.model, feats, beam, ck.config.train.max_len, n_best=max(n_best, 1))
+            caps = beam_search(ck.model, feats, beam, ck.config.train.max_len, n_best=max(n_best, 1))
+        thr = ck.config.model.name_threshold
+        ph = photo[s : s + batch] if photo is not None else None
+        out += name_confident_class(ck.model, feats, caps, thr, beam, ck.config.train.max_len, ph)
     return out
 
 
-RERANK_WEIGHT = 0.2  # weight of consensus CIDEr-D next to the model's mean log-probability (see rerank)
+def photos(ck: Any, sp: Split, root: Path) -> torch.Tensor | None:
+    """Which images of the split look like photographs (images.photo_like), read from the dataset."""
+    if not hasattr(ck.model, "offered"):
+        return None
+    enc, flags = load_encoder(ck.spec.name), []
+    for it in sp.items:
+        try:
+            flags.append(bool(photo_like(enc.preprocess(open_image(root / it.image))[None])[0]))
+        except ImageError as e:
+            raise CaptionerError(f"{root / it.image}: {e} (needed to tell photos from drawings)") from None
+    return torch.tensor(flags)
+
+
+RERANK_WEIGHT = 0.5  # weight of neighbours' CIDEr-D next to the model's mean log-probability (see rerank)
+RERANK_NAME = "rerank (model + weighted neighbours, n-best + neighbours)"
+RERANK_TAU = 0.02  # temperature of the neighbours' cosine similarities (see rerank); both chosen on val
 
 
 def model_scores(ck: Any, store: FeatureStore, rows: list[int], cands: list[list[str]], batch: int = 512) -> list:
@@ -91,10 +118,16 @@ def model_scores(ck: Any, store: FeatureStore, rows: list[int], cands: list[list
 
 
 def rerank(
-    cands: list[list[str]], judges: list[list[str]], logprob: list[list[float]], cider: bl.CiderD, weight: float
+    cands: list[list[str]],
+    judges: list[list[str]],
+    judge_weights: list[list[float]],
+    logprob: list[list[float]],
+    cider: bl.CiderD,
+    weight: float,
 ) -> list[str]:
-    """Per image, the candidate maximising model mean log-probability + weight * consensus CIDEr-D."""
-    cons = bl.consensus_scores(cands, judges, cider)
+    """Per image, the candidate maximising model mean log-probability + weight * the neighbours'
+    similarity-weighted CIDEr-D (bl.weighted_scores)."""
+    cons = bl.weighted_scores(cands, judges, judge_weights, cider)
     return [
         cs[int(np.argmax(np.asarray(lp) + weight * np.asarray(co)))] if cs else ""
         for cs, lp, co in zip(cands, logprob, cons, strict=True)
@@ -109,6 +142,7 @@ def run_baselines(
     ck: Any,
     k: int = 5,
     rerank_weight: float = RERANK_WEIGHT,
+    rerank_tau: float = RERANK_TAU,
 ) -> dict[str, list[str]]:
     """Every baseline's caption for every image of the split, and the reranked model output."""
     train = [it for it in items if it.split == "train" and it.image in store.row]
@@ -116,7 +150,9 @@ def run_baselines(
         log.warning("no training images in this dataset: baselines that need them are skipped")
         return {}
     train_caps = [it.captions for it in train]
-    nn = bl.nearest(store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k)
+    nn, sims = bl.nearest_sims(
+        store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k
+    )
     neigh = bl.neighbour_captions(train_caps, nn)
     cider = bl.CiderD(train_caps)  # document frequencies from the training captions
     cands = [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, neigh, strict=True)]
@@ -124,8 +160,13 @@ def run_baselines(
         "nearest neighbour (k=1)": [bl.pick([train_caps[row[0]]], [train_caps[row[0]]], cider)[0] for row in nn],
         f"nearest-neighbour consensus (k={k})": bl.pick(neigh, neigh, cider),
         "most frequent training caption": [bl.most_frequent(train_caps)] * len(sp.rows),
-        "rerank (model + consensus, n-best + neighbours)": rerank(
-            cands, neigh, model_scores(ck, store, sp.rows, cands), cider, rerank_weight
+        RERANK_NAME: rerank(
+            cands,
+            neigh,
+            bl.similarity_weights(train_caps, nn, sims, rerank_tau),
+            model_scores(ck, store, sp.rows, cands),
+            cider,
+            rerank_weight,
         ),
     }
     if "logits" in store.arrays:
@@ -144,22 +185,26 @@ def evaluate(
     with_baselines: bool = True,
     meteor: bool = True,
     rerank_weight: float = RERANK_WEIGHT,
+    rerank_tau: float = RERANK_TAU,
+    name_threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Caption a split with a checkpoint, score it and the baselines, write predictions/metrics/report."""
-    ck = load_checkpoint(checkpoint)
+    """Caption a split with a checkpoint, score it and the baselines, write predictions/metrics/report.
+    name_threshold overrides the checkpoint's model.name_threshold (copy models)."""
+    ck = load_checkpoint(checkpoint).with_name_threshold(name_threshold)
     data = Path(data or ck.config.train.data)
     store = FeatureStore(features or ck.config.train.features or data / "features")
     ck.spec.check_same(store.spec, f"checkpoint {ck.path} vs features {store.path}")
     items = read_manifest(data)
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
-    caps = decode(ck, store, sp.rows, beam, n_best)
+    photo = photos(ck, sp, dataset_root(data)) if ck.config.model.name_threshold > 0 else None
+    caps = decode(ck, store, sp.rows, beam, n_best, photo=photo)
     words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
     if with_baselines:
         nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
-        systems.update(run_baselines(items, store, sp, nbest, ck, rerank_weight=rerank_weight))
+        systems.update(run_baselines(items, store, sp, nbest, ck, rerank_weight=rerank_weight, rerank_tau=rerank_tau))
     scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
     out = Path(out or Path(ck.path).parent / f"eval-{split}")
     result = {
@@ -172,6 +217,7 @@ def evaluate(
             "beam": beam,
             "max_len": ck.config.train.max_len,
             "block_unk": True,
+            "name_threshold": ck.config.model.name_threshold,
         },
         "versions": metric_versions(),
         "metrics": scores["model"],

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # refuse anything larger before decoding (decompression bombs)
@@ -53,3 +54,30 @@ def open_image(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> Imag
         if isinstance(e, ImageError):
             raise
         raise ImageError(f"corrupt or truncated image ({e})") from e
+
+
+PHOTO_FLAT = 0.01  # photo_like: at most this share lies in exactly flat patches (93% of the training
+# split's photo stamps, 8.6% of its drawings; measured on the open corpus's train split)
+
+
+def flat_share(x: torch.Tensor) -> torch.Tensor:
+    """x (B, 3, S, S), any per-channel normalisation -> (B,) share of pixels, the most common colour (the
+    background of a cut-out or a drawing) left out, whose right, lower and lower-right neighbours have
+    exactly their colour. Flat fills make drawings and clip art high; sensor noise keeps photos near 0."""
+    core = x[:, :, :-1, :-1]
+    same = (
+        (core == x[:, :, 1:, :-1]).all(1) & (core == x[:, :, :-1, 1:]).all(1) & (core == x[:, :, 1:, 1:]).all(1)
+    )  # (B, S-1, S-1)
+    bits = core.float().contiguous().view(torch.int32).long()  # (B, 3, S-1, S-1): equal colours, equal keys
+    key = (bits[:, 0] * 1_000_003 + bits[:, 1]) * 1_000_033 + bits[:, 2]  # (B, S-1, S-1); wraps, rarely collides
+    out = []
+    for k, flat in zip(key.flatten(1), same.flatten(1), strict=True):
+        values, counts = torch.unique(k, return_counts=True)
+        fg = k != values[counts.argmax()]
+        out.append((flat & fg).sum() / fg.sum().clamp(min=1))
+    return torch.stack(out) if out else torch.zeros(0)
+
+
+def photo_like(x: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the preprocessed images look like photographs rather than drawings (see flat_share)."""
+    return flat_share(x) <= PHOTO_FLAT

@@ -2,7 +2,12 @@
 
 At each step the next-word distribution mixes the decoder's vocabulary softmax with a copy distribution over
 the words naming the image's top-k ImageNet classes, weighted by the classifier's probabilities. A learned
-gate, fed the LSTM state and those probabilities, sets the mix. forward/step return log-probabilities."""
+gate, fed the LSTM state and those probabilities, sets the mix. forward/step return log-probabilities.
+
+With `copy_exclusive` the words the classes offer are removed from the vocabulary softmax (as Neural Baby
+Talk fills its visual-word slots only from the detector): a caption word that a top-k class offers can only
+come through the copy path, so the gate is trained on every such word instead of competing with the
+vocabulary path, which learns those words from drawings as well."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ NUM_CLASSES = 1000
 class CopyDecoder(nn.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int, feat_dim: int) -> None:
         super().__init__()
-        self.pooled_dim, self.k = feat_dim - NUM_CLASSES, cfg.copy_k
+        self.pooled_dim, self.k, self.exclusive = feat_dim - NUM_CLASSES, cfg.copy_k, cfg.copy_exclusive
         self.embed = nn.Embedding(vocab_size, cfg.embed, padding_idx=PAD_IX)
         self.drop = nn.Dropout(cfg.dropout)
         self.img_to_c = nn.Linear(self.pooled_dim, cfg.hidden)
@@ -44,7 +49,12 @@ class CopyDecoder(nn.Module):
 
     def mix(self, out: torch.Tensor, copy_p: torch.Tensor, copy_w: torch.Tensor) -> torch.Tensor:
         """out (..., H), copy_p/copy_w (..., k) -> log of (1 - g) p_vocab + g p_copy, shape (..., V)."""
-        p_vocab = self.head(out).float().softmax(-1)  # (..., V)
+        logits = self.head(out).float()  # (..., V)
+        if self.exclusive:  # offered words (not padding) leave the vocabulary softmax
+            offered = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, copy_w, True)
+            offered[..., PAD_IX] = False
+            logits = logits.masked_fill(offered, float("-inf"))
+        p_vocab = logits.softmax(-1)
         g = torch.sigmoid(self.gate(torch.cat([out.float(), copy_p], -1)).float())  # (..., 1)
         p_copy = torch.zeros_like(p_vocab).scatter_add(-1, copy_w, copy_p / copy_p.sum(-1, keepdim=True))
         return torch.log((1 - g) * p_vocab + g * p_copy + 1e-12)  # (..., V)
