@@ -51,3 +51,5 @@ def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:
     assert main(["caption", "--json", "--n-best", "2", str(ROOT / "examples" / "images" / "rocket.jpg")]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["caption"] == "a rocket" and len(row["alternatives"]) == 1 and row["tags"][0]["label"] == "missile"
+    assert main(["caption", "--name-threshold", "2", str(ROOT / "examples" / "images" / "rocket.jpg")]) == 2
+    assert "model.name_threshold: must be in [0, 1]" in capsys.readouterr().err

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from .errors import CaptionerError
 
+NAME_HELP = "copy models: name a photo's top ImageNet class at this probability (default: the checkpoint's; 0: off)"
+
 log = logging.getLogger("captioner")
 
 
@@ -135,6 +137,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         meteor=not a.no_meteor,
         rerank_weight=a.rerank_weight,
         rerank_tau=a.rerank_tau,
+        name_threshold=a.name_threshold,
     )
     _print_metrics("model", r["metrics"])
     for name, m in r["baselines"].items():
@@ -166,7 +169,7 @@ def _caption(a: argparse.Namespace) -> int:
     paths = list(gather(a.paths))
     if not paths:
         raise CaptionerError("no images found in the given paths")
-    cap = Captioner.load(a.checkpoint, a.device, bf16=a.bf16)
+    cap = Captioner.load(a.checkpoint, a.device, bf16=a.bf16, name_threshold=a.name_threshold)
     progress = len(paths) > a.batch_size and sys.stderr.isatty()
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
@@ -270,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rerank-tau", type=float, default=0.02, help="reranker: temperature of the neighbours' cosine similarities"
     )
     s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
+    s.add_argument("--name-threshold", type=float, help=NAME_HELP)
     s.set_defaults(func=_evaluate)
 
     s = sub.add_parser("caption", help="caption image files, folders, globs, or '-' for paths on stdin")
@@ -281,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample", action="store_true", help="sample instead of beam search")
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--name-threshold", type=float, help=NAME_HELP)
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument(
         "--bf16",
