@@ -292,7 +292,9 @@ def test_naming_replaces_the_caption_only_for_confident_photos() -> None:
     feats[2, D + 7] = 0.0  # ...but the third
     plain = beam_search(m, feats, beam=3, max_len=6)
     assert all(11 not in c[0].tokens for c in plain)  # the untrained decoder does not say it
-    named = name_confident_class(m, feats, plain, 0.5, 3, 6, photo=torch.tensor([True, False, True]))
+    asked: list[int] = []
+    named = name_confident_class(m, feats, plain, 0.5, 3, 6, is_photo=lambda i: asked.append(i) or i != 1)
+    assert asked == [0, 1]  # the photo test runs only where the classifier is confident
     assert 11 in named[0][0].tokens  # a confident photo: the class's word is said
     assert named[1] == plain[1] and named[2] == plain[2]  # a drawing, an unsure classifier: unchanged
     assert name_confident_class(m, feats, plain, 0.0, 3, 6) == plain  # threshold 0: off

@@ -127,8 +127,9 @@ class Captioner:
         else:
             nbest = beam_search(self.ck.model, inputs, max(1, beam), max_len, n_best=max(1, n_best))
             thr = self.ck.config.model.name_threshold
-            photo = photo_like(x) if thr > 0 else None
-            nbest = name_confident_class(self.ck.model, inputs, nbest, thr, max(1, beam), max_len, photo)
+            nbest = name_confident_class(
+                self.ck.model, inputs, nbest, thr, max(1, beam), max_len, lambda i: bool(photo_like(x[i : i + 1])[0])
+            )
         probs = feats.logits.float().softmax(-1).cpu()
         names = imagenet_classes()
         out = []

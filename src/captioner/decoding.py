@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -186,13 +187,15 @@ def constrained_beam_search(
     score[0] = 0.0  # rows 0..k-1: bank 0; rows k..2k-1: bank 1
     hist: list[list[int]] = [[] for _ in range(2 * k)]
     best: tuple[float, list[int]] | None = None
+    is_must: torch.Tensor | None = None
     for t in range(max_len + 1):
         logits, state = model.step(tok, state)
         logp = masked_logprobs(logits, block_unk)  # (2K, V)
         if t == max_len:
             logp = only_end(logp)
-        is_must = torch.zeros(logp.shape[-1], dtype=torch.bool, device=dev)
-        is_must[sorted(must)] = True
+        if is_must is None:
+            is_must = torch.zeros(logp.shape[-1], dtype=torch.bool, device=dev)
+            is_must[sorted(must)] = True
         cand = score[:, None] + logp  # (2K, V)
         stay = cand[:k].masked_fill(is_must, NEG)  # bank 0 -> bank 0: no must word...
         stay[:, END_IX] = NEG  # ...and no ending
@@ -234,19 +237,18 @@ def name_confident_class(
     threshold: float,
     beam: int,
     max_len: int,
-    photo: torch.Tensor | None = None,
+    is_photo: Callable[[int], bool] | None = None,
 ) -> list[list[Caption]]:
-    """Copy models: where the image is a photo (photo (B,) bool; None: all are) and the encoder's top
-    ImageNet class has probability >= threshold, the first caption becomes the best one that says that
-    class's word (constrained_beam_search). threshold 0 (or a model without a copy path) changes nothing."""
+    """Copy models: where the encoder's top ImageNet class has probability >= threshold and image i is a
+    photo (is_photo(i), asked only for those images; None: all are), the first caption becomes the best one
+    that says that class's word (constrained_beam_search). threshold 0 (or no copy path) changes nothing."""
     if threshold <= 0 or not hasattr(model, "offered"):
         return nbest
     p, w = model.offered(feats)
-    ok = (p[:, 0] >= threshold) & (w[:, 0] != PAD_IX)
-    if photo is not None:
-        ok &= photo.to(ok.device)
     out = list(nbest)
-    for i in torch.nonzero(ok).flatten().tolist():
+    for i in torch.nonzero((p[:, 0] >= threshold) & (w[:, 0] != PAD_IX)).flatten().tolist():
+        if is_photo is not None and not is_photo(i):
+            continue
         c = constrained_beam_search(model, feats[i : i + 1], {int(w[i, 0])}, beam, max_len)
         if c is not None:
             out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]

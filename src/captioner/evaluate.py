@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from . import baselines as bl
 from .checkpoint import load_checkpoint
 from .data.manifest import Item, dataset_root, read_manifest
 from .decoding import Caption, beam_search, greedy, name_confident_class, sequence_logprob
-from .encoders import load_encoder
+from .encoders import preprocess
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes, write_json
@@ -64,10 +65,10 @@ def decode(
     beam: int,
     n_best: int,
     batch: int = 128,
-    photo: torch.Tensor | None = None,
+    is_photo: Callable[[int], bool] | None = None,
 ) -> list[list[Caption]]:
-    """n-best captions for each feature row (greedy when beam is 1); photo (len(rows),) marks the photographs
-    for copy models that name confident classes (model.name_threshold)."""
+    """n-best captions for each feature row (greedy when beam is 1); is_photo(j) says whether the image of
+    rows[j] is a photograph, for copy models that name confident classes (model.name_threshold)."""
     kind = feature_kind(ck.config.model)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
@@ -77,22 +78,23 @@ def decode(
         else:
             caps = beam_search(ck.model, feats, beam, ck.config.train.max_len, n_best=max(n_best, 1))
         thr = ck.config.model.name_threshold
-        ph = photo[s : s + batch] if photo is not None else None
+        ph = (lambda i, s=s: is_photo(s + i)) if is_photo is not None else None
         out += name_confident_class(ck.model, feats, caps, thr, beam, ck.config.train.max_len, ph)
     return out
 
 
-def photos(ck: Any, sp: Split, root: Path) -> torch.Tensor | None:
-    """Which images of the split look like photographs (images.photo_like), read from the dataset."""
-    if not hasattr(ck.model, "offered"):
-        return None
-    enc, flags = load_encoder(ck.spec.name), []
-    for it in sp.items:
+def photo_test(ck: Any, sp: Split, root: Path) -> Callable[[int], bool]:
+    """is_photo(j): whether the split's j-th image looks like a photograph (images.photo_like), read from
+    the dataset only when decoding asks (images whose top class is confident)."""
+
+    def is_photo(j: int) -> bool:
+        path = root / sp.items[j].image
         try:
-            flags.append(bool(photo_like(enc.preprocess(open_image(root / it.image))[None])[0]))
+            return bool(photo_like(preprocess(open_image(path), ck.spec)[None])[0])
         except ImageError as e:
-            raise CaptionerError(f"{root / it.image}: {e} (needed to tell photos from drawings)") from None
-    return torch.tensor(flags)
+            raise CaptionerError(f"{path}: {e} (needed to tell photos from drawings)") from None
+
+    return is_photo
 
 
 RERANK_WEIGHT = 0.5  # weight of neighbours' CIDEr-D next to the model's mean log-probability (see rerank)
@@ -197,8 +199,7 @@ def evaluate(
     items = read_manifest(data)
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
-    photo = photos(ck, sp, dataset_root(data)) if ck.config.model.name_threshold > 0 else None
-    caps = decode(ck, store, sp.rows, beam, n_best, photo=photo)
+    caps = decode(ck, store, sp.rows, beam, n_best, is_photo=photo_test(ck, sp, dataset_root(data)))
     words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
