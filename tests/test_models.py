@@ -109,10 +109,11 @@ def test_sampling_is_seeded_and_top_k_one_is_greedy() -> None:
     assert kept.tolist() == [[True, True, False, False]]
 
 
-@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy", "copy+retrieve"])
 def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Path) -> None:
+    retrieve = 2 if kind == "copy+retrieve" else 0
     cfg = Config(
-        ModelConfig(kind=kind, embed=32, hidden=64, dropout=0.0, attn_dim=32),
+        ModelConfig(kind=kind.split("+")[0], embed=32, hidden=64, dropout=0.0, attn_dim=32, retrieve_k=retrieve),
         TrainConfig(
             data=str(shapes_data),
             out=str(tmp_path / "run"),
@@ -134,6 +135,9 @@ def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Pat
     got = [ck.vocab.decode(c.tokens) for c in greedy(ck.model, feats)]
     want = [ck.vocab.decode(caps[0][1:]) for caps in d.train_caps]
     assert got == want
+    if retrieve:  # the index travels in the checkpoint: the training images and their first captions
+        assert ck.model.index_tokens.shape == (len(d.train_rows), 12)
+        assert torch.equal(ck.model.index_tokens[:, 0], torch.tensor([caps[0][1] for caps in d.train_caps]))
 
 
 def test_config_errors_and_seed_preset(tmp_path: Path) -> None:
@@ -300,3 +304,48 @@ def test_naming_replaces_the_caption_only_for_confident_photos() -> None:
     assert name_confident_class(m, feats, plain, 0.0, 3, 6) == plain  # threshold 0: off
     with pytest.raises(CaptionerError, match="model.name_threshold"):
         ModelConfig(kind="copy", name_threshold=1.5)
+
+
+def _retrieval_model(k: int = 2) -> tuple[torch.nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(kind="copy", embed=8, hidden=16, copy_k=3, retrieve_k=k), V + 2, D + 1000)
+    m.class_word.copy_(torch.arange(1000) % (V + 2 - 4) + 4)
+    index = torch.randn(6, D)
+    m.set_index(index.numpy(), [[START_IX, 4 + i, 5 + i, END_IX] for i in range(6)])
+    return m, index
+
+
+def test_retrieval_points_into_the_nearest_captions_and_leaves_out_near_duplicates_in_training() -> None:
+    m, index = _retrieval_model()
+    query = torch.cat([index[:2] + 0.01 * torch.randn(2, D), torch.randn(2, 1000)], 1)  # near twins of rows 0, 1
+    sims = torch.nn.functional.normalize(query[:, :D], dim=-1) @ torch.nn.functional.normalize(index, dim=-1).T
+    with torch.no_grad():
+        s = m.eval().init_state(query)
+        assert s["nb_tok"][:, :4].tolist() == [[4, 5, END_IX, PAD_IX], [5, 6, END_IX, PAD_IX]]  # the twins first
+        torch.testing.assert_close(s["nb_sim"], sims.topk(2).values)
+        t = m.train().init_state(query)  # training: the twins (cosine > 0.95) are left out
+        want = sims.masked_fill(sims > 0.95, -2).topk(2)
+        torch.testing.assert_close(t["nb_sim"], want.values)
+        assert t["nb_tok"][:, 0].tolist() == [4 + int(i) for i in want.indices[:, 0]]
+        m.eval()
+        tokens = torch.tensor([[START_IX, 4, 5], [START_IX, 5, END_IX]])
+        torch.testing.assert_close(m(query, tokens).exp().sum(-1), torch.ones(2, 3), rtol=0, atol=1e-5)
+        m.gate.bias.copy_(torch.tensor([-1e4, -1e4, 1e4]))  # only the pointer: mass on the neighbours' tokens
+        p = m(query, tokens).exp()
+        for b in range(2):
+            allowed = set(s["nb_tok"][b].tolist()) - {PAD_IX}
+            torch.testing.assert_close(p[b][:, sorted(allowed)].sum(-1), torch.ones(3), rtol=0, atol=1e-5)
+    with torch.no_grad():
+        m.gate.bias.zero_()
+    m.train()
+    logp = m(query, tokens)
+    first = t["nb_tok"][:, :1, None].expand(-1, 3, 1)  # the nearest (non-twin) neighbour's first word
+    logp.gather(-1, first).sum().backward()  # the pointer learns: its query and key layers get gradients
+    assert m.ptr_query.weight.grad.abs().sum() > 0 and m.ptr_key.weight.grad.abs().sum() > 0
+
+
+def test_retrieval_config_is_checked() -> None:
+    with pytest.raises(CaptionerError, match="model.retrieve_k: needs model.kind = 'copy'"):
+        ModelConfig(kind="showtell", retrieve_k=3)
+    with pytest.raises(CaptionerError, match="model.retrieve_exclude"):
+        ModelConfig(kind="copy", retrieve_k=3, retrieve_exclude=2.0)

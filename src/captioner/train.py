@@ -275,6 +275,8 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
     model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
     if d.class_word is not None:
         model.class_word.copy_(torch.tensor(d.class_word))
+    if cfg.model.retrieve_k:  # the training images and their first captions are the neighbours to point into
+        model.set_index(d.store.get("pooled", d.train_rows), [caps[0] for caps in d.train_caps])
     if t.init:
         _init_from(Path(t.init), model, d.vocab)
     if t.scst_samples and ddp.world > 1:
