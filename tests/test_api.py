@@ -38,6 +38,8 @@ def test_inputs_of_every_kind_give_the_same_caption() -> None:
     single = cap.caption(path, beam=3)
     assert single.caption == results[0].caption and single.source == str(path)
     assert len(single.tags) == 5 and single.tags[0].label == "espresso"
+    twins = Captioner.load(ensemble=[ROOT / "models" / "open-clipart"])  # an ensemble of identical members
+    assert twins.caption(path, beam=3).caption == single.caption
 
 
 def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:

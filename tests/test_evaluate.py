@@ -176,3 +176,22 @@ def test_similarity_weights_share_a_softmax_over_neighbours() -> None:
     assert w == pytest.approx([want[0] / 2, want[0] / 2, want[1]])  # neighbour 0's weight split over its 2 captions
     assert sum(w) == pytest.approx(1.0)
     assert bl.similarity_weights(caps, nn, sims, tau=1e-4)[0] == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
+    tiny_checkpoint: Path, shapes_data: Path, tmp_path: Path
+) -> None:
+    from captioner.checkpoint import load_checkpoint, load_ensemble
+
+    assert load_ensemble([tiny_checkpoint]).model.__class__ is load_checkpoint(tiny_checkpoint).model.__class__
+    other = tmp_path / "other"
+    shutil.copytree(tiny_checkpoint, other)
+    m = evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev", meteor=False, ensemble=[other])
+    single = evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev1", meteor=False)
+    assert m["ensemble"] == [str(tiny_checkpoint), str(other)] and "ensemble" not in single
+    assert m["metrics"]["CIDEr-D"] == pytest.approx(single["metrics"]["CIDEr-D"])  # twins decode as one
+    vocab = json.loads((other / "vocab.json").read_text())
+    vocab["itos"][-1], vocab["itos"][-2] = vocab["itos"][-2], vocab["itos"][-1]
+    (other / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(CaptionerError, match="its vocabulary differs"):
+        evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev2", meteor=False, ensemble=[other])

@@ -349,3 +349,23 @@ def test_retrieval_config_is_checked() -> None:
         ModelConfig(kind="showtell", retrieve_k=3)
     with pytest.raises(CaptionerError, match="model.retrieve_exclude"):
         ModelConfig(kind="copy", retrieve_k=3, retrieve_exclude=2.0)
+
+
+@pytest.mark.parametrize("kind", ["showtell", "copy"])
+def test_ensemble_mixes_member_probabilities(kind: str) -> None:
+    from captioner.models.ensemble import Ensemble
+
+    a, b = _model(kind, seed=0), _model(kind, seed=1)
+    feats = _feats(kind, 3)
+    tokens = torch.tensor([[START_IX, 4, 5], [START_IX, 6, END_IX], [START_IX, 7, PAD_IX]])
+    with torch.no_grad():
+        want = (a(feats, tokens).float().softmax(-1) + b(feats, tokens).float().softmax(-1)) / 2
+        torch.testing.assert_close(Ensemble([a, b])(feats, tokens).exp(), want, rtol=1e-5, atol=1e-6)
+        solo = Ensemble([a]).eval()  # one member: the same captions as the model alone
+        assert [c.tokens for c in beam_search(solo, feats, 3)[0]] == [c.tokens for c in beam_search(a, feats, 3)[0]]
+        twins = Ensemble([a, _model(kind, seed=0)]).eval()  # identical members: the same as one
+        got, ref = beam_search(twins, feats, 3, n_best=2), beam_search(a, feats, 3, n_best=2)
+        assert [[c.tokens for c in cs] for cs in got] == [[c.tokens for c in cs] for cs in ref]
+        step, _ = Ensemble([a, b]).step(torch.full((3,), START_IX), Ensemble([a, b]).init_state(feats))
+        torch.testing.assert_close(step.exp(), want[:, 0], rtol=1e-5, atol=1e-6)  # step agrees with forward
+    assert hasattr(Ensemble([a, b]), "offered") == (kind == "copy")  # copy members keep naming classes

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, load_ensemble
 from .decoding import Caption, beam_search, name_confident_class, sample
 from .encoders import Encoder, load_encoder
 from .errors import CaptionerError
@@ -80,18 +80,21 @@ class Captioner:
         device: str = "cpu",
         bf16: bool = False,
         name_threshold: float | None = None,
+        ensemble: Sequence[str | Path] = (),
     ) -> Captioner:
         """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec.
 
         bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly).
-        name_threshold overrides the checkpoint's model.name_threshold (copy models; 0 turns naming off)."""
+        name_threshold overrides the checkpoint's model.name_threshold (copy models; 0 turns naming off).
+        ensemble: more checkpoints with the same vocabulary and encoder; all decode together, averaging
+        their next-word distributions (models.ensemble)."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
         dev = torch.device(
             "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         )
-        ck = load_checkpoint(path, dev).with_name_threshold(name_threshold)
+        ck = load_ensemble([path, *ensemble], dev).with_name_threshold(name_threshold)
         encoder = load_encoder(ck.spec.name)
         encoder.bf16 = bf16
         ck.spec.check_same(encoder.spec, f"checkpoint {path} vs installed encoder")

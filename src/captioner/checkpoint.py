@@ -21,6 +21,7 @@ from .encoders import EncoderSpec
 from .errors import CaptionerError
 from .files import make_readable, read_json, write_json
 from .models import build_model, feature_kind
+from .models.ensemble import Ensemble
 from .text import Vocab
 
 FORMAT_VERSION = 1
@@ -44,6 +45,24 @@ class Checkpoint:
             return self
         model = dataclasses.replace(self.config.model, name_threshold=threshold)  # checks the range
         return dataclasses.replace(self, config=dataclasses.replace(self.config, model=model))
+
+
+def load_ensemble(paths: list[str | Path], device: str | torch.device = "cpu") -> Checkpoint:
+    """Checkpoints decoding as one model (models.ensemble); the first gives config and decoding settings.
+
+    They must share vocabulary, encoder spec and feature kind; one path gives that checkpoint unchanged."""
+    cks = [load_checkpoint(p, device) for p in paths]
+    first = cks[0]
+    if len(cks) == 1:
+        return first
+    for ck in cks[1:]:
+        if ck.vocab.itos != first.vocab.itos:
+            raise CaptionerError(f"{ck.path}: its vocabulary differs from {first.path}'s; an ensemble needs one")
+        if feature_kind(ck.config.model) != feature_kind(first.config.model):
+            raise CaptionerError(f"{ck.path}: reads other features than {first.path}; an ensemble needs the same")
+        first.spec.check_same(ck.spec, f"ensemble: {first.path} vs {ck.path}")
+    meta = {**first.meta, "ensemble": [str(ck.path) for ck in cks]}
+    return dataclasses.replace(first, model=Ensemble([ck.model for ck in cks]).eval(), meta=meta)
 
 
 def feat_dim(spec: EncoderSpec, kind: str) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import CaptionerError
 
 NAME_HELP = "copy models: name a photo's top ImageNet class at this probability (default: the checkpoint's; 0: off)"
+ENSEMBLE_HELP = "more checkpoints (same vocabulary and features) to decode with, averaging their word distributions"
 
 log = logging.getLogger("captioner")
 
@@ -138,6 +139,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         rerank_weight=a.rerank_weight,
         rerank_tau=a.rerank_tau,
         name_threshold=a.name_threshold,
+        ensemble=a.ensemble,
     )
     _print_metrics("model", r["metrics"])
     for name, m in r["baselines"].items():
@@ -169,7 +171,7 @@ def _caption(a: argparse.Namespace) -> int:
     paths = list(gather(a.paths))
     if not paths:
         raise CaptionerError("no images found in the given paths")
-    cap = Captioner.load(a.checkpoint, a.device, bf16=a.bf16, name_threshold=a.name_threshold)
+    cap = Captioner.load(a.checkpoint, a.device, bf16=a.bf16, name_threshold=a.name_threshold, ensemble=a.ensemble)
     progress = len(paths) > a.batch_size and sys.stderr.isatty()
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
@@ -187,7 +189,7 @@ def _serve(a: argparse.Namespace) -> None:
     from .api import Captioner
     from .serve.app import Limits, create_app
 
-    cap = Captioner.load(a.checkpoint, a.device)
+    cap = Captioner.load(a.checkpoint, a.device, ensemble=a.ensemble)
     limits = Limits(
         max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout
     )
@@ -274,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
     s.add_argument("--name-threshold", type=float, help=NAME_HELP)
+    s.add_argument("--ensemble", nargs="+", default=[], metavar="CHECKPOINT", help=ENSEMBLE_HELP)
     s.set_defaults(func=_evaluate)
 
     s = sub.add_parser("caption", help="caption image files, folders, globs, or '-' for paths on stdin")
@@ -286,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--name-threshold", type=float, help=NAME_HELP)
+    s.add_argument("--ensemble", nargs="+", default=[], metavar="CHECKPOINT", help=ENSEMBLE_HELP)
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument(
         "--bf16",
@@ -296,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="HTTP service with a web page: POST /caption, GET /health, GET /")
     s.add_argument("--checkpoint", help="checkpoint folder (default: the bundled model)")
+    s.add_argument("--ensemble", nargs="+", default=[], metavar="CHECKPOINT", help=ENSEMBLE_HELP)
+
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--max-upload-mb", type=float, default=10.0)

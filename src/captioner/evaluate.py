@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from . import baselines as bl
-from .checkpoint import load_checkpoint
+from .checkpoint import load_ensemble
 from .data.manifest import Item, dataset_root, read_manifest
 from .decoding import Caption, beam_search, greedy, name_confident_class, sequence_logprob
 from .encoders import preprocess
@@ -189,10 +189,12 @@ def evaluate(
     rerank_weight: float = RERANK_WEIGHT,
     rerank_tau: float = RERANK_TAU,
     name_threshold: float | None = None,
+    ensemble: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Caption a split with a checkpoint, score it and the baselines, write predictions/metrics/report.
-    name_threshold overrides the checkpoint's model.name_threshold (copy models)."""
-    ck = load_checkpoint(checkpoint).with_name_threshold(name_threshold)
+    name_threshold overrides the checkpoint's model.name_threshold (copy models); ensemble names more
+    checkpoints to decode and judge with (checkpoint.load_ensemble)."""
+    ck = load_ensemble([checkpoint, *ensemble]).with_name_threshold(name_threshold)
     data = Path(data or ck.config.train.data)
     store = FeatureStore(features or ck.config.train.features or data / "features")
     ck.spec.check_same(store.spec, f"checkpoint {ck.path} vs features {store.path}")
@@ -210,6 +212,7 @@ def evaluate(
     out = Path(out or Path(ck.path).parent / f"eval-{split}")
     result = {
         "checkpoint": str(ck.path),
+        **({"ensemble": ck.meta["ensemble"]} if "ensemble" in ck.meta else {}),
         "out": str(out),
         "split": split,
         "images": len(sp.ids),
