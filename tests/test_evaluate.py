@@ -189,6 +189,8 @@ def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
     m = evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev", meteor=False, ensemble=[other])
     single = evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev1", meteor=False)
     assert m["ensemble"] == [str(tiny_checkpoint), str(other)] and "ensemble" not in single
+    consensus = "rerank (ensemble members' consensus + weighted neighbours)"
+    assert consensus in m["baselines"] and consensus not in single["baselines"]
     assert m["metrics"]["CIDEr-D"] == pytest.approx(single["metrics"]["CIDEr-D"])  # twins decode as one
     vocab = json.loads((other / "vocab.json").read_text())
     vocab["itos"][-1], vocab["itos"][-2] = vocab["itos"][-2], vocab["itos"][-1]

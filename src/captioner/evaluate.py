@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import logging
@@ -26,6 +27,7 @@ from .files import read_json, write_bytes, write_json
 from .images import ImageError, open_image, photo_like
 from .metrics import coco_metrics, health, metric_versions
 from .models import feature_kind
+from .models.ensemble import Ensemble
 from .text import as_matrix
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ def photo_test(ck: Any, sp: Split, root: Path) -> Callable[[int], bool]:
 RERANK_WEIGHT = 0.5  # weight of neighbours' CIDEr-D next to the model's mean log-probability (see rerank)
 RERANK_NAME = "rerank (model + weighted neighbours, n-best + neighbours)"
 RERANK_TAU = 0.02  # temperature of the neighbours' cosine similarities (see rerank); both chosen on val
+ENSEMBLE_RERANK_NAME = "rerank (ensemble members' consensus + weighted neighbours)"
+ENSEMBLE_NEIGHBOURS = 0.5  # ensembles: weight of the neighbours' CIDEr-D beside the members' (chosen on val)
 
 
 def model_scores(ck: Any, store: FeatureStore, rows: list[int], cands: list[list[str]], batch: int = 512) -> list:
@@ -145,8 +149,14 @@ def run_baselines(
     k: int = 5,
     rerank_weight: float = RERANK_WEIGHT,
     rerank_tau: float = RERANK_TAU,
+    members: list[list[list[str]]] | None = None,
 ) -> dict[str, list[str]]:
-    """Every baseline's caption for every image of the split, and the reranked model output."""
+    """Every baseline's caption for every image of the split, and the reranked model output.
+
+    members: for an ensemble, each member's own n-best per image; the reranker then chooses among all of
+    them and the neighbours' captions by CIDEr-D against the members' first captions (a consensus, equal
+    weights) plus ENSEMBLE_NEIGHBOURS x the similarity-weighted neighbours' captions, without log-probs
+    (on val the log-prob term added nothing once the members vote)."""
     train = [it for it in items if it.split == "train" and it.image in store.row]
     if not train:
         log.warning("no training images in this dataset: baselines that need them are skipped")
@@ -158,19 +168,21 @@ def run_baselines(
     neigh = bl.neighbour_captions(train_caps, nn)
     cider = bl.CiderD(train_caps)  # document frequencies from the training captions
     cands = [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, neigh, strict=True)]
+    weights = bl.similarity_weights(train_caps, nn, sims, rerank_tau)
     out = {
         "nearest neighbour (k=1)": [bl.pick([train_caps[row[0]]], [train_caps[row[0]]], cider)[0] for row in nn],
         f"nearest-neighbour consensus (k={k})": bl.pick(neigh, neigh, cider),
         "most frequent training caption": [bl.most_frequent(train_caps)] * len(sp.rows),
-        RERANK_NAME: rerank(
-            cands,
-            neigh,
-            bl.similarity_weights(train_caps, nn, sims, rerank_tau),
-            model_scores(ck, store, sp.rows, cands),
-            cider,
-            rerank_weight,
-        ),
     }
+    if members:
+        firsts = [[m[i][0] for m in members] for i in range(len(sp.rows))]
+        cands = [list(dict.fromkeys(c + [x for m in members for x in m[i]])) for i, c in enumerate(cands)]
+        judges = [f + ng for f, ng in zip(firsts, neigh, strict=True)]
+        jw = [[1 / len(members)] * len(members) + [ENSEMBLE_NEIGHBOURS * x for x in w] for w in weights]
+        out[ENSEMBLE_RERANK_NAME] = rerank(cands, judges, jw, [[0.0] * len(c) for c in cands], cider, 1.0)
+    else:
+        lp = model_scores(ck, store, sp.rows, cands)
+        out[RERANK_NAME] = rerank(cands, neigh, weights, lp, cider, rerank_weight)
     if "logits" in store.arrays:
         out["a/an <top-1 ImageNet class>"] = bl.class_captions(store.get("logits", sp.rows))
     return out
@@ -206,8 +218,17 @@ def evaluate(
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
     if with_baselines:
-        nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
-        systems.update(run_baselines(items, store, sp, nbest, ck, rerank_weight=rerank_weight, rerank_tau=rerank_tau))
+        text = lambda caps: [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]  # noqa: E731
+        members = None
+        if isinstance(ck.model, Ensemble):  # each member's own n-best, for the consensus reranker
+            photo = photo_test(ck, sp, dataset_root(data))
+            one = lambda m: dataclasses.replace(ck, model=m)  # noqa: E731
+            members = [text(decode(one(m), store, sp.rows, beam, n_best, is_photo=photo)) for m in ck.model.members]
+        systems.update(
+            run_baselines(
+                items, store, sp, text(caps), ck, rerank_weight=rerank_weight, rerank_tau=rerank_tau, members=members
+            )
+        )
     scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
     out = Path(out or Path(ck.path).parent / f"eval-{split}")
     result = {
