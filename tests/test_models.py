@@ -351,7 +351,7 @@ def test_retrieval_config_is_checked() -> None:
         ModelConfig(kind="copy", retrieve_k=3, retrieve_exclude=2.0)
 
 
-@pytest.mark.parametrize("kind", ["showtell", "copy"])
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_ensemble_mixes_member_probabilities(kind: str) -> None:
     from captioner.models.ensemble import Ensemble
 
@@ -368,4 +368,8 @@ def test_ensemble_mixes_member_probabilities(kind: str) -> None:
         assert [[c.tokens for c in cs] for cs in got] == [[c.tokens for c in cs] for cs in ref]
         step, _ = Ensemble([a, b]).step(torch.full((3,), START_IX), Ensemble([a, b]).init_state(feats))
         torch.testing.assert_close(step.exp(), want[:, 0], rtol=1e-5, atol=1e-6)  # step agrees with forward
+        best = beam_search(Ensemble([a, b]).eval(), feats, 3)[0][0]
     assert hasattr(Ensemble([a, b]), "offered") == (kind == "copy")  # copy members keep naming classes
+    if kind == "attend":  # the members' mean attention, one map per word, each a distribution
+        assert len(best.alphas) == len(best.tokens)
+        assert all(abs(sum(a) - 1) < 1e-4 for a in best.alphas)

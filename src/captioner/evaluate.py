@@ -218,15 +218,17 @@ def evaluate(
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
     if with_baselines:
-        text = lambda caps: [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]  # noqa: E731
         members = None
         if isinstance(ck.model, Ensemble):  # each member's own n-best, for the consensus reranker
             photo = photo_test(ck, sp, dataset_root(data))
-            one = lambda m: dataclasses.replace(ck, model=m)  # noqa: E731
-            members = [text(decode(one(m), store, sp.rows, beam, n_best, is_photo=photo)) for m in ck.model.members]
+            members = [
+                _texts(ck, decode(dataclasses.replace(ck, model=m), store, sp.rows, beam, n_best, is_photo=photo))
+                for m in ck.model.members
+            ]
+        nbest = _texts(ck, caps)
         systems.update(
             run_baselines(
-                items, store, sp, text(caps), ck, rerank_weight=rerank_weight, rerank_tau=rerank_tau, members=members
+                items, store, sp, nbest, ck, rerank_weight=rerank_weight, rerank_tau=rerank_tau, members=members
             )
         )
     scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
@@ -256,6 +258,11 @@ def evaluate(
     conf = [c[0].confidence for c in caps]
     write_report(out / "report.html", result, sp, dataset_root(data), systems, conf)
     return result
+
+
+def _texts(ck: Any, caps: list[list[Caption]]) -> list[list[str]]:
+    """Each image's n-best as text, articles agreeing."""
+    return [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
 
 
 def score_predictions(predictions: str | Path, data: str | Path, split: str = "test", meteor: bool = True) -> dict:

@@ -3,7 +3,8 @@
 At every step the next-word distribution is the mean of the members' distributions (their probabilities,
 not their logits, so that copy decoders, which already give log-probabilities, mix like the others).
 Members trained from different seeds make different mistakes on images unlike their training images, so
-the mean is steadier than any one of them. The interface is a decoder's: init_state / step / forward."""
+the mean is steadier than any one of them. The interface is a decoder's: init_state / step / forward;
+attention members' mean attention is the state's 'alpha', so ensembles still draw where they looked."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ class Ensemble(nn.Module):
             out, s = m.step(tokens, self._member_state(state, j))
             outs.append(out)
             new.update({f"{j}.{k}": v for k, v in s.items()})
+        alphas = [new.get(f"{j}.alpha") for j in range(len(self.members))]
+        if all(a is not None for a in alphas):  # attention decoders: the members' mean attention, for pictures
+            new["alpha"] = torch.stack([a.float() for a in alphas]).mean(0)  # type: ignore[union-attr]
         return self._mean(outs), new
 
     def forward(self, feats: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
