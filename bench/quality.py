@@ -1,13 +1,15 @@
 """Quality with a short fixed schedule, on the open corpus and on the scenes, in one run.
 
-    python bench/quality.py [--open runs/open] [--scenes runs/scenes] [--epochs 15] [--scst-epochs 2]
+    python bench/quality.py [--open runs/open] [--scenes runs/scenes] [--epochs 15] [--scst-epochs 2] [--members 3]
 
 Give --open, --scenes or both; each part runs on its own.
 
 Open corpus (prepared at min count 2, as for the bundled model, and extracted): trains configs/open_clipart.toml
 (the copy decoder) for --epochs epochs, keeping the epoch with the best validation CIDEr-D; fine-tunes it by
 self-critical training for --scst-epochs epochs; evaluates both on the test split with beam 3, next to
-1-nearest-neighbour retrieval, nearest-neighbour consensus and the reranker (model + consensus).
+1-nearest-neighbour retrieval, nearest-neighbour consensus and the reranker (model + consensus); trains
+--members - 1 more copy decoders the same way (seeds 1, 2, ...) and evaluates the ensemble of all of them
+(without SCST) with its consensus reranker.
 Scenes (built with `captioner data scenes --count 12000` if missing, with the hypercolumn grid extracted by
 `--encoder efficientnet-lite0-hc`): trains configs/attend.toml on it for --scene-epochs epochs with a cosine
 learning-rate schedule and evaluates the test split (seen colour-shape combinations) and the novel split
@@ -23,7 +25,7 @@ from pathlib import Path
 from captioner.config import load_config
 from captioner.data.manifest import read_manifest
 from captioner.data.scenes import build_scenes
-from captioner.evaluate import RERANK_NAME, evaluate, item_id
+from captioner.evaluate import ENSEMBLE_RERANK_NAME, RERANK_NAME, evaluate, item_id
 from captioner.features import extract
 from captioner.prepare import build_vocab
 from captioner.text import tokenize
@@ -85,12 +87,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--scst-epochs", type=int, default=2)
     ap.add_argument("--scene-epochs", type=int, default=30)
+    ap.add_argument("--members", type=int, default=3, help="open corpus: copy decoders in the ensemble (1: none)")
     ap.add_argument("--work", default="runs/quality")
     a = ap.parse_args()
     if not a.open and not a.scenes:
         ap.error("give --open, --scenes or both")
     work = Path(a.work)
-    runs: list[tuple[str, Path, Path, Path | None, Path, tuple[str, ...]]] = []
+    runs: list[tuple[str, Path, Path, Path | None, Path, tuple[str, ...], list[Path]]] = []
     if a.open:
         data = Path(a.open)
         xe = fit("open_clipart.toml", work / "open", [f"train.data={data}", f"train.epochs={a.epochs}"])
@@ -100,11 +103,22 @@ def main() -> None:
             [f"train.data={data}", f"train.init={xe}", f"train.epochs={a.scst_epochs}", "train.scst_samples=5"]
             + ["train.lr=5e-5"],
         )
+        members = [
+            fit(
+                "open_clipart.toml",
+                work / f"open-seed{i}",
+                [f"train.data={data}", f"train.epochs={a.epochs}"] + [f"train.seed={i}"],
+            )
+            for i in range(1, a.members)
+        ]
         print(f"open corpus: copy decoder, {a.epochs} epochs + {a.scst_epochs} SCST; beam 3, best epoch by val CIDEr-D")
         runs += [
-            ("open corpus, test", xe, data, None, work / "eval-open", (NN1, "nearest-neighbour consensus (k=5)")),
-            ("open corpus, test, SCST", scst, data, None, work / "eval-open-scst", (RERANK_NAME,)),
+            ("open corpus, test", xe, data, None, work / "eval-open", (NN1, "nearest-neighbour consensus (k=5)"), []),
+            ("open corpus, test, SCST", scst, data, None, work / "eval-open-scst", (RERANK_NAME,), []),
         ]
+        if members:
+            name = f"open corpus, test, {len(members) + 1} seeds"
+            runs.append((name, xe, data, None, work / "eval-open-ensemble", (ENSEMBLE_RERANK_NAME,), members))
     if a.scenes:
         scenes = scenes_data(Path(a.scenes))
         feats = scenes / SCENE_FEATURES
@@ -116,11 +130,19 @@ def main() -> None:
         )
         print(f"scenes: attention on hypercolumn grid features, {a.scene_epochs} epochs, cosine; beam 3")
         runs += [
-            ("scenes, test (seen)", sc, scenes, feats, work / "eval-scenes", (NN1,)),
-            ("scenes, novel combos", sc, scenes / "novel", scenes / "novel" / SCENE_FEATURES, work / "eval-novel", ()),
+            ("scenes, test (seen)", sc, scenes, feats, work / "eval-scenes", (NN1,), []),
+            (
+                "scenes, novel combos",
+                sc,
+                scenes / "novel",
+                scenes / "novel" / SCENE_FEATURES,
+                work / "eval-novel",
+                (),
+                [],
+            ),
         ]
-    for name, ck, d, f, out, systems in runs:
-        r = evaluate(ck, "test", 3, data=d, features=f, meteor=False, out=out)
+    for name, ck, d, f, out, systems, ensemble in runs:
+        r = evaluate(ck, "test", 3, data=d, features=f, meteor=False, out=out, ensemble=ensemble)
         rows(name, r, d, out, systems)
 
 
