@@ -47,6 +47,15 @@ def test_caption_health_and_page(cap: Captioner) -> None:
         body = r.json()
         assert body["caption"] == "a red square" and body["source"] == "red.png"
         assert len(body["alternatives"]) == 1 and len(body["tags"]) == 5 and body["confidence"] <= 0
+        assert "ensemble" not in client.get("/health").json()
+
+
+def test_health_names_every_model_of_an_ensemble(tiny_checkpoint: Path) -> None:
+    pair = Captioner.load(tiny_checkpoint, ensemble=[tiny_checkpoint])
+    with TestClient(create_app(pair)) as client:
+        assert client.get("/health").json()["ensemble"] == [str(tiny_checkpoint)] * 2
+        r = client.post("/caption", files={"image": ("red.png", _png(), "image/png")})
+        assert r.json()["caption"] == "a red square"  # identical members caption as one
 
 
 def test_bad_input_gets_4xx_with_json(cap: Captioner) -> None:

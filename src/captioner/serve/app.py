@@ -98,6 +98,7 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         return {
             "status": "ok",
             "model": str(cap.ck.path),
+            **({"ensemble": cap.ck.meta["ensemble"]} if "ensemble" in cap.ck.meta else {}),
             "kind": cap.ck.config.model.kind,
             "encoder": cap.ck.spec.name,
             "queued": batcher.queue.qsize(),
