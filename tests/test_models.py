@@ -345,6 +345,9 @@ def test_retrieval_points_into_the_nearest_captions_and_leaves_out_near_duplicat
 
 
 def test_retrieval_config_is_checked() -> None:
+    m, _ = _retrieval_model(k=2)
+    with pytest.raises(CaptionerError, match="model.retrieve_k: 2 needs more than 2 training images"):
+        m.set_index(np.zeros((2, D), np.float32), [[START_IX, 4, END_IX]] * 2)
     with pytest.raises(CaptionerError, match="model.retrieve_k: needs model.kind = 'copy'"):
         ModelConfig(kind="showtell", retrieve_k=3)
     with pytest.raises(CaptionerError, match="model.retrieve_exclude"):

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import ModelConfig
+from ..errors import CaptionerError
 from ..text import PAD_IX, START_IX
 
 State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
@@ -54,6 +55,8 @@ class CopyDecoder(nn.Module):
 
     def set_index(self, feats: np.ndarray, captions: list[list[int]]) -> None:
         """The training images' pooled vectors (N, D) and one encoded caption each (#START# .. #END#)."""
+        if len(captions) <= self.retrieve_k:  # training leaves each image itself out
+            raise CaptionerError(f"model.retrieve_k: {self.retrieve_k} needs more than {len(captions)} training images")
         x = torch.as_tensor(np.asarray(feats, np.float32))
         tok = torch.full((len(captions), NEIGHBOUR_LEN), PAD_IX, dtype=torch.long)
         for i, c in enumerate(captions):
@@ -92,7 +95,7 @@ class CopyDecoder(nn.Module):
         sim = F.normalize(pooled.float(), dim=-1) @ self.index_feats.T  # (B, N)
         if self.training:  # leave out the image itself and its near-duplicates
             sim = sim.masked_fill(sim > self.exclude, -2.0)
-        s, idx = sim.topk(min(self.retrieve_k, sim.shape[1]), dim=-1)  # (B, k)
+        s, idx = sim.topk(self.retrieve_k, dim=-1)  # (B, k)
         tok = self.index_tokens[idx]  # (B, k, L)
         prev = torch.cat([torch.full_like(tok[..., :1], START_IX), tok[..., :-1]], -1)
         key_in = torch.cat([self.embed(tok), self.embed(prev), s[..., None, None].expand(*tok.shape, 1)], -1)
