@@ -23,20 +23,18 @@ import numpy as np
 from captioner import baselines as bl
 from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import dataset_root, read_manifest
-from captioner.evaluate import RERANK_NAME, decode, load_split, photo_test, run_baselines
+from captioner.evaluate import RERANK_NAME, decode, load_split, neighbours, photo_test, rerank_pool, run_baselines
 from captioner.features import FeatureStore
 from captioner.metrics import ptb_tokenize
 
 BANDS = ((0.0, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01))
 
 
-def per_image(refs: list[list[str]], hyps: list[str]) -> np.ndarray:
-    """pycocoevalcap CIDEr-D of each hypothesis against its image's references, in order."""
+def per_image(gts: dict[str, list[str]], hyps: list[str]) -> np.ndarray:
+    """pycocoevalcap CIDEr-D of each hypothesis against its image's tokenized references (keys '0', '1', ...)."""
     from pycocoevalcap.cider.cider import Cider
 
-    keys = [str(i) for i in range(len(refs))]
-    gts = ptb_tokenize(dict(zip(keys, refs, strict=True)))
-    res = {k: [v[0] or "#"] for k, v in ptb_tokenize({k: [h] for k, h in zip(keys, hyps, strict=True)}).items()}
+    res = {k: [v[0] or "#"] for k, v in ptb_tokenize({str(i): [h] for i, h in enumerate(hyps)}).items()}
     return np.asarray(Cider().compute_score(gts, res)[1], dtype=np.float64)
 
 
@@ -44,22 +42,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("--data", help="prepared dataset (default: the checkpoint's)")
+    ap.add_argument("--features", help="features folder (default: the checkpoint's, else DATA/features)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--beam", type=int, default=3)
     a = ap.parse_args()
     ck = load_checkpoint(a.checkpoint)
     data = Path(a.data or ck.config.train.data)
-    store = FeatureStore(ck.config.train.features if not a.data and ck.config.train.features else data / "features")
+    store = FeatureStore(a.features or ck.config.train.features or data / "features")
     items = read_manifest(data)
     sp = load_split(items, store, a.split)
     caps = decode(ck, store, sp.rows, a.beam, a.beam, is_photo=photo_test(ck, sp, dataset_root(data)))
     nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
     systems = run_baselines(items, store, sp, nbest, ck)
-    train = [it for it in items if it.split == "train" and it.image in store.row]
-    train_caps = [it.captions for it in train]
-    nn, sims = bl.nearest_sims(store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows))
-    pool = [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, bl.neighbour_captions(train_caps, nn), strict=True)]
-    refs = [it.captions for it in sp.items]
+    train_caps, nn, sims = neighbours(items, store, sp)
+    pool = rerank_pool(nbest, bl.neighbour_captions(train_caps, nn))
+    refs = ptb_tokenize({str(i): it.captions for i, it in enumerate(sp.items)})  # tokenized once
     model = per_image(refs, [n[0] for n in nbest])
     nn1 = per_image(refs, systems["nearest neighbour (k=1)"])
     rerank = per_image(refs, systems[RERANK_NAME])

@@ -107,7 +107,7 @@ def main() -> None:
             fit(
                 "open_clipart.toml",
                 work / f"open-seed{i}",
-                [f"train.data={data}", f"train.epochs={a.epochs}"] + [f"train.seed={i}"],
+                [f"train.data={data}", f"train.epochs={a.epochs}", f"train.seed={i}"],
             )
             for i in range(1, a.members)
         ]

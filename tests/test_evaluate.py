@@ -12,7 +12,7 @@ import pytest
 from captioner import baselines as bl
 from captioner import metrics
 from captioner.cli import main
-from captioner.data.manifest import read_manifest
+from captioner.data.manifest import dataset_root, read_manifest
 from captioner.errors import CaptionerError
 from captioner.evaluate import evaluate, score_predictions
 from captioner.imagenet import imagenet_classes, with_article
@@ -197,3 +197,20 @@ def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
     (other / "vocab.json").write_text(json.dumps(vocab))
     with pytest.raises(CaptionerError, match="its vocabulary differs"):
         evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev2", meteor=False, ensemble=[other])
+
+
+def test_photo_test_reads_each_image_once(tiny_checkpoint: Path, shapes_data: Path, monkeypatch) -> None:
+    import captioner.evaluate as ev
+    from captioner.checkpoint import load_checkpoint
+    from captioner.features import FeatureStore
+
+    ck = load_checkpoint(tiny_checkpoint)
+    sp = ev.load_split(read_manifest(shapes_data), FeatureStore(shapes_data / "features"), "val")
+    opened: list[Path] = []
+    real = ev.open_image
+    monkeypatch.setattr(ev, "open_image", lambda p: opened.append(p) or real(p))
+    root = dataset_root(shapes_data)
+    is_photo = ev.photo_test(ck, sp, root)
+    answers = [is_photo(j) for j in (0, 1, 0, 1, 0)]  # an ensemble's members ask again
+    assert not any(answers)  # flat drawn shapes are not photographs
+    assert opened == [root / sp.items[0].image, root / sp.items[1].image]

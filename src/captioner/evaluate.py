@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import html
 import io
 import logging
@@ -87,8 +88,10 @@ def decode(
 
 def photo_test(ck: Any, sp: Split, root: Path) -> Callable[[int], bool]:
     """is_photo(j): whether the split's j-th image looks like a photograph (images.photo_like), read from
-    the dataset only when decoding asks (images whose top class is confident)."""
+    the dataset only when decoding asks (images whose top class is confident), once per image however often
+    it is asked (an ensemble's members ask again)."""
 
+    @functools.cache
     def is_photo(j: int) -> bool:
         path = root / sp.items[j].image
         try:
@@ -140,6 +143,22 @@ def rerank(
     ]
 
 
+def neighbours(items: list[Item], store: FeatureStore, sp: Split, k: int = 5) -> tuple[list, np.ndarray, np.ndarray]:
+    """The training images' captions, and each split image's k nearest training images (indices, cosines)."""
+    train = [it for it in items if it.split == "train" and it.image in store.row]
+    if not train:
+        return [], np.zeros((len(sp.rows), 0), np.int64), np.zeros((len(sp.rows), 0), np.float32)
+    nn, sims = bl.nearest_sims(
+        store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k
+    )
+    return [it.captions for it in train], nn, sims
+
+
+def rerank_pool(nbest: list[list[str]], neigh: list[list[str]]) -> list[list[str]]:
+    """The reranker's candidates per image: the beam's n-best, then the neighbours' captions, each once."""
+    return [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, neigh, strict=True)]
+
+
 def run_baselines(
     items: list[Item],
     store: FeatureStore,
@@ -157,17 +176,13 @@ def run_baselines(
     them and the neighbours' captions by CIDEr-D against the members' first captions (a consensus, equal
     weights) plus ENSEMBLE_NEIGHBOURS x the similarity-weighted neighbours' captions, without log-probs
     (on val the log-prob term added nothing once the members vote)."""
-    train = [it for it in items if it.split == "train" and it.image in store.row]
-    if not train:
+    train_caps, nn, sims = neighbours(items, store, sp, k)
+    if not train_caps:
         log.warning("no training images in this dataset: baselines that need them are skipped")
         return {}
-    train_caps = [it.captions for it in train]
-    nn, sims = bl.nearest_sims(
-        store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k
-    )
     neigh = bl.neighbour_captions(train_caps, nn)
     cider = bl.CiderD(train_caps)  # document frequencies from the training captions
-    cands = [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, neigh, strict=True)]
+    cands = rerank_pool(nbest, neigh)
     weights = bl.similarity_weights(train_caps, nn, sims, rerank_tau)
     out = {
         "nearest neighbour (k=1)": [bl.pick([train_caps[row[0]]], [train_caps[row[0]]], cider)[0] for row in nn],
@@ -213,14 +228,14 @@ def evaluate(
     items = read_manifest(data)
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
-    caps = decode(ck, store, sp.rows, beam, n_best, is_photo=photo_test(ck, sp, dataset_root(data)))
+    photo = photo_test(ck, sp, dataset_root(data))
+    caps = decode(ck, store, sp.rows, beam, n_best, is_photo=photo)
     words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
     if with_baselines:
         members = None
         if isinstance(ck.model, Ensemble):  # each member's own n-best, for the consensus reranker
-            photo = photo_test(ck, sp, dataset_root(data))
             members = [
                 _texts(ck, decode(dataclasses.replace(ck, model=m), store, sp.rows, beam, n_best, is_photo=photo))
                 for m in ck.model.members
