@@ -32,10 +32,21 @@ BANDS = ((0.0, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01))
 
 def per_image(gts: dict[str, list[str]], hyps: list[str]) -> np.ndarray:
     """pycocoevalcap CIDEr-D of each hypothesis against its image's tokenized references (keys '0', '1', ...)."""
+    return pool_cider(gts, [[h] for h in hyps])[:, 0]
+
+
+def pool_cider(gts: dict[str, list[str]], pool: list[list[str]]) -> np.ndarray:
+    """pycocoevalcap CIDEr-D of every candidate of every image, (images, max candidates), 0 past each
+    image's last. Scored one candidate slot at a time, so document frequencies come from the references
+    alone, exactly as when each candidate set is the system's output; the candidates are tokenized once."""
     from pycocoevalcap.cider.cider import Cider
 
-    res = {k: [v[0] or "#"] for k, v in ptb_tokenize({str(i): [h] for i, h in enumerate(hyps)}).items()}
-    return np.asarray(Cider().compute_score(gts, res)[1], dtype=np.float64)
+    tok = ptb_tokenize({f"{i} {j}": [c] for i, cs in enumerate(pool) for j, c in enumerate(cs)})
+    out = np.zeros((len(pool), max(map(len, pool))), np.float64)
+    for j in range(out.shape[1]):
+        res = {str(i): [(tok[f"{i} {j}"][0] if j < len(cs) else "") or "#"] for i, cs in enumerate(pool)}
+        out[:, j] = Cider().compute_score(gts, res)[1]
+    return out * (np.arange(out.shape[1]) < np.asarray([len(cs) for cs in pool])[:, None])
 
 
 def main() -> None:
@@ -60,8 +71,7 @@ def main() -> None:
     model = per_image(refs, [n[0] for n in nbest])
     nn1 = per_image(refs, systems["nearest neighbour (k=1)"])
     rerank = per_image(refs, systems[RERANK_NAME])
-    slots = max(len(p) for p in pool)
-    pool_best = np.max([per_image(refs, [p[j] if j < len(p) else "" for p in pool]) for j in range(slots)], axis=0)
+    pool_best = pool_cider(refs, pool).max(1)
     rows = {
         "model": model,
         "nearest neighbour (k=1)": nn1,
