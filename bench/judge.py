@@ -1,6 +1,6 @@
 """Can a learned judge choose better than the reranker? Fitted on one split, choosing on the other.
 
-    python bench/judge.py CHECKPOINT [--data runs/open] [--beam 3] [--k 10] [--seeds 3]
+    python bench/judge.py CHECKPOINT [--data runs/open] [--features DIR] [--beam 3] [--k 10] [--seeds 3]
 
 For every image of val and test: the candidate pool (the beam's n-best plus the captions of the k nearest
 training images), twelve features per candidate, and each candidate's pycocoevalcap CIDEr-D against the
@@ -21,8 +21,8 @@ import torch
 from headroom import pool_cider
 
 from captioner import baselines as bl
-from captioner.checkpoint import load_checkpoint
-from captioner.data.manifest import dataset_root, read_manifest
+from captioner.checkpoint import Checkpoint, load_checkpoint
+from captioner.data.manifest import Item, dataset_root, read_manifest
 from captioner.evaluate import RERANK_NAME, decode, load_split, model_scores, neighbours, photo_test, run_baselines
 from captioner.evaluate import RERANK_TAU as TAU
 from captioner.features import FeatureStore
@@ -36,8 +36,10 @@ FEATURES = (
 )  # fmt: skip
 
 
-def split_pool(ck, items, store, data: Path, split: str, beam: int, k: int) -> dict:  # type: ignore[no-untyped-def]
-    """Candidates, features (images x candidates x FEATURES), CIDEr-D targets and the systems' picks."""
+def split_pool(
+    ck: Checkpoint, items: list[Item], store: FeatureStore, data: Path, split: str, beam: int, k: int
+) -> dict:
+    """Features (images x candidates x FEATURES), CIDEr-D targets, the pool mask and the fixed systems' scores."""
     sp = load_split(items, store, split)
     caps = decode(ck, store, sp.rows, beam, beam, is_photo=photo_test(ck, sp, dataset_root(data)))
     nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
@@ -97,13 +99,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("--data", help="prepared dataset (default: the checkpoint's)")
+    ap.add_argument("--features", help="features folder (default: the checkpoint's, else DATA/features)")
     ap.add_argument("--beam", type=int, default=3)
     ap.add_argument("--k", type=int, default=10, help="neighbours whose captions join the pool")
     ap.add_argument("--seeds", type=int, default=3, help="fits per scorer (their mean is printed)")
     a = ap.parse_args()
     ck = load_checkpoint(a.checkpoint)
     data = Path(a.data or ck.config.train.data)
-    store = FeatureStore(ck.config.train.features or data / "features")
+    store = FeatureStore(a.features or ck.config.train.features or data / "features")
     items = read_manifest(data)
     splits = {s: split_pool(ck, items, store, data, s, a.beam, a.k) for s in ("val", "test")}
     for fitted, other in (("val", "test"), ("test", "val")):
