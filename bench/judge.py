@@ -23,7 +23,16 @@ from headroom import pool_cider
 from captioner import baselines as bl
 from captioner.checkpoint import Checkpoint, load_checkpoint
 from captioner.data.manifest import Item, dataset_root, read_manifest
-from captioner.evaluate import RERANK_NAME, decode, load_split, model_scores, neighbours, photo_test, run_baselines
+from captioner.evaluate import (
+    RERANK_NAME,
+    decode,
+    load_split,
+    model_scores,
+    neighbours,
+    photo_test,
+    rerank_pool,
+    run_baselines,
+)
 from captioner.evaluate import RERANK_TAU as TAU
 from captioner.features import FeatureStore
 from captioner.metrics import ptb_tokenize
@@ -46,7 +55,7 @@ def split_pool(
     systems = run_baselines(items, store, sp, nbest, ck)
     train_caps, nn, sims = neighbours(items, store, sp, k)
     neigh = bl.neighbour_captions(train_caps, nn)
-    pool = [list(dict.fromkeys(nb + ng)) for nb, ng in zip(nbest, neigh, strict=True)]
+    pool = rerank_pool(nbest, neigh)
     cider = bl.CiderD(train_caps)
     lp = model_scores(ck, store, sp.rows, pool)
     wcons = bl.weighted_scores(pool, bl.neighbour_captions(train_caps, nn[:, :5]),
@@ -63,12 +72,13 @@ def split_pool(
                 bool(holders), near, holders[:1] == [0], len(holders), sims[i, 0] * bool(holders),
                 np.mean([w not in ck.vocab.stoi for w in words]),
             )  # fmt: skip
-    refs = ptb_tokenize({str(i): it.captions for i, it in enumerate(sp.items)})
+    y = pool_cider(ptb_tokenize({str(i): it.captions for i, it in enumerate(sp.items)}), pool)
     picks = {"model": [n[0] for n in nbest], "nearest neighbour (k=1)": systems["nearest neighbour (k=1)"],
              "reranker": systems[RERANK_NAME]}  # fmt: skip
-    fixed = {name: pool_cider(refs, [[p] for p in v])[:, 0].mean() for name, v in picks.items()}
-    return {"x": x, "y": pool_cider(refs, pool), "mask": np.asarray([[j < len(cs) for j in range(x.shape[1])]
-            for cs in pool]), "fixed": fixed}  # fmt: skip
+    # every system's caption is in the pool (its k covers the reranker's 5 neighbours): read its score there
+    fixed = {name: float(np.mean([y[i, pool[i].index(c)] for i, c in enumerate(v)])) for name, v in picks.items()}
+    mask = np.arange(x.shape[1]) < np.asarray([len(cs) for cs in pool])[:, None]
+    return {"x": x, "y": y, "mask": mask, "fixed": fixed}
 
 
 def fit(d: dict, hidden: int, seed: int, steps: int = 400, temp: float = 0.1, l2: float = 1e-2) -> torch.nn.Module:
@@ -101,9 +111,11 @@ def main() -> None:
     ap.add_argument("--data", help="prepared dataset (default: the checkpoint's)")
     ap.add_argument("--features", help="features folder (default: the checkpoint's, else DATA/features)")
     ap.add_argument("--beam", type=int, default=3)
-    ap.add_argument("--k", type=int, default=10, help="neighbours whose captions join the pool")
+    ap.add_argument("--k", type=int, default=10, help="neighbours whose captions join the pool (at least 5)")
     ap.add_argument("--seeds", type=int, default=3, help="fits per scorer (their mean is printed)")
     a = ap.parse_args()
+    if a.k < 5:
+        ap.error("--k must be at least 5: the pool holds the reranker's 5 neighbours' captions")
     ck = load_checkpoint(a.checkpoint)
     data = Path(a.data or ck.config.train.data)
     store = FeatureStore(a.features or ck.config.train.features or data / "features")
