@@ -32,7 +32,7 @@ def _feats(kind: str, b: int, seed: int = 1) -> torch.Tensor:
     return torch.randn(b, 5, D, generator=g) if kind == "attend" else torch.randn(b, D, generator=g)
 
 
-@pytest.mark.parametrize("kind", ["showtell", "attend"])
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_padding_changes_neither_loss_nor_gradients(kind: str) -> None:
     model = _model(kind).train()
     feats = _feats(kind, 3)
@@ -84,6 +84,20 @@ def test_beam_one_equals_greedy_and_batched_equals_single(kind: str) -> None:
     if kind == "attend":
         assert len(g[0].alphas) == len(g[0].tokens) and len(g[0].alphas[0]) == 5
         assert sum(g[0].alphas[0]) == pytest.approx(1.0, abs=1e-5) if g[0].alphas else True
+
+
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
+def test_sequence_logprob_equals_decoding_confidence_and_sinks_unk(kind: str) -> None:
+    from captioner.decoding import sequence_logprob
+    from captioner.text import UNK_IX, as_matrix
+
+    model, feats = _model(kind, 6), _feats(kind, 4)
+    caps = [b[0] for b in beam_search(model, feats, beam=3, max_len=8)]
+    tokens = torch.from_numpy(as_matrix([[START_IX, *c.tokens, END_IX] for c in caps]))
+    got = sequence_logprob(model, feats, tokens)
+    torch.testing.assert_close(got, torch.tensor([c.confidence for c in caps]), rtol=0, atol=1e-5)
+    with_unk = torch.from_numpy(as_matrix([[START_IX, UNK_IX, END_IX]] * 4))
+    assert (sequence_logprob(model, feats, with_unk) < -1e8).all()  # decoding never says #UNK#: neither may a judge
 
 
 def test_unk_blocked_and_max_len_respected() -> None:

@@ -36,6 +36,11 @@ SENTENCES = [
     'He said "no."',
     "A US 25 cent piece ($.25) called a quarter.",
     "A woman wearing a net on her head cutting a cake. ",
+    "A café with crème brûlée at 5:30!!",
+    "Ёжик в тумане, 3.5 кг.",
+    "wow?! really?? yes!!! no...",
+    "東京 tower at 10:45 am",
+    "a naïve façade",
 ]
 
 
@@ -62,12 +67,29 @@ def test_vocab_min_count_order_and_specials() -> None:
     assert v.encode("A dog runs.") == [START_IX, 4, 5, UNK_IX, END_IX]
     assert v.decode(v.encode("a dog sits")) == "a dog sits"
     assert v.decode([START_IX, 4, END_IX, 5]) == "a"  # stops at #END#
+    assert v.encode("a dog sits", max_len=3) == [START_IX, 4, 5, 6, END_IX]  # fits: ends
+    assert v.encode("a dog sits", max_len=2) == [START_IX, 4, 5]  # cut: no #END# where the sentence goes on
     stats = vocab_stats(v, caps)
     assert stats["tokens"] == 11 and stats["unk_rate"] == pytest.approx(2 / 11)
 
 
 def test_articles_follow_the_next_word() -> None:
+    from captioner.imagenet import with_article
     from captioner.text import fix_articles
+
+    assert fix_articles(["an", "university", "a", "one-way", "street", "a", "honest", "a", "umbrella"]) == [
+        "a",
+        "university",
+        "a",
+        "one-way",
+        "street",
+        "an",
+        "honest",
+        "an",
+        "umbrella",
+    ]
+    for noun in ("university", "one-way street", "hour", "hammer", "espresso", "unicycle", "egg"):
+        assert with_article(noun) == " ".join(fix_articles(["a", noun]))  # one rule for both
 
     assert fix_articles(["a", "espresso", "and", "an", "cat", "an", "hour", "a"]) == [
         "an",

@@ -19,6 +19,8 @@ from captioner.checkpoint import load_checkpoint
 from captioner.cli import main
 from captioner.errors import CaptionerError
 
+from .conftest import make_image
+
 
 def _args(data: Path, out: Path) -> list[str]:
     return [
@@ -65,6 +67,34 @@ def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_pat
     hist = json.loads((tmp_path / "cut" / "latest" / "train_state.json").read_text())["history"]
     assert hist == want_hist
     assert (tmp_path / "cut" / "best" / "model.safetensors").exists() and (tmp_path / "cut" / "curves.png").exists()
+
+
+def test_without_validation_best_follows_the_training_loss(tmp_path: Path) -> None:
+    """No val split: 'best' is the epoch of lowest training loss and early stopping waits for the loss to stall."""
+    from captioner.train import Progress, _end_epoch
+
+    saved: list[str] = []
+    prog = Progress()
+    for loss in (3.2, 2.5, 1.8, 1.9, 2.0):
+        _end_epoch(prog, {"epoch": prog.epoch + 1, "step": 1, "train_loss": loss}, 2, 10, lambda n, _s: saved.append(n))
+    assert saved.count("best") == 3 and prog.best_cider == -1.8  # epochs 1, 2 and 3 improved
+    assert prog.epoch == 10  # two epochs without a lower loss: stopped early
+
+
+def test_training_on_a_train_only_dataset_writes_best(tmp_path: Path) -> None:
+    from captioner.prepare import prepare
+
+    src = tmp_path / "src"
+    for i in range(4):
+        make_image(src / f"i{i}.png", i)
+        (src / f"i{i}.txt").write_text(f"a square number {i}\n")
+    prepare("folder", src, tmp_path / "data", min_count=1, ratios=(1.0, 0.0, 0.0))
+    from captioner.features import extract
+
+    extract(tmp_path / "data", tmp_path / "data" / "features", "efficientnet-lite0", workers=0)
+    out = tmp_path / "run"
+    assert main(["train", f"train.data={tmp_path / 'data'}", f"train.out={out}", "train.epochs=2"]) == 0
+    assert (out / "best" / "model.safetensors").exists()
 
 
 @pytest.fixture

@@ -267,12 +267,16 @@ def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_bes
 
 
 @torch.inference_mode()
-def sequence_logprob(model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Mean log-probability per predicted token (words and #END#) of given captions under the model.
+def sequence_logprob(
+    model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor, block_unk: bool = True
+) -> torch.Tensor:
+    """Mean log-probability per predicted token (words and #END#) of given captions under the model, on the
+    scale decoding uses (masked_logprobs): for a caption decoding produced, this equals its Caption.confidence,
+    and a caption holding a banned word (#UNK# with block_unk) scores about NEG.
 
     feats (B, ...), tokens (B, T) = #START# w1 .. wn #END# padded with #PAD# -> (B,)."""
-    out = model(feats, tokens[:, :-1])
-    logp = torch.log_softmax(out.float(), -1)  # the copy model already gives log-probabilities: unchanged
+    out = model(feats, tokens[:, :-1])  # (B, T-1, V)
+    logp = masked_logprobs(out, block_unk)  # (B, T-1, V)
     target = tokens[:, 1:]
     mask = target != PAD_IX
     tok = logp.gather(-1, target[..., None])[..., 0] * mask

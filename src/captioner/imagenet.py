@@ -7,6 +7,8 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+from .text import article
+
 
 @dataclass(frozen=True)
 class ImageNetClass:
@@ -30,8 +32,8 @@ def imagenet_classes() -> tuple[ImageNetClass, ...]:
 
 
 def with_article(noun: str) -> str:
-    """'a cup', 'an espresso'."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+    """'a cup', 'an espresso', 'a unicycle': the article by text.article's one rule."""
+    return f"{article(noun)} {noun}"
 
 
 WORDNET = Path("/usr/share/wordnet")  # Debian's wordnet-base: the WordNet 3.0 database

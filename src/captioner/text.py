@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,15 +43,20 @@ _PUNCT = {
     "}",
     '"',
 }
-_CLITIC = re.compile(r"(?<=[a-z0-9])(n't|'s|'re|'ve|'ll|'d|'m)\b")
-_TOKEN = re.compile(r"n't|'(?:s|re|ve|ll|d|m)\b|\d+(?:[,.]\d+)+|[a-z0-9]+(?:[-'./&_@][a-z0-9]+)*\.?|\S")
+# A word character: any Unicode letter or digit (so "café", "ёжик" and "東京" stay whole), plus the combining
+# marks of Latin, Indic and Thai scripts, which Python's \w leaves out.
+_W = r"(?:[^\W_]|[\u0300-\u036f\u0900-\u0dff\u0e00-\u0e7f])"
+_CLITIC = re.compile(rf"(?<={_W})(n't|'s|'re|'ve|'ll|'d|'m)\b")
+# Clitics; numbers with separators ("3.5", "1,000", "5:30"); words joined by -'./&_@; runs of ! or ? ("!!"),
+# which PTB keeps as one token; any other single character.
+_TOKEN = re.compile(rf"n't|'(?:s|re|ve|ll|d|m)\b|\d+(?:[,.:]\d+)+|{_W}+(?:[-'./&_@]{_W}+)*\.?|[!?]{{2,}}|\S")
 # Abbreviations that keep their period, as Stanford's tokenizer does.
 _ABBREV = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "mt.", "inc.", "co.", "ltd."}
 
 
 def tokenize(text: str) -> list[str]:
     """Lowercase and split like pycocoevalcap's PTB tokenizer, dropping its punctuation tokens."""
-    text = _CLITIC.sub(r" \1", text.lower().replace("\u2019", "'"))
+    text = _CLITIC.sub(r" \1", unicodedata.normalize("NFC", text).lower().replace("\u2019", "'"))
     out = []
     for tok in _TOKEN.findall(text):
         if tok.endswith(".") and len(tok) > 1 and "." not in tok[:-1] and tok not in _ABBREV:
@@ -89,10 +95,14 @@ class Vocab:
         return cls(SPECIALS + tuple(words), min_count)
 
     def encode(self, caption: str | Sequence[str], max_len: int | None = None) -> list[int]:
-        """#START# w1 .. wn #END# as indices; unknown words map to #UNK#; max_len truncates words."""
+        """#START# w1 .. wn #END# as indices; unknown words map to #UNK#.
+
+        A caption longer than max_len words is cut to max_len and gets no #END#: the sentence did not end there,
+        so training must not teach the model to stop there."""
         words = tokenize(caption) if isinstance(caption, str) else list(caption)
         ids = [self.stoi.get(w, UNK_IX) for w in words[:max_len]]
-        return [START_IX, *ids, END_IX]
+        cut = max_len is not None and len(words) > max_len
+        return [START_IX, *ids] if cut else [START_IX, *ids, END_IX]
 
     def decode(self, ids: Iterable[int], articles: bool = False) -> str:
         """Indices to text, stopping at #END# and skipping #START# and padding.
@@ -123,15 +133,25 @@ class Vocab:
             raise CaptionerError(f"{path}: {e}") from e
 
 
+# Spelling is not sound: these vowel-letter starts sound like a consonant ("a university", "a one-way street"),
+# and these h-words start with a vowel sound ("an hour").
+_CONSONANT_SOUND = re.compile(r"(uni|use|usu|ut[eio]|uk|eu|ewe|one\b|one-|once|ouija)")
+_SILENT_H = re.compile(r"(hour|honest|honou?r|heir)")
+
+
+def article(word: str) -> str:
+    """The indefinite article for a word by its first sound: 'an' before a vowel sound, else 'a'."""
+    w = word.lower()
+    vowel = (w[:1] in ("a", "e", "i", "o", "u") and not _CONSONANT_SOUND.match(w)) or bool(_SILENT_H.match(w))
+    return "an" if vowel else "a"
+
+
 def fix_articles(words: list[str]) -> list[str]:
-    """'a' before a vowel becomes 'an', 'an' before a consonant 'a' (a copied label may follow either)."""
+    """Make each 'a'/'an' agree with the next word's first sound (a copied label may follow either)."""
     out = list(words)
     for i in range(len(out) - 1):
-        nxt = out[i + 1][:1]
-        if out[i] == "a" and nxt in "aeiou" and nxt:
-            out[i] = "an"
-        elif out[i] == "an" and nxt.isalpha() and nxt not in "aeiouh":
-            out[i] = "a"
+        if out[i] in ("a", "an") and out[i + 1][:1].isalpha():
+            out[i] = article(out[i + 1])
     return out
 
 

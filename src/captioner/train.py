@@ -220,7 +220,7 @@ class Progress:
     step_in_epoch: int = 0
     global_step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_cider: float = -1.0
+    best_cider: float | None = None  # the best epoch's score: validation CIDEr-D, or -train_loss without validation
     bad_epochs: int = 0
     loss_sum: float = 0.0  # this epoch's training losses so far (this rank's), for the epoch mean
     loss_n: int = 0
@@ -372,16 +372,18 @@ def _init_from(path: Path, model: nn.Module, vocab: Vocab) -> None:
 def _end_epoch(prog: Progress, metrics: dict[str, Any], patience: int, epochs: int, save: Any) -> None:
     """Record the epoch; keep 'best' by validation CIDEr-D; stop early after `patience` bad epochs."""
     prog.history.append(metrics)
-    log.info("epoch %d: %s", prog.epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k not in ("epoch", "step"))
+    log.info("epoch %d (step %d): %s", metrics["epoch"], metrics["step"], shown)
     prog.epoch, prog.step_in_epoch = prog.epoch + 1, 0
-    cider = metrics.get("CIDEr-D", -metrics["train_loss"])
-    if cider > prog.best_cider:
-        prog.best_cider, prog.bad_epochs = cider, 0
+    score = metrics.get("CIDEr-D", -metrics["train_loss"])
+    if prog.best_cider is None or score > prog.best_cider:
+        prog.best_cider, prog.bad_epochs = score, 0
         save("best", False)
     else:
         prog.bad_epochs += 1
     if patience and prog.bad_epochs >= patience:
-        log.info("early stop: no better validation CIDEr-D for %d epochs", prog.bad_epochs)
+        what = "validation CIDEr-D" if "CIDEr-D" in metrics else "training loss (no validation split)"
+        log.info("early stop: no better %s for %d epochs", what, prog.bad_epochs)
         prog.epoch = epochs
     save("latest", True)
 
