@@ -111,12 +111,26 @@ def test_unk_blocked_and_max_len_respected() -> None:
     assert all(len(b[0].tokens) == 5 for b in beams)
 
 
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
+def test_sampling_and_length_penalty_batched_equal_single(kind: str) -> None:
+    model, feats = _model(kind, 3), _feats(kind, 6)
+    drawn = sample(model, feats, max_len=8, temperature=1.5, top_p=0.9, seed=11)
+    long = beam_search(model, feats, beam=3, max_len=8, length_penalty=1.0, n_best=2)
+    for i in range(6):
+        one = sample(model, feats[i : i + 1], max_len=8, temperature=1.5, top_p=0.9, seed=11)[0]
+        assert one.tokens == drawn[i].tokens and one.logprob == pytest.approx(drawn[i].logprob, abs=1e-5)
+        one_b = beam_search(model, feats[i : i + 1], beam=3, max_len=8, length_penalty=1.0, n_best=2)[0]
+        assert [c.tokens for c in one_b] == [c.tokens for c in long[i]]
+
+
 def test_sampling_is_seeded_and_top_k_one_is_greedy() -> None:
     model, feats = _model("showtell", 5), _feats("showtell", 5)
-    a = sample(model, feats, temperature=1.0, generator=torch.Generator().manual_seed(3))
-    b = sample(model, feats, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    a = sample(model, feats, temperature=1.0, seed=3)
+    b = sample(model, feats, temperature=1.0, seed=3)
     assert [c.tokens for c in a] == [c.tokens for c in b]
-    k1 = sample(model, feats, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(9))
+    other = sample(model, feats, temperature=1.0, seed=4)
+    assert [c.tokens for c in a] != [c.tokens for c in other]
+    k1 = sample(model, feats, temperature=1.0, top_k=1, seed=9)
     assert [c.tokens for c in k1] == [c.tokens for c in greedy(model, feats)]
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     kept = _filter(logits, 0, 0.75) > -1e8

@@ -25,17 +25,19 @@ def _vocab() -> Vocab:
 
 
 @pytest.mark.parametrize("kind", ["showtell", "attend"])
-def test_sampled_logprob_equals_teacher_forcing(kind: str) -> None:
+def test_sampled_logprob_equals_teacher_forcing_without_the_forced_end(kind: str) -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind=kind, embed=8, hidden=16, attn_dim=8, dropout=0), 10, 6).eval()
-    feats = torch.randn(5, 4, 6) if kind == "attend" else torch.randn(5, 6)
-    tokens, logp = sample_with_logprob(model, feats, max_len=6)
-    inp = torch.cat([torch.full((5, 1), START_IX), tokens], 1)
+    feats = torch.randn(40, 4, 6) if kind == "attend" else torch.randn(40, 6)
+    max_len = 2
+    tokens, logp = sample_with_logprob(model, feats, max_len=max_len)
+    inp = torch.cat([torch.full((40, 1), START_IX), tokens], 1)
     logits = model(feats, inp[:, :-1]).float()
     logits[..., [PAD_IX, START_IX, UNK_IX]] = NEG
-    lp = torch.log_softmax(logits, -1).gather(-1, tokens[..., None])[..., 0]  # a forced #END# keeps its score
-    mask = tokens != PAD_IX
-    assert torch.allclose((lp * mask).sum(1), logp, atol=1e-4)
+    lp = torch.log_softmax(logits, -1).gather(-1, tokens[..., None])[..., 0]
+    sampled = (tokens != PAD_IX) & (torch.arange(tokens.shape[1]) < max_len)  # the #END# at max_len was forced
+    assert tokens.shape[1] == max_len + 1 and (tokens[:, max_len] == END_IX).any()  # some rows were forced
+    assert torch.allclose((lp * sampled).sum(1), logp, atol=1e-4)
     assert all(END_IX in row.tolist() for row in tokens)
 
 

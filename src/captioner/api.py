@@ -125,8 +125,7 @@ class Captioner:
         inputs = torch.cat([getattr(feats, k).float() for k in self.kind.split("+")], dim=-1)  # e.g. pooled+logits
         max_len = self.ck.config.train.max_len
         if temperature > 0:
-            gen = torch.Generator(device=self.device).manual_seed(seed)
-            nbest = [[c] for c in sample(self.ck.model, inputs, max_len, temperature, generator=gen)]
+            nbest = [[c] for c in sample(self.ck.model, inputs, max_len, temperature, seed=seed)]
         else:
             nbest = beam_search(self.ck.model, inputs, max(1, beam), max_len, n_best=max(1, n_best))
             thr = self.ck.config.model.name_threshold

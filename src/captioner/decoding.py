@@ -47,6 +47,43 @@ def _finish(tokens: list[int], logprob: float, alphas: list[list[float]]) -> Cap
     return Caption(words, logprob, logprob / max(1, n), alphas[: len(words)])
 
 
+def rollout(
+    model: nn.Module,
+    feats: torch.Tensor,
+    max_len: int,
+    pick: Callable[[torch.Tensor], torch.Tensor],
+    block_unk: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """The one left-to-right decoding loop: each step's word is pick(logp (B, V)) -> (B,), from decoding's masked
+    log-probabilities; at step max_len only #END# may follow (forced). Keeps the graph unless called in
+    inference mode (SCST trains through it).
+
+    Returns tokens (B, T) with #PAD# after #END#, the log-probability of each step's token (B, T), 0 after
+    #END#, and per step the attention (B, cells) for attention models."""
+    b = feats.shape[0]
+    state = model.init_state(feats)
+    tok = torch.full((b,), START_IX, dtype=torch.long, device=feats.device)
+    done = torch.zeros(b, dtype=torch.bool, device=feats.device)
+    toks, lps, alphas = [], [], []
+    for step in range(max_len + 1):
+        logits, state = model.step(tok, state)
+        logp = masked_logprobs(logits, block_unk)  # (B, V)
+        if step == max_len:  # out of room
+            logp = only_end(logp)
+        nxt = pick(logp.detach())  # (B,)
+        lp = logp.gather(1, nxt[:, None])[:, 0]  # (B,)
+        lps.append(torch.where(done, torch.zeros_like(lp), lp))
+        nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
+        toks.append(nxt)
+        if "alpha" in state:
+            alphas.append(state["alpha"].float())
+        done = done | (nxt == END_IX)
+        tok = nxt
+        if bool(done.all()):
+            break
+    return torch.stack(toks, 1), torch.stack(lps, 1), alphas
+
+
 @torch.inference_mode()
 def sample(
     model: nn.Module,
@@ -55,37 +92,27 @@ def sample(
     temperature: float = 0.0,
     top_k: int = 0,
     top_p: float = 1.0,
-    generator: torch.Generator | None = None,
+    seed: int = 0,
     block_unk: bool = True,
 ) -> list[Caption]:
-    """Greedy (temperature 0) or sampled decoding of a batch; feats (B, ...) -> B captions."""
-    state = model.init_state(feats)
-    b = feats.shape[0]
-    tok = torch.full((b,), START_IX, dtype=torch.long, device=feats.device)
-    done = torch.zeros(b, dtype=torch.bool, device=feats.device)
-    out, total, alphas = [], torch.zeros(b), []
-    for step in range(max_len + 1):
-        logits, state = model.step(tok, state)
-        logp = masked_logprobs(logits, block_unk)  # (B, V)
-        if step == max_len:  # out of room
-            logp = only_end(logp)
+    """Greedy (temperature 0) or sampled decoding of a batch; feats (B, ...) -> B captions.
+
+    Each image draws from its own generator seeded with `seed`, so an image gets the same sampled caption
+    alone or in any batch."""
+    gens = [torch.Generator(device=feats.device).manual_seed(seed) for _ in range(feats.shape[0])]
+
+    def pick(logp: torch.Tensor) -> torch.Tensor:
         if temperature <= 0:
-            nxt = logp.argmax(-1)
-        else:
-            nxt = torch.multinomial(_filter(logp / temperature, top_k, top_p).softmax(-1), 1, generator=generator)[:, 0]
-        step_lp = logp.gather(1, nxt[:, None])[:, 0].cpu()
-        total += torch.where(done.cpu(), torch.zeros(b), step_lp)
-        nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
-        out.append(nxt.cpu())
-        if "alpha" in state:
-            alphas.append(state["alpha"].float().cpu())
-        done |= nxt == END_IX
-        tok = nxt
-        if bool(done.all()):
-            break
-    toks = torch.stack(out, 1).tolist()
+            return logp.argmax(-1)
+        probs = _filter(logp / temperature, top_k, top_p).softmax(-1)  # (B, V)
+        return torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, gens, strict=True)])
+
+    toks, lps, alphas = rollout(model, feats, max_len, pick, block_unk)
+    total, rows = lps.sum(1).cpu().tolist(), toks.cpu().tolist()
+    maps = [a.cpu() for a in alphas]
     return [
-        _finish([t for t in toks[i] if t != PAD_IX], float(total[i]), [a[i].tolist() for a in alphas]) for i in range(b)
+        _finish([t for t in row if t != PAD_IX], lp, [a[i].tolist() for a in maps])
+        for i, (row, lp) in enumerate(zip(rows, total, strict=True))
     ]
 
 

@@ -10,34 +10,16 @@ import torch
 from torch import nn
 
 from .baselines import CiderD
-from .decoding import masked_logprobs, only_end
-from .text import END_IX, PAD_IX, START_IX, Vocab
+from .decoding import rollout
+from .text import Vocab
 
 
 def sample_with_logprob(model: nn.Module, feats: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampled caption per row of feats, keeping the graph: tokens (B, T) padded after #END#, and the
-    summed log-probability of each caption's words and #END# (B,), masked as decoding masks them (#UNK#
-    is never sampled)."""
-    b = feats.shape[0]
-    state = model.init_state(feats)
-    tok = torch.full((b,), START_IX, dtype=torch.long, device=feats.device)
-    done = torch.zeros(b, dtype=torch.bool, device=feats.device)
-    total = torch.zeros(b, device=feats.device)
-    out = []
-    for step in range(max_len + 1):
-        logits, state = model.step(tok, state)
-        logp = masked_logprobs(logits, block_unk=True)  # (B, V)
-        if step == max_len:  # out of room: only #END#, with its own score, as in decoding
-            logp = only_end(logp)
-        nxt = torch.multinomial(logp.detach().exp(), 1)[:, 0]
-        total = total + torch.where(done, torch.zeros_like(total), logp.gather(1, nxt[:, None])[:, 0])
-        nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
-        out.append(nxt)
-        done = done | (nxt == END_IX)
-        tok = nxt
-        if bool(done.all()):
-            break
-    return torch.stack(out, 1), total
+    summed log-probability of the sampled words and #END# (B,), masked as decoding masks them (#UNK# is never
+    sampled). An #END# forced at max_len was not sampled, so its log-probability is left out of the sum."""
+    tokens, lps, _ = rollout(model, feats, max_len, lambda logp: torch.multinomial(logp.exp(), 1)[:, 0])
+    return tokens, lps[:, :max_len].sum(1)
 
 
 def rewards(tokens: torch.Tensor, refs: Sequence[Sequence[str]], vocab: Vocab, cider: CiderD) -> torch.Tensor:
