@@ -16,7 +16,6 @@ from .checkpoint import Checkpoint, load_ensemble
 from .decoding import Caption, beam_search, name_confident_class, sample
 from .encoders import Encoder, load_encoder
 from .errors import CaptionerError
-from .imagenet import imagenet_classes
 from .images import open_image, photo_like, to_rgb
 from .models import feature_kind
 
@@ -81,13 +80,16 @@ class Captioner:
         bf16: bool = False,
         name_threshold: float | None = None,
         ensemble: Sequence[str | Path] = (),
+        encoder_weights: str | Path | None = None,
     ) -> Captioner:
         """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec.
 
         bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly).
         name_threshold overrides the checkpoint's model.name_threshold (copy models; 0 turns naming off).
         ensemble: more checkpoints with the same vocabulary and encoder; all decode together, averaging
-        their next-word distributions (models.ensemble)."""
+        their next-word distributions (models.ensemble).
+        encoder_weights: the weights file of an encoder that does not install from a package (googlenet-bvlc:
+        the seminar's blvc_googlenet.pkl)."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
@@ -95,7 +97,7 @@ class Captioner:
             "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         )
         ck = load_ensemble([path, *ensemble], dev).with_name_threshold(name_threshold)
-        encoder = load_encoder(ck.spec.name)
+        encoder = load_encoder(ck.spec.name, encoder_weights)
         encoder.bf16 = bf16
         ck.spec.check_same(encoder.spec, f"checkpoint {path} vs installed encoder")
         return cls(ck, encoder, dev)
@@ -133,7 +135,7 @@ class Captioner:
                 self.ck.model, inputs, nbest, thr, max(1, beam), max_len, lambda i: bool(photo_like(x[i : i + 1])[0])
             )
         probs = feats.logits.float().softmax(-1).cpu()
-        names = imagenet_classes()
+        names = self.encoder.labels
         out = []
         for i, caps in enumerate(nbest):
             best: Caption = caps[0]
@@ -143,7 +145,7 @@ class Captioner:
                     caption=self.ck.vocab.decode(best.tokens, articles=True),
                     confidence=best.confidence,
                     alternatives=[(self.ck.vocab.decode(c.tokens, articles=True), c.confidence) for c in caps[1:]],
-                    tags=[Tag(names[int(j)].lemmas[0], float(q)) for q, j in zip(p, idx, strict=True)],
+                    tags=[Tag(names[int(j)], float(q)) for q, j in zip(p, idx, strict=True)],
                     words=[self.ck.vocab.itos[t] for t in best.tokens],
                     attention=best.alphas,
                     grid_size=self.ck.spec.grid_size if best.alphas else 0,

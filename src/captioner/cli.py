@@ -15,6 +15,8 @@ from .errors import CaptionerError
 NAME_HELP = "copy models: name a photo's top ImageNet class at this probability (default: the checkpoint's; 0: off)"
 ENSEMBLE_HELP = "more checkpoints (same vocabulary and features) to decode with, averaging their word distributions"
 
+WEIGHTS_HELP = "weights file for an encoder not installed from a package (googlenet-bvlc: blvc_googlenet.pkl)"
+
 log = logging.getLogger("captioner")
 
 
@@ -29,7 +31,9 @@ def _prepare(a: argparse.Namespace) -> None:
     }
     if a.split:
         opts["split"] = a.split
-    summary = prepare(a.format, a.src, a.out, a.images, a.min_count, check=not a.no_check, **opts)
+    if a.karpathy:
+        opts["karpathy"] = a.karpathy
+    summary = prepare(a.format, a.src, a.out, a.images, a.min_count, check=not a.no_check, features=a.features, **opts)
     _print_summary(summary, Path(a.out))
 
 
@@ -66,7 +70,7 @@ def _extract(a: argparse.Namespace) -> None:
     elif int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: one shard per rank, rank 0 merges
         ddp = setup("cpu")
         shard = (ddp.rank, ddp.world)
-    r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers, shard)
+    r = extract(a.data, out, a.encoder, a.grid, a.batch_size, a.workers, shard, a.encoder_weights)
     if ddp:
         barrier(ddp)
         if ddp.main:
@@ -171,7 +175,14 @@ def _caption(a: argparse.Namespace) -> int:
     paths = list(gather(a.paths))
     if not paths:
         raise CaptionerError("no images found in the given paths")
-    cap = Captioner.load(a.checkpoint, a.device, bf16=a.bf16, name_threshold=a.name_threshold, ensemble=a.ensemble)
+    cap = Captioner.load(
+        a.checkpoint,
+        a.device,
+        bf16=a.bf16,
+        name_threshold=a.name_threshold,
+        ensemble=a.ensemble,
+        encoder_weights=a.encoder_weights,
+    )
     progress = len(paths) > a.batch_size and sys.stderr.isatty()
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
@@ -189,7 +200,7 @@ def _serve(a: argparse.Namespace) -> None:
     from .api import Captioner
     from .serve.app import Limits, create_app
 
-    cap = Captioner.load(a.checkpoint, a.device, ensemble=a.ensemble)
+    cap = Captioner.load(a.checkpoint, a.device, ensemble=a.ensemble, encoder_weights=a.encoder_weights)
     limits = Limits(
         max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout
     )
@@ -225,8 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("prepare", help="import a dataset into manifest.jsonl + vocab.json")
-    s.add_argument("--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder"])
-    s.add_argument("src", help="dataset file or folder")
+    s.add_argument(
+        "--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder", "seed"]
+    )
+    s.add_argument("src", help="dataset file or folder (seed: the seminar's data/ folder)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--images", help="image root (default: the folder of SRC)")
     s.add_argument("--min-count", type=int, default=5, help="keep words seen at least this often (default 5)")
@@ -235,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-restval", action="store_true", help="Karpathy: do not fold restval into train")
     s.add_argument("--no-check", action="store_true", help="do not check that image files exist")
     s.add_argument("--allow-outside-root", action="store_true", help="accept image paths with '..' or absolute paths")
+    s.add_argument("--karpathy", help="seed: dataset_coco.json, to take its split (rows are checked against it)")
+    s.add_argument(
+        "--features",
+        help="an .npy of precomputed features, one row per image in the dataset's order (no images needed)",
+    )
     s.set_defaults(func=_prepare)
 
     s = sub.add_parser("extract", help="cache encoder features for every image of a prepared dataset")
@@ -243,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--encoder",
         default="efficientnet-lite0",
-        help="efficientnet-lite0 (default), -lite1, -lite2; suffix -hc adds an early block (colour)",
+        help="efficientnet-lite0 (default), -lite1, -lite2; suffix -hc adds an early block (colour); "
+        "googlenet-bvlc or googlenet-bvlc-floor (the seminar's, with --encoder-weights)",
     )
+    s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.add_argument("--grid", action="store_true", help="also store the spatial grid (for attention)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--workers", type=int, default=2, help="image-decoding processes")
@@ -296,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="encoder in bf16 autocast: ~2x faster on AMX CPUs, 98.5%% of captions identical in bench/caption_speed.py",
     )
+    s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.set_defaults(func=_caption)
 
     s = sub.add_parser("serve", help="HTTP service with a web page: POST /caption, GET /health, GET /")
@@ -308,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-pixels", type=int, default=40_000_000)
     s.add_argument("--body-timeout", type=float, default=30.0, help="seconds to receive an upload before 408")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.set_defaults(func=_serve)
 
     s = sub.add_parser("data", help="build datasets")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -15,6 +16,8 @@ from PIL import Image
 from torch import nn
 
 from .errors import CaptionerError
+from .googlenet import WEIGHTS, load_googlenet
+from .imagenet import imagenet_classes
 
 SPEC_VERSION = 1
 
@@ -34,6 +37,7 @@ class EncoderSpec:
     grid_size: int
     num_classes: int
     version: int = SPEC_VERSION
+    channels: str = "RGB"  # channel order the network takes; mean and std are given in this order
 
     def to_json(self) -> dict:
         """A plain-JSON dict (tuples as lists), equal to what json.load gives back."""
@@ -64,11 +68,16 @@ class Features(NamedTuple):
 
 
 class Encoder(nn.Module):
-    """A frozen backbone returning pooled vector, spatial grid and ImageNet logits."""
+    """A frozen backbone returning pooled vector, spatial grid and ImageNet logits.
 
-    def __init__(self, spec: EncoderSpec, net: nn.Module, mid_block: int | None = None) -> None:
+    net has extract_features(x) -> (B, D, S, S) and _fc, a Linear(D, classes); labels name the classes."""
+
+    def __init__(
+        self, spec: EncoderSpec, net: nn.Module, mid_block: int | None = None, labels: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self.spec = spec
+        self.labels = tuple(labels) or tuple(c.lemmas[0] for c in imagenet_classes())
         self.net = net.eval().to(memory_format=torch.channels_last)  # NHWC convolutions: faster on CPU
         self._mid: list[torch.Tensor] = []
         if mid_block is not None:  # hypercolumn: also keep this block's output, which still holds colour
@@ -99,6 +108,8 @@ class Encoder(nn.Module):
 
 def preprocess(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
     """Resize the shorter side to input_size, center-crop a square, scale (x - mean) / std."""
+    if spec.resize == "seminar":
+        return _preprocess_seminar(img, spec)
     if spec.resize != "shorter-side+center-crop":
         raise CaptionerError(f"encoder spec: unknown resize rule {spec.resize!r}")
     s = spec.input_size
@@ -111,6 +122,26 @@ def preprocess(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
     arr = np.asarray(img, dtype=np.float32)  # (S, S, 3)
     arr = (arr - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
     return torch.from_numpy(arr.transpose(2, 0, 1).copy())  # (3, S, S)
+
+
+def _preprocess_seminar(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
+    """The seminar's preprocess(): shorter side to S with the longer side floored, bilinear with no anti-aliasing
+    and zeros outside the image (skimage.transform.resize order=1, mode='constant'), crop rows and columns
+    h//2 - S//2 onwards, channels in the spec's order, minus the mean, divided by std."""
+    s = spec.input_size
+    x = torch.from_numpy(np.asarray(img, dtype=np.float64).transpose(2, 0, 1).copy())[None]  # (1, 3, H, W)
+    h, w = x.shape[-2:]
+    nh, nw = (s, w * s // h) if h < w else (h * s // w, s)
+    ys = (torch.arange(nh, dtype=torch.float64) + 0.5) * 2 / nh - 1  # output pixel centres, normalised
+    xs = (torch.arange(nw, dtype=torch.float64) + 0.5) * 2 / nw - 1
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None]  # (1, nh, nw, 2) as (x, y)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]  # (3, nh, nw)
+    top, left = nh // 2 - s // 2, nw // 2 - s // 2
+    x = x[:, top : top + s, left : left + s]
+    if spec.channels == "BGR":
+        x = x.flip(0)
+    mean, std = torch.tensor(spec.mean)[:, None, None], torch.tensor(spec.std)[:, None, None]
+    return ((x - mean) / std).float().contiguous()  # (3, S, S)
 
 
 _LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
@@ -151,14 +182,64 @@ def _efficientnet_lite(name: str, hypercolumn: bool = False) -> Encoder:
     return Encoder(spec, net, HYPERCOLUMN_BLOCK if hypercolumn else None)
 
 
-ENCODERS: dict[str, Callable[[], Encoder]] = {
-    **{name: (lambda n=name: _efficientnet_lite(n)) for name in _LITE_SIZES},
-    **{f"{name}-hc": (lambda n=name: _efficientnet_lite(n, True)) for name in _LITE_SIZES},
+def googlenet_spec(floor: bool) -> EncoderSpec:
+    """The seminar's GoogLeNet: BGR, 0..255 minus the Caffe mean pixel, no scaling; floor: pools 2-4 round down."""
+    return EncoderSpec(
+        name="googlenet-bvlc-floor" if floor else "googlenet-bvlc",
+        weights=WEIGHTS,
+        input_size=224,
+        resize="seminar",
+        mean=(104.0, 117.0, 123.0),  # B, G, R
+        std=(1.0, 1.0, 1.0),
+        pooled_dim=1024,
+        grid_dim=1024,
+        grid_size=7 if not floor else 6,
+        num_classes=1000,
+        channels="BGR",
+    )
+
+
+def _googlenet(weights: str | Path | None, floor: bool) -> Encoder:
+    spec = googlenet_spec(floor)
+    if not weights:
+        raise CaptionerError(f"encoder {spec.name} needs its weights: pass --encoder-weights PATH/blvc_googlenet.pkl")
+    net, labels = load_googlenet(weights, floor)
+    return Encoder(spec, net, labels=labels)
+
+
+def external_spec(path: Path, digest: str, dim: int) -> EncoderSpec:
+    """Spec of features a user brought (prepare --features): no network here can make them from images."""
+    return EncoderSpec(
+        name="external",
+        weights=f"{path.name} sha1:{digest}",
+        input_size=0,
+        resize="none",
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        pooled_dim=dim,
+        grid_dim=0,
+        grid_size=0,
+        num_classes=0,
+    )
+
+
+Builder = Callable[[str | Path | None], Encoder]
+ENCODERS: dict[str, Builder] = {
+    **{name: (lambda _w, n=name: _efficientnet_lite(n)) for name in _LITE_SIZES},
+    **{f"{name}-hc": (lambda _w, n=name: _efficientnet_lite(n, True)) for name in _LITE_SIZES},
+    "googlenet-bvlc": lambda w: _googlenet(w, False),
+    "googlenet-bvlc-floor": lambda w: _googlenet(w, True),
 }
 
 
-def load_encoder(name: str = "efficientnet-lite0") -> Encoder:
-    """Build a pretrained encoder by name (no downloads: weights come from installed packages)."""
+def load_encoder(name: str = "efficientnet-lite0", weights: str | Path | None = None) -> Encoder:
+    """Build a pretrained encoder by name (no downloads: weights come from installed packages, or for the
+    seminar's GoogLeNet from `weights`, its blvc_googlenet.pkl)."""
+    if name == "external":
+        raise CaptionerError(
+            "this model was trained on features brought with `prepare --features` (encoder 'external'); "
+            "captioner cannot compute them from images: caption with the network that made them"
+        )
     if name not in ENCODERS:
         raise CaptionerError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
-    return ENCODERS[name]()
+    return ENCODERS[name](weights)

@@ -148,9 +148,8 @@ def neighbours(items: list[Item], store: FeatureStore, sp: Split, k: int = 5) ->
     train = [it for it in items if it.split == "train" and it.image in store.row]
     if not train:
         return [], np.zeros((len(sp.rows), 0), np.int64), np.zeros((len(sp.rows), 0), np.float32)
-    nn, sims = bl.nearest_sims(
-        store.get("pooled", [store.row[it.image] for it in train]), store.get("pooled", sp.rows), k
-    )
+    kind = "pooled" if "pooled" in store.arrays else "logits"  # a seminar store holds only the classifier's codes
+    nn, sims = bl.nearest_sims(store.get(kind, [store.row[it.image] for it in train]), store.get(kind, sp.rows), k)
     return [it.captions for it in train], nn, sims
 
 

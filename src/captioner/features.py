@@ -78,6 +78,7 @@ def extract(
     batch_size: int = 32,
     workers: int = 2,
     shard: tuple[int, int] | None = None,
+    encoder_weights: str | Path | None = None,
 ) -> ExtractReport:
     """Encode every manifest image into out_dir/{pooled,logits[,grid]}.npy; rerun to resume.
 
@@ -93,7 +94,7 @@ def extract(
         out_dir = out_dir / f"shard-{shard[0]}-of-{shard[1]}"
         meta["shard"] = [shard[0], shard[1], lo, hi]
         images = images[lo:hi]
-    enc = load_encoder(encoder) if isinstance(encoder, str) else encoder
+    enc = load_encoder(encoder, encoder_weights) if isinstance(encoder, str) else encoder
     spec, n = enc.spec, len(images)
     meta["spec"] = spec.to_json()
     shapes = _shapes(spec, n, grid)
@@ -134,6 +135,18 @@ def extract(
     if failed:
         log.warning("%d of %d images were skipped (see warnings above)", len(failed), n)
     return ExtractReport(n, done - start - len(failed), start, failed, time.perf_counter() - t0)
+
+
+def write_store(out_dir: Path, images: list[str], kind: str, rows: np.ndarray, spec: EncoderSpec) -> None:
+    """A feature store of precomputed rows (row i belongs to images[i]), values kept as given in float32."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dst = open_memmap(out_dir / f"{kind}.npy", mode="w+", dtype=np.float32, shape=(len(images), rows.shape[1]))
+    for s in range(0, len(rows), 4096):  # in blocks: a 123k x 1000 store never sits in memory twice
+        dst[s : s + 4096] = rows[s : s + 4096]
+    dst.flush()
+    meta = {"version": FORMAT_VERSION, "images_sha1": _list_hash(images), "grid": False, "spec": spec.to_json()}
+    write_json(out_dir / SPEC, spec.to_json())
+    write_json(out_dir / INDEX, {**meta, "images": images, "failed": {}, "outputs": [kind]})
 
 
 def shard_bounds(total: int, i: int, n: int, batch_size: int) -> tuple[int, int]:

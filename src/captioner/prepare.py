@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from .data.importers import IMPORTERS
 from .data.manifest import Item, write_manifest
+from .data.seed import read_codes
+from .encoders import external_spec, googlenet_spec
 from .errors import CaptionerError
+from .features import write_store
 from .text import Vocab, tokenize, vocab_stats
 
 log = logging.getLogger(__name__)
@@ -21,6 +27,21 @@ def check_images(items: list[Item], root: Path, show: int = 5) -> None:
         head = ", ".join(missing[:show])
         more = f" and {len(missing) - show} more" if len(missing) > show else ""
         raise CaptionerError(f"{len(missing)} of {len(items)} images are missing under {root}: {head}{more}")
+
+
+def store_external(path: Path, items: list[Item], out: Path) -> None:
+    """Check a user's .npy of features against the items and store it with an 'external' encoder spec."""
+    try:
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (FileNotFoundError, ValueError) as e:
+        raise CaptionerError(f"--features {path}: not a readable numeric .npy file ({e})") from None
+    if rows.ndim != 2 or rows.dtype.kind not in "fiu" or len(rows) != len(items):
+        raise CaptionerError(
+            f"--features {path}: shape {rows.shape} {rows.dtype}, expected ({len(items)}, D) numbers: "
+            "one row per imported image, in the dataset's order"
+        )
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+    write_store(out, [it.image for it in items], "pooled", rows, external_spec(path, digest, rows.shape[1]))
 
 
 def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str, float]]:
@@ -57,9 +78,14 @@ def prepare(
     images: str | Path | None = None,
     min_count: int = 5,
     check: bool = True,
+    features: str | Path | None = None,
     **options: object,
 ) -> dict[str, object]:
-    """Import `src` in format `fmt` into out/ and build the vocabulary; returns a summary."""
+    """Import `src` in format `fmt` into out/ and build the vocabulary; returns a summary.
+
+    features: an .npy of precomputed features, one row per imported item in order, stored as out/features
+    (encoder 'external'). The seed format stores its GoogLeNet codes there itself. Either way the dataset
+    needs no image files."""
     if fmt not in IMPORTERS:
         raise CaptionerError(f"unknown format {fmt!r}; choose from {', '.join(IMPORTERS)}")
     src = Path(src)
@@ -69,10 +95,15 @@ def prepare(
     items = list(IMPORTERS[fmt](src, **options))
     if not items:
         raise CaptionerError(f"{src}: no images with captions found")
-    if check:
+    if check and fmt != "seed" and features is None:
         check_images(items, root)
     vocab, stats = build_vocab(items, min_count)
     out = Path(out)
+    if fmt == "seed":
+        codes = read_codes(src, len(items))
+        write_store(out / "features", [it.image for it in items], "logits", codes, googlenet_spec(floor=True))
+    elif features is not None:
+        store_external(Path(features), items, out / "features")
     allow = bool(options.get("allow_outside_root"))
     write_manifest(out, items, root, format=fmt, source=str(src), **({"allow_outside_root": True} if allow else {}))
     vocab.save(out / "vocab.json")

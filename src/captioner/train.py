@@ -67,7 +67,11 @@ def load_data(cfg: Config) -> TrainData:
     if cfg.model.kind == "copy":  # label words join the vocabulary, so captions can contain them too
         vocab, class_word = extend_with_labels(vocab)
     if any(k not in store.arrays for k in kind.split("+")):
-        raise CaptionerError(f"{store.path}: no '{kind}' features; run `captioner extract --grid` for attention")
+        held = ", ".join(store.arrays)
+        raise CaptionerError(
+            f"{store.path}: no '{kind}' features (it holds {held}); set model.feature to one of those, "
+            "or run `captioner extract --grid` for attention"
+        )
     split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
     if not split["train"]:
         raise CaptionerError(f"{data}: no training images with features")

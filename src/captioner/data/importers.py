@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import CaptionerError
 from ..files import read_json
 from .manifest import Item, check_relative, clean_caption, group_captions, split_by_hash
+from .seed import seed
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -187,6 +188,7 @@ def folder(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator
 
 
 IMPORTERS: dict[str, Callable[..., Iterator[Item]]] = {
+    "seed": seed,
     "karpathy": karpathy,
     "coco": coco,
     "flickr8k": flickr8k,
