@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner.cli import main
+from captioner.cli import build_parser, main
 from captioner.data.manifest import read_manifest, split_by_hash
 from captioner.encoders import googlenet_spec, load_encoder, preprocess
 from captioner.errors import CaptionerError
@@ -249,6 +249,20 @@ def test_extract_and_caption_through_googlenet(weights: Path, tmp_path: Path, ca
     out = json.loads(capsys.readouterr().out)
     assert out["caption"] in ("a picture number 0", "a picture number 1"), out
     assert out["tags"][0]["label"].startswith("class")  # tags come from the pickle's 'synset words'
+    from fastapi.testclient import TestClient
+
+    from captioner.api import Captioner
+    from captioner.serve.app import create_app
+
+    cap = Captioner.load(run / "best", encoder_weights=weights)
+    assert cap.caption(str(src / "p0.png")).caption == out["caption"]
+    with TestClient(create_app(cap)) as client:  # what `captioner serve --encoder-weights` runs
+        png = (src / "p0.png").read_bytes()
+        assert (
+            client.post("/caption", files={"image": ("p0.png", png, "image/png")}).json()["caption"] == out["caption"]
+        )
+    serve = build_parser().parse_args(["serve", "--checkpoint", str(run / "best"), "--encoder-weights", str(weights)])
+    assert serve.encoder_weights == str(weights)
 
 
 def test_external_features_train_but_refuse_raw_images(folder_dataset: Path, tmp_path: Path, capsys) -> None:
