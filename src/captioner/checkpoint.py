@@ -163,8 +163,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path / "encoder.json"))
     model = build_model(config.model, len(vocab), feat_dim(spec, feature_kind(config.model)))
     state = _load_legacy(path / "model.pt") if legacy else _load_safetensors(path / "model.safetensors")
-    if hasattr(model, "fit_index"):
-        model.fit_index(state)  # a retrieval decoder's index is as large as its training set
     want = model.state_dict()
     bad = [k for k in want if k not in state or state[k].shape != want[k].shape]
     extra = [k for k in state if k not in want]

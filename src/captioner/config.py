@@ -25,9 +25,6 @@ class ModelConfig:
     copy_k: int = 5  # copy: how many of the encoder's top ImageNet classes offer their words
     copy_weight: float = 1.0  # copy: loss weight of caption words that one of those classes offers (a rare signal)
     name_threshold: float = 0.0  # copy, decoding: say the top class's word when its probability reaches this (0: off)
-    copy_exclusive: bool = False  # copy: offered words leave the vocabulary softmax, so only the copy path says them
-    retrieve_k: int = 0  # copy: also point into the captions of this many nearest training images (0: off)
-    retrieve_exclude: float = 0.95  # copy, training: neighbours more cosine-similar than this are left out
 
     def __post_init__(self) -> None:
         _check(self.kind in ("showtell", "attend", "copy"), "model.kind", "must be 'showtell', 'attend' or 'copy'")
@@ -37,9 +34,6 @@ class ModelConfig:
         for name in ("embed", "hidden", "attn_dim", "copy_k"):
             _check(getattr(self, name) > 0, f"model.{name}", "must be positive")
         _check(0 <= self.dropout < 1, "model.dropout", "must be in [0, 1)")
-        _check(self.retrieve_k >= 0, "model.retrieve_k", "must be 0 (off) or positive")
-        _check(self.retrieve_k == 0 or self.kind == "copy", "model.retrieve_k", "needs model.kind = 'copy'")
-        _check(-1 <= self.retrieve_exclude <= 1, "model.retrieve_exclude", "must be a cosine similarity in [-1, 1]")
 
 
 @dataclass(frozen=True)

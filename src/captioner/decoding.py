@@ -75,7 +75,7 @@ def rollout(
         lps.append(torch.where(done, torch.zeros_like(lp), lp))
         nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
         toks.append(nxt)
-        if "alpha" in state:
+        if model.attends:
             alphas.append(state["alpha"].float())
         done = done | (nxt == END_IX)
         tok = nxt
@@ -187,7 +187,7 @@ def beam_search(
             break
         flat = (new_src + torch.arange(b, device=feats.device)[:, None] * k).view(-1)
         state = _select(state, flat)
-        if "alpha" in state:
+        if model.attends:
             alph = [a.index_select(0, flat) for a in alph] + [state["alpha"].float()]
         hist = torch.cat([hist.gather(1, new_src[..., None].expand(-1, -1, hist.shape[2])), new_word[..., None]], 2)
         score, tok = new_score, new_word.view(-1)
@@ -269,7 +269,7 @@ def name_confident_class(
     """Copy models: where the encoder's top ImageNet class has probability >= threshold and image i is a
     photo (is_photo(i), asked only for those images; None: all are), the first caption becomes the best one
     that says that class's word (constrained_beam_search). threshold 0 (or no copy path) changes nothing."""
-    if threshold <= 0 or not hasattr(model, "offered"):
+    if threshold <= 0 or not model.offers_classes:
         return nbest
     p, w = model.offered(feats)
     out = list(nbest)

@@ -157,7 +157,7 @@ def caption_loss(
 
 def copy_weights(model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor, weight: float) -> torch.Tensor | None:
     """Copy model: `weight` for target words that one of the image's top-k classes offers, else 1 (B, T-1)."""
-    if weight == 1.0 or not hasattr(model, "offered"):
+    if weight == 1.0 or not model.offers_classes:
         return None
     _, words = model.offered(feats)  # (B, k)
     offered = (tokens[:, 1:, None] == words[:, None, :]).any(-1)  # (B, T-1)
@@ -279,8 +279,6 @@ def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
     model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
     if d.class_word is not None:
         model.class_word.copy_(torch.tensor(d.class_word))
-    if cfg.model.retrieve_k:  # the training images and their first captions are the neighbours to point into
-        model.set_index(d.store.get("pooled", d.train_rows), [caps[0] for caps in d.train_caps])
     if t.init:
         _init_from(Path(t.init), model, d.vocab)
     if t.scst_samples and ddp.world > 1:

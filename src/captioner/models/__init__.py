@@ -1,16 +1,49 @@
-"""Decoders. Each exposes forward(feats, tokens) -> logits for training and
-init_state(feats) / step(tokens, state) -> (logits, state) for decoding."""
+"""Decoders, and the one contract (Decoder) that training, decoding, evaluation and serving rely on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
+import torch
 from torch import nn
 
 from ..config import ModelConfig
 from .attend import Attend
 from .copy import CopyDecoder
 from .showtell import ShowTell
+
+State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
+
+
+class Decoder(Protocol):
+    """A caption decoder. Capabilities are declared as class attributes, never probed:
+
+    returns_logprobs: forward/step give log-probabilities (a mixture), not logits; decoding treats both alike
+    attends: after each step the state holds 'alpha' (B, cells), the attention over the encoder's grid
+    offers_classes: offered(feats) -> (probabilities, word ids), each (B, k), of the classifier's top-k classes,
+        which photo naming and the copy loss weight use"""
+
+    returns_logprobs: bool
+    attends: bool
+    offers_classes: bool
+
+    def init_state(self, feats: torch.Tensor) -> State:
+        """Image features (B, ...) -> the state before #START#."""
+        ...
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """tokens (B,) -> next-word scores (B, V) and the next state."""
+        ...
+
+    def forward(self, feats: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: tokens (B, T) -> scores (B, T, V)."""
+        ...
+
+    def offered(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Only where offers_classes: the top classes' probabilities and word ids, (B, k) each."""
+        ...
+
 
 BUILDERS: dict[str, Callable[[ModelConfig, int, int], nn.Module]] = {
     "showtell": ShowTell,

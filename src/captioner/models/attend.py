@@ -12,6 +12,10 @@ State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
 
 
 class Attend(nn.Module):
+    returns_logprobs = False
+    attends = True  # the state's 'alpha' (B, S) is where the last step looked
+    offers_classes = False
+
     def __init__(self, cfg: ModelConfig, vocab_size: int, feat_dim: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.embed, padding_idx=PAD_IX)

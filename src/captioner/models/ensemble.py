@@ -22,7 +22,10 @@ class Ensemble(nn.Module):
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
-        if all(hasattr(m, "offered") for m in members):  # copy decoders: the classes on offer are the encoder's
+        self.returns_logprobs = True
+        self.attends = all(m.attends for m in members)  # then 'alpha' is the members' mean attention
+        self.offers_classes = all(m.offers_classes for m in members)
+        if self.offers_classes:  # copy decoders: the classes on offer are the encoder's, the same for all
             self.offered = members[0].offered
 
     def _mean(self, outs: list[torch.Tensor]) -> torch.Tensor:
@@ -44,9 +47,8 @@ class Ensemble(nn.Module):
             out, s = m.step(tokens, self._member_state(state, j))
             outs.append(out)
             new.update({f"{j}.{k}": v for k, v in s.items()})
-        alphas = [new.get(f"{j}.alpha") for j in range(len(self.members))]
-        if all(a is not None for a in alphas):  # attention decoders: the members' mean attention, for pictures
-            new["alpha"] = torch.stack([a.float() for a in alphas]).mean(0)  # type: ignore[union-attr]
+        if self.attends:  # the members' mean attention, for pictures
+            new["alpha"] = torch.stack([new[f"{j}.alpha"].float() for j in range(len(self.members))]).mean(0)
         return self._mean(outs), new
 
     def forward(self, feats: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
