@@ -164,25 +164,18 @@ def beam_search(
             logp = only_end(logp)
         cand = (score[..., None] + logp).view(b, -1)  # (B, K*V)
         top, idx = cand.topk(2 * k, dim=1)  # (B, 2K): room for beams that end now
-        src, word = idx // logp.shape[-1], idx % logp.shape[-1]
         new_score = torch.full((b, k), NEG, device=feats.device)
         new_src = torch.zeros(b, k, dtype=torch.long, device=feats.device)
         new_word = torch.full((b, k), PAD_IX, dtype=torch.long, device=feats.device)
         for i in range(b):
-            j = 0
-            for rank, (s, w, sc) in enumerate(zip(src[i].tolist(), word[i].tolist(), top[i].tolist(), strict=True)):
-                if sc <= NEG / 2:
-                    break
-                if w == END_IX:
-                    if rank >= k:
-                        continue  # as in fairseq: a hypothesis may end only from the top k candidates
-                    words = hist[i, s].tolist()
-                    lp = ((5 + len(words) + 1) / 6) ** length_penalty
-                    att = [a[i * k + s] for a in alph] if alph else []
-                    finished[i].append((sc / lp, words, sc, att))
-                elif j < k:
-                    new_score[i, j], new_src[i, j], new_word[i, j] = sc, s, w
-                    j += 1
+            ended, live = _walk(top[i].tolist(), idx[i].tolist(), logp.shape[-1], k)
+            for sc, s in ended:
+                words = hist[i, s].tolist()
+                lp = ((5 + len(words) + 1) / 6) ** length_penalty
+                att = [a[i * k + s] for a in alph] if alph else []
+                finished[i].append((sc / lp, words, sc, att))
+            for j, (sc, s, w) in enumerate(live):
+                new_score[i, j], new_src[i, j], new_word[i, j] = sc, s, w
         if all(len(f) >= n_best for f in finished) and _no_better(finished, new_score, length_penalty, n_best):
             break
         flat = (new_src + torch.arange(b, device=feats.device)[:, None] * k).view(-1)
@@ -230,19 +223,14 @@ def constrained_beam_search(
         rows, words, scores = [], [], []
         for bank, c in ((0, stay), (1, move)):
             top, idx = c.view(-1).topk(min(2 * k, c.numel()))
-            j = 0
-            for rank, (sc, ix) in enumerate(zip(top.tolist(), idx.tolist(), strict=True)):
-                if sc <= NEG / 2 or j == k:
-                    break
-                src, w = divmod(ix, c.shape[1])  # `move` has one row per source hypothesis
-                if w == END_IX:  # only bank 1 can end
-                    if rank < k and (best is None or sc > best[0]):
-                        best = (sc, hist[src])
-                    continue
+            ended, live = _walk(top.tolist(), idx.tolist(), c.shape[1], k)  # `move` has one row per source
+            for sc, src in ended:  # only bank 1 can end
+                if best is None or sc > best[0]:
+                    best = (sc, hist[src])
+            for j, (sc, src, w) in enumerate(live):
                 rows.append((bank, j, src))
                 words.append(w)
                 scores.append(sc)
-                j += 1
         alive = max(scores, default=NEG)
         if not rows or (best is not None and alive <= best[0]):  # log-probs only fall: nothing can beat it
             break
@@ -280,6 +268,23 @@ def name_confident_class(
         if c is not None:
             out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]
     return out
+
+
+def _walk(top: list[float], idx: list[int], vocab: int, k: int) -> tuple[list, list]:
+    """One beam's candidates, best first, as (score, flat index over source x word): those that end (#END#)
+    within the top k ranks finish, as in fairseq; the first k that do not end live on.
+    Returns (ended [(score, source)], live [(score, source, word)])."""
+    ended, live = [], []
+    for rank, (sc, ix) in enumerate(zip(top, idx, strict=True)):
+        if sc <= NEG / 2 or len(live) == k:
+            break
+        src, w = divmod(ix, vocab)
+        if w == END_IX:
+            if rank < k:
+                ended.append((sc, src))
+        else:
+            live.append((sc, src, w))
+    return ended, live
 
 
 def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_best: int) -> bool:
