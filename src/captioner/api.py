@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from .images import open_image, photo_like, to_rgb
 from .models import feature_kind
 
 DEFAULT_MODEL = "open-clipart"
+T, R = TypeVar("T"), TypeVar("R")
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
 
@@ -163,12 +165,21 @@ class Captioner:
     ) -> Result | list[Result]:
         """Caption one image (path, bytes, PIL image or HxWx3 uint8 array) or a list of them."""
         single = not isinstance(images, (list, tuple))
-        batch = [images] if single else list(images)
         results: list[Result] = []
-        for s in range(0, len(batch), batch_size):
-            chunk = batch[s : s + batch_size]
-            x = torch.stack([self._tensor(im) for im in chunk])
-            for im, r in zip(chunk, self.caption_tensors(x, beam, n_best, temperature), strict=True):
+        for chunk, xs in prefetched([images] if single else list(images), self._tensor, batch_size):
+            for im, r in zip(chunk, self.caption_tensors(torch.stack(xs), beam, n_best, temperature), strict=True):
                 r.source = str(im) if isinstance(im, (str, Path)) else ""
                 results.append(r)
         return results[0] if single else results
+
+
+def prefetched(items: list[T], load: Callable[[T], R], batch_size: int) -> Iterator[tuple[list[T], list[R]]]:
+    """Chunks of batch_size items with their loaded values; the next chunk loads in two threads while the
+    caller works on this one (image decoding overlaps the model). A load that raises raises here."""
+    chunks = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+    with ThreadPoolExecutor(2) as pool:
+        pending = [pool.submit(load, x) for x in chunks[0]] if chunks else []
+        for k, chunk in enumerate(chunks):
+            loaded = [f.result() for f in pending]
+            pending = [pool.submit(load, x) for x in chunks[k + 1]] if k + 1 < len(chunks) else []
+            yield chunk, loaded

@@ -6,14 +6,13 @@ import glob
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
 import torch
 from tqdm import tqdm
 
-from .api import Captioner
+from .api import Captioner, prefetched
 from .data.importers import IMAGE_EXTS
 from .images import ImageError, open_image
 
@@ -54,12 +53,8 @@ def caption_paths(
 
     Images of the next batch are decoded in threads while the current batch runs through the model."""
     failed = 0
-    chunks = [paths[s : s + batch_size] for s in range(0, len(paths), batch_size)]
-    with ThreadPoolExecutor(2) as pool, tqdm(total=len(paths), unit="img", disable=not progress) as bar:
-        pending = [pool.submit(_load, cap, p) for p in chunks[0]] if chunks else []
-        for k, chunk in enumerate(chunks):
-            loaded = [f.result() for f in pending]
-            pending = [pool.submit(_load, cap, p) for p in chunks[k + 1]] if k + 1 < len(chunks) else []
+    with tqdm(total=len(paths), unit="img", disable=not progress) as bar:
+        for chunk, loaded in prefetched(paths, lambda p: _load(cap, p), batch_size):
             good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, torch.Tensor)]
             for p, e in zip(chunk, loaded, strict=True):
                 if isinstance(e, ImageError):

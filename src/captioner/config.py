@@ -10,6 +10,10 @@ from typing import Any
 
 from .errors import CaptionerError
 
+MAX_PIXELS = 40_000_000  # images larger than this are refused before decoding (decompression bombs)
+RERANK_WEIGHT = 0.5  # evaluate's reranker: weight of neighbours' CIDEr-D next to the model's mean log-probability
+RERANK_TAU = 0.02  # evaluate's reranker: temperature of the neighbours' cosine similarities; both chosen on val
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -141,3 +145,15 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:  
             raise CaptionerError(f"override {item!r}: expected section.key=value, e.g. train.lr=3e-4")
         obj.setdefault(section, {})[name] = _parse_value(value.strip())
     return config_from_dict(obj)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the service accepts."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = MAX_PIXELS
+    max_batch: int = 16
+    batch_wait_s: float = 0.01  # how long the batcher waits for more requests to join a batch
+    max_beam: int = 10
+    body_timeout_s: float = 30.0  # a client that has not sent its whole upload by then gets 408

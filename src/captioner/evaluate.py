@@ -19,6 +19,7 @@ from PIL import Image
 
 from . import baselines as bl
 from .checkpoint import load_ensemble
+from .config import RERANK_TAU, RERANK_WEIGHT
 from .data.manifest import Item, dataset_root, read_manifest
 from .decoding import Caption, beam_search, greedy, name_confident_class, sequence_logprob
 from .encoders import preprocess
@@ -102,9 +103,7 @@ def photo_test(ck: Any, sp: Split, root: Path) -> Callable[[int], bool]:
     return is_photo
 
 
-RERANK_WEIGHT = 0.5  # weight of neighbours' CIDEr-D next to the model's mean log-probability (see rerank)
 RERANK_NAME = "rerank (model + weighted neighbours, n-best + neighbours)"
-RERANK_TAU = 0.02  # temperature of the neighbours' cosine similarities (see rerank); both chosen on val
 ENSEMBLE_RERANK_NAME = "rerank (ensemble members' consensus + weighted neighbours)"
 ENSEMBLE_NEIGHBOURS = 0.5  # ensembles: weight of the neighbours' CIDEr-D beside the members' (chosen on val)
 

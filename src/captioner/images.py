@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 40_000_000  # refuse anything larger before decoding (decompression bombs)
+from .config import MAX_PIXELS
 
 
 class ImageError(ValueError):

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
@@ -16,21 +15,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from ..api import Captioner
-from ..images import MAX_PIXELS, ImageError, open_image
+from ..config import Limits
+from ..images import ImageError, open_image
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What the service accepts."""
-
-    max_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = MAX_PIXELS
-    max_batch: int = 16
-    batch_wait_s: float = 0.01  # how long the batcher waits for more requests to join a batch
-    max_beam: int = 10
-    body_timeout_s: float = 30.0  # a client that has not sent its whole upload by then gets 408
 
 
 class Batcher:
