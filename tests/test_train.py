@@ -71,17 +71,17 @@ def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_pat
 
 def test_without_validation_best_follows_the_training_loss(tmp_path: Path) -> None:
     """No val split: 'best' is the epoch of lowest training loss and early stopping waits for the loss to stall."""
-    from captioner.train import Progress, _end_epoch
+    from captioner.train_state import Progress, end_epoch
 
     saved: list[str] = []
     prog = Progress()
     for loss in (3.2, 2.5, 1.8, 1.9, 2.0):
-        _end_epoch(prog, {"epoch": prog.epoch + 1, "step": 1, "train_loss": loss}, 2, 10, lambda n, _s: saved.append(n))
+        end_epoch(prog, {"epoch": prog.epoch + 1, "step": 1, "train_loss": loss}, 2, 10, lambda n, _s: saved.append(n))
     assert saved.count("best") == 3 and prog.best_cider == -1.8  # epochs 1, 2 and 3 improved
     assert prog.epoch == 10  # two epochs without a lower loss: stopped early
 
 
-def test_training_on_a_train_only_dataset_writes_best(tmp_path: Path) -> None:
+def test_training_on_a_train_only_dataset_writes_best_and_says_so(tmp_path: Path, capsys, caplog, recwarn) -> None:
     from captioner.prepare import prepare
 
     src = tmp_path / "src"
@@ -93,8 +93,18 @@ def test_training_on_a_train_only_dataset_writes_best(tmp_path: Path) -> None:
 
     extract(tmp_path / "data", tmp_path / "data" / "features", "efficientnet-lite0", workers=0)
     out = tmp_path / "run"
-    assert main(["train", f"train.data={tmp_path / 'data'}", f"train.out={out}", "train.epochs=2"]) == 0
-    assert (out / "best" / "model.safetensors").exists()
+    args = ["train", f"train.data={tmp_path / 'data'}", f"train.out={out}", "train.epochs=2"]
+    assert main([*args, "--resume"]) == 2  # nothing to resume is an error, not a silent fresh start
+    assert "latest does not exist, so there is nothing to resume" in capsys.readouterr().err
+    with caplog.at_level("WARNING"):
+        assert main(args) == 0
+    assert "no validation images" in caplog.text
+    assert not [w for w in recwarn if "legend" in str(w.message)]  # the curves plot warns about nothing
+    printed = capsys.readouterr().out
+    assert "no validation split: best/ is epoch" in printed and "CIDEr-D" not in printed
+    assert (out / "best" / "model.safetensors").exists() and (out / "curves.png").exists()
+    assert main([*args, "--resume"]) == 0
+    assert capsys.readouterr().out.startswith(f"nothing to do: {out}/latest had finished 2 of 2 epochs")
 
 
 @pytest.fixture
@@ -142,6 +152,16 @@ def test_training_refuses_to_overwrite_and_names_missing_grid(
     assert "latest exists: pass --resume" in capsys.readouterr().err
     assert main(["train", *args[:2], f"train.out={tmp_path / 'x'}", "train.features=" + str(tmp_path)]) == 2
     assert "feature index" in capsys.readouterr().err
+
+
+def _saved_step(out: Path) -> int:
+    """The global step of the newest complete 'latest' checkpoint (0 while there is none)."""
+    for name in ("latest", "latest.old"):
+        try:
+            return int(json.loads((out / name / "meta.json").read_text())["global_step"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return 0
 
 
 class _Evil:
@@ -197,22 +217,25 @@ def test_sigkill_during_checkpoint_writes_never_loses_the_last_good_one(shapes_d
         "train.patience=0",
     ]
     cmd = [sys.executable, "-m", "captioner.cli", "train", *args]
-    rng, steps = random.Random(1), []
-    for attempt in range(8):
+    rng, steps, kills = random.Random(1), [0], 0
+    for attempt in range(8):  # each kill lands while training runs: after the run has saved a new step
         proc = subprocess.Popen(
             cmd + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         start = time.time()
         while proc.poll() is None and time.time() - start < 60:
-            if (out / "latest").exists() or (out / "latest.old").exists():
-                time.sleep(rng.uniform(0.0, 0.4))
+            if _saved_step(out) > steps[-1]:  # this run is past its start-up and is training
+                time.sleep(rng.uniform(0.0, 0.05))
                 proc.kill()
+                kills += 1
                 break
-            time.sleep(0.005)
+            time.sleep(0.002)
         proc.wait()
-        if (out / "latest").exists() or (out / "latest.old").exists():
-            ck = load_checkpoint(out / "latest")  # falls back to latest.old if the swap was cut
-            steps.append(ck.meta["global_step"])
-    assert steps == sorted(steps) and len(steps) >= 6  # progress is never lost
+        ck = load_checkpoint(out / "latest")  # falls back to latest.old if the swap was cut
+        steps.append(ck.meta["global_step"])
+        if steps[-1] == 45:
+            break
+    assert kills >= 5, steps  # most attempts were killed mid-training, not before it started
+    assert steps == sorted(steps) and len(set(steps)) == len(steps), steps  # every run added steps; none lost
     assert main(["train", *args, "--resume"]) == 0
     assert json.loads((out / "latest" / "meta.json").read_text())["global_step"] == 45

@@ -116,11 +116,20 @@ def _train(a: argparse.Namespace) -> None:
     prog = train(cfg, resume=a.resume)
     if os.environ.get("RANK", "0") != "0":
         return
-    best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1), default={})
-    print(f"trained {prog.global_step} steps; checkpoints in {cfg.train.out}/latest and {cfg.train.out}/best")
-    if "CIDEr-D" in best:
+    out = cfg.train.out
+    if not prog.steps_run:
+        print(f"nothing to do: {out}/latest had finished {prog.epoch} of {cfg.train.epochs} epochs")
+        return
+    print(
+        f"trained {prog.steps_run} steps (global step {prog.global_step}); checkpoints in {out}/latest and {out}/best"
+    )
+    if any("CIDEr-D" in h for h in prog.history):
+        best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1))
         b4, ep = best["BLEU-4"], best["epoch"]
         print(f"  best validation CIDEr-D {best['CIDEr-D']:.3f} (BLEU-4 {b4:.3f}), epoch {ep}")
+    else:
+        best = min(prog.history, key=lambda h: h["train_loss"])
+        print(f"  no validation split: best/ is epoch {best['epoch']}, training loss {best['train_loss']:.3f}")
 
 
 def _evaluate(a: argparse.Namespace) -> None:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from .baselines import CiderD
 from .checkpoint import feat_dim, load_checkpoint, resolve, save_checkpoint
@@ -26,12 +22,13 @@ from .decoding import greedy
 from .distributed import Dist, all_gather, all_sum, barrier, setup, teardown
 from .errors import CaptionerError
 from .features import FeatureStore
-from .files import read_json, write_bytes
 from .imagenet import class_words
 from .metrics import bleu_cider
 from .models import build_model, feature_kind
 from .scst import scst_loss
-from .text import PAD_IX, Vocab, as_matrix
+from .text import END_IX, PAD_IX, UNK_IX, Vocab, as_matrix
+from .ticker import Ticker
+from .train_state import Progress, end_epoch, plot_curves, restore, state_tensors
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +85,16 @@ def load_data(cfg: Config) -> TrainData:
     )
     d.class_word = class_word
     d.train_refs = [it.captions for it in split["train"]]
+    if not split["val"]:
+        log.warning(
+            "%s: no validation images, so no CIDEr-D is measured; 'best' is the epoch with the lowest training loss "
+            "(prepare with --split-ratio to hold some images out)",
+            data,
+        )
+    words = [w for caps in d.train_caps for c in caps for w in c[1:] if w != END_IX]
+    unk = sum(w == UNK_IX for w in words) / max(1, len(words))
+    if unk > 0.5:
+        log.warning("%.0f%% of training words are #UNK#: lower --min-count when preparing, or add captions", 100 * unk)
     d.pairs = np.array([(i, j) for i, caps in enumerate(d.train_caps) for j in range(len(caps))], np.int64)
     return d
 
@@ -216,51 +223,6 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
     return {"val_loss": total / max(1, count), **bleu_cider(refs, hyps)}
 
 
-@dataclass
-class Progress:
-    """Where training stands; saved beside every 'latest' checkpoint."""
-
-    epoch: int = 0
-    step_in_epoch: int = 0
-    global_step: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_cider: float | None = None  # the best epoch's score: validation CIDEr-D, or -train_loss without validation
-    bad_epochs: int = 0
-    loss_sum: float = 0.0  # this epoch's training losses so far (this rank's), for the epoch mean
-    loss_n: int = 0
-
-
-def _state_tensors(opt: torch.optim.Optimizer, ddp: Dist) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """Optimizer state and every rank's RNG state (a collective call under torchrun)."""
-    sd = opt.state_dict()
-    tensors = {f"opt.{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items()}
-    mine = {"torch": torch.get_rng_state()}
-    if ddp.device.type == "cuda":
-        mine["cuda"] = torch.cuda.get_rng_state(ddp.device)
-    for r, states in enumerate(all_gather(mine, ddp)):
-        tensors.update({f"rng.{k}.{r}": v for k, v in states.items()})
-    return tensors, sd["param_groups"]
-
-
-def _restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ddp: Dist) -> Progress:
-    path = resolve(path)
-    tensors = load_file(path / "train_state.safetensors")
-    meta = read_json(path / "train_state.json", "training state")
-    model.load_state_dict(load_file(path / "model.safetensors"))
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, name = key.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    opt.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
-    if f"rng.torch.{ddp.rank}" not in tensors:
-        raise CaptionerError(f"{path}: no RNG state for rank {ddp.rank}; resume with the world size it was saved with")
-    torch.set_rng_state(tensors[f"rng.torch.{ddp.rank}"])
-    if f"rng.cuda.{ddp.rank}" in tensors and ddp.device.type == "cuda":
-        torch.cuda.set_rng_state(tensors[f"rng.cuda.{ddp.rank}"], ddp.device)
-    return Progress(**meta)
-
-
 def train(cfg: Config, resume: bool = False) -> Progress:
     """Train a decoder as the config says; with resume, continue from out/latest exactly.
 
@@ -272,91 +234,119 @@ def train(cfg: Config, resume: bool = False) -> Progress:
         teardown(ddp)
 
 
+@dataclass
+class Run:
+    """What one training run holds while it goes: data, model (and its DDP/compiled wrapper), optimizer."""
+
+    cfg: Config
+    d: TrainData
+    model: nn.Module
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    ddp: Dist
+    scaler: torch.amp.GradScaler
+    cider: CiderD | None  # SCST: the reward's document frequencies (training captions)
+
+
 def _train(cfg: Config, resume: bool, ddp: Dist) -> Progress:
-    t, out, device = cfg.train, Path(cfg.train.out), ddp.device
+    t, out = cfg.train, Path(cfg.train.out)
+    r = _setup(cfg, ddp)
+    prog = _start(r, out, resume)
+    if prog.epoch >= t.epochs:
+        log.info("%s/latest already finished all %d epochs; nothing to resume", out, t.epochs)
+        return prog
+    total = steps_per_epoch(r.d, cfg) * t.epochs
+
+    def save(name: str, with_state: bool) -> None:
+        tensors, groups = state_tensors(r.opt, ddp) if with_state else (None, None)
+        if ddp.main:
+            meta = {"epoch": prog.epoch, "global_step": prog.global_step, "history": prog.history[-1:]}
+            extra = {**prog.to_json(), "param_groups": groups} if with_state else None
+            save_checkpoint(out / name, r.model, cfg, r.d.vocab, r.d.store.spec, meta, tensors, extra)
+        barrier(ddp)
+
+    r.net.train()
+    while prog.epoch < t.epochs:
+        batches = epoch_batches(r.d, cfg, prog.epoch)
+        desc = f"epoch {prog.epoch + 1}/{t.epochs}"
+        with Ticker(len(batches), desc, "step", prog.step_in_epoch, quiet=not ddp.main) as bar:
+            for k in range(prog.step_in_epoch, len(batches)):
+                loss = _step(r, batches[k][ddp.rank :: ddp.world], t.lr * lr_factor(cfg, prog.global_step, total))
+                prog.loss_sum, prog.loss_n = prog.loss_sum + loss, prog.loss_n + 1
+                prog.step_in_epoch, prog.global_step = k + 1, prog.global_step + 1
+                prog.steps_run += 1
+                bar.set_postfix(loss=f"{loss:.3f}")
+                bar.update()
+                if prog.global_step % t.checkpoint_every == 0:
+                    save("latest", True)
+        loss_sum, loss_n = all_sum([prog.loss_sum, prog.loss_n], ddp)
+        prog.loss_sum, prog.loss_n = 0.0, 0
+        metrics = {"epoch": prog.epoch + 1, "step": prog.global_step, "train_loss": loss_sum / max(1, loss_n)}
+        end_epoch(prog, {**metrics, **validate(r.model, r.d, cfg, ddp.device, ddp)}, t.patience, t.epochs, save)
+        if ddp.main:
+            plot_curves(prog.history, out / "curves.png")
+    return prog
+
+
+def _setup(cfg: Config, ddp: Dist) -> Run:
+    """Data, the model (seeded alike on every rank), its optimizer and wrappers."""
+    t = cfg.train
     d = load_data(cfg)
     torch.manual_seed(t.seed)  # the same initial weights on every rank
-    model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(device)
+    model = build_model(cfg.model, len(d.vocab), feat_dim(d.store.spec, d.kind)).to(ddp.device)
     if d.class_word is not None:
         model.class_word.copy_(torch.tensor(d.class_word))
     if t.init:
         _init_from(Path(t.init), model, d.vocab)
     if t.scst_samples and ddp.world > 1:
         raise CaptionerError("train.scst_samples: self-critical training runs in one process, not under torchrun")
-    cider = CiderD(d.train_refs) if t.scst_samples else None  # document frequencies of the training captions
     opt = torch.optim.Adam(model.parameters(), lr=t.lr, fused=True)  # one kernel for all parameters
     torch.manual_seed(t.seed + ddp.rank)  # dropout masks differ between ranks
-    prog = Progress()
-    if resolve(out / "latest").exists():
-        if not resume:
-            raise CaptionerError(f"{out}/latest exists: pass --resume to continue it, or set train.out elsewhere")
-        prog = _restore(out / "latest", model, opt, ddp)
-        log.info("resumed at epoch %d, step %d", prog.epoch, prog.step_in_epoch)
     net = DistributedDataParallel(model) if ddp.world > 1 else model
-    if t.compile:
-        net = torch.compile(net)
-    scaler = torch.amp.GradScaler(device.type, enabled=t.fp16)  # fp16 needs loss scaling; bf16 does not
-    total = steps_per_epoch(d, cfg) * t.epochs
+    net = torch.compile(net) if t.compile else net
+    scaler = torch.amp.GradScaler(ddp.device.type, enabled=t.fp16)  # fp16 needs loss scaling; bf16 does not
+    cider = CiderD(d.train_refs) if t.scst_samples else None
+    return Run(cfg, d, model, net, opt, ddp, scaler, cider)
 
-    def save(name: str, with_state: bool) -> None:
-        tensors, groups = _state_tensors(opt, ddp) if with_state else (None, None)
-        if ddp.main:
-            meta = {"epoch": prog.epoch, "global_step": prog.global_step, "history": prog.history[-1:]}
-            extra = {**prog.__dict__, "param_groups": groups} if with_state else None
-            save_checkpoint(out / name, model, cfg, d.vocab, d.store.spec, meta, tensors, extra)
-        barrier(ddp)
 
-    net.train()
-    while prog.epoch < t.epochs:
-        batches = epoch_batches(d, cfg, prog.epoch)
-        bar = tqdm(
-            total=len(batches),
-            initial=prog.step_in_epoch,
-            desc=f"epoch {prog.epoch + 1}/{t.epochs}",
-            unit="step",
-            disable=None if ddp.main else True,
-        )
-        for k in range(prog.step_in_epoch, len(batches)):
-            b = batches[k][ddp.rank :: ddp.world]  # this rank's slice of the global batch
-            for g in opt.param_groups:
-                g["lr"] = t.lr * lr_factor(cfg, prog.global_step, total)
-            if cider is not None:  # SCST: each image of the batch once, with its own sampled captions
-                imgs = np.unique(b[:, 0])
-                feats = torch.from_numpy(d.store.get(d.kind, d.train_rows[imgs].tolist())).to(device)
-                with autocast(cfg, device):
-                    refs = [d.train_refs[i] for i in imgs]
-                    loss, _ = scst_loss(model, feats, refs, d.vocab, cider, t.scst_samples, t.max_len)
-            else:
-                feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
-                with autocast(cfg, device):
-                    logits = net(feats, tokens[:, :-1])  # (B, T-1, V)
-                w = copy_weights(model, feats, tokens, cfg.model.copy_weight)
-                loss = caption_loss(logits, tokens, t.label_smoothing, w)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(model.parameters(), t.clip)
-            scaler.step(opt)
-            scaler.update()
-            prog.loss_sum, prog.loss_n = prog.loss_sum + loss.item(), prog.loss_n + 1
-            prog.step_in_epoch, prog.global_step = k + 1, prog.global_step + 1
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
-            if prog.global_step % t.checkpoint_every == 0:
-                save("latest", True)
-        bar.close()
-        loss_sum, loss_n = all_sum([prog.loss_sum, prog.loss_n], ddp)
-        prog.loss_sum, prog.loss_n = 0.0, 0
-        metrics = {
-            "epoch": prog.epoch + 1,
-            "step": prog.global_step,
-            "train_loss": loss_sum / max(1, loss_n),
-            **validate(model, d, cfg, device, ddp),
-        }
-        _end_epoch(prog, metrics, t.patience, t.epochs, save)
-        if ddp.main:
-            plot_curves(prog.history, out / "curves.png")
+def _start(r: Run, out: Path, resume: bool) -> Progress:
+    """A fresh Progress, or with resume the one in out/latest (weights, optimizer and RNG restored)."""
+    exists = resolve(out / "latest").exists()
+    if exists and not resume:
+        raise CaptionerError(f"{out}/latest exists: pass --resume to continue it, or set train.out elsewhere")
+    if resume and not exists:
+        raise CaptionerError(f"--resume: {out}/latest does not exist, so there is nothing to resume; drop --resume")
+    if not resume:
+        return Progress()
+    prog = restore(out / "latest", r.model, r.opt, r.ddp)
+    log.info("resumed %s (global step %d)", prog.where(), prog.global_step)
     return prog
+
+
+def _step(r: Run, b: np.ndarray, lr: float) -> float:
+    """One optimisation step on this rank's (image, caption) pairs b (N, 2); returns the loss."""
+    d, cfg, device = r.d, r.cfg, r.ddp.device
+    for g in r.opt.param_groups:
+        g["lr"] = lr
+    if r.cider is not None:  # SCST: each image of the batch once, with its own sampled captions
+        imgs = np.unique(b[:, 0])
+        feats = torch.from_numpy(d.store.get(d.kind, d.train_rows[imgs].tolist())).to(device)
+        with autocast(cfg, device):
+            refs = [d.train_refs[i] for i in imgs]
+            loss, _ = scst_loss(r.model, feats, refs, d.vocab, r.cider, cfg.train.scst_samples, cfg.train.max_len)
+    else:
+        feats, tokens = make_batch(d, d.train_rows[b[:, 0]], [d.train_caps[i][j] for i, j in b], device)
+        with autocast(cfg, device):
+            logits = r.net(feats, tokens[:, :-1])  # (B, T-1, V)
+        w = copy_weights(r.model, feats, tokens, cfg.model.copy_weight)
+        loss = caption_loss(logits, tokens, cfg.train.label_smoothing, w)
+    r.opt.zero_grad(set_to_none=True)
+    r.scaler.scale(loss).backward()
+    r.scaler.unscale_(r.opt)
+    nn.utils.clip_grad_norm_(r.model.parameters(), cfg.train.clip)
+    r.scaler.step(r.opt)
+    r.scaler.update()
+    return float(loss.item())
 
 
 def _init_from(path: Path, model: nn.Module, vocab: Vocab) -> None:
@@ -369,48 +359,3 @@ def _init_from(path: Path, model: nn.Module, vocab: Vocab) -> None:
     except RuntimeError as e:
         raise CaptionerError(f"train.init: {path} does not fit the [model] section: {str(e).splitlines()[0]}") from e
     log.info("initialised from %s", path)
-
-
-def _end_epoch(prog: Progress, metrics: dict[str, Any], patience: int, epochs: int, save: Any) -> None:
-    """Record the epoch; keep 'best' by validation CIDEr-D; stop early after `patience` bad epochs."""
-    prog.history.append(metrics)
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k not in ("epoch", "step"))
-    log.info("epoch %d (step %d): %s", metrics["epoch"], metrics["step"], shown)
-    prog.epoch, prog.step_in_epoch = prog.epoch + 1, 0
-    score = metrics.get("CIDEr-D", -metrics["train_loss"])
-    if prog.best_cider is None or score > prog.best_cider:
-        prog.best_cider, prog.bad_epochs = score, 0
-        save("best", False)
-    else:
-        prog.bad_epochs += 1
-    if patience and prog.bad_epochs >= patience:
-        what = "validation CIDEr-D" if "CIDEr-D" in metrics else "training loss (no validation split)"
-        log.info("early stop: no better %s for %d epochs", what, prog.bad_epochs)
-        prog.epoch = epochs
-    save("latest", True)
-
-
-def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
-    """Training and validation loss, and validation CIDEr-D, by epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax[0].plot(ep, [h["train_loss"] for h in history], label="train (last batch)")
-    if "val_loss" in history[0]:
-        ax[0].plot(ep, [h["val_loss"] for h in history], label="validation")
-        ax[1].plot(ep, [h["CIDEr-D"] for h in history], label="CIDEr-D", color="C2")
-        ax[1].plot(ep, [h["BLEU-4"] for h in history], label="BLEU-4", color="C3")
-    ax[0].set(xlabel="epoch", ylabel="cross-entropy")
-    ax[1].set(xlabel="epoch", ylabel="validation score (greedy)")
-    for a in ax:
-        a.legend()
-    fig.tight_layout()
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
