@@ -15,6 +15,7 @@ from tqdm import tqdm
 from .api import Captioner, prefetched
 from .data.importers import IMAGE_EXTS
 from .images import ImageError, open_image
+from .metrics import health
 
 
 def gather(args: Iterable[str], stdin: TextIO = sys.stdin) -> Iterator[str]:
@@ -52,7 +53,7 @@ def caption_paths(
     """Write one line per path; returns how many could not be captioned.
 
     Images of the next batch are decoded in threads while the current batch runs through the model."""
-    failed = 0
+    failed, said = 0, []
     with tqdm(total=len(paths), unit="img", disable=not progress) as bar:
         for chunk, loaded in prefetched(paths, lambda p: _load(cap, p), batch_size):
             good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, torch.Tensor)]
@@ -66,7 +67,10 @@ def caption_paths(
                 x = torch.stack([x for _, x in good])
                 for (p, _), r in zip(good, cap.caption_tensors(x, beam, n_best, temperature), strict=True):
                     r.source = p
+                    said.append(r.caption)
                     print(json.dumps(r.to_json(), ensure_ascii=False) if as_json else f"{p}\t{r.caption}", file=out)
             out.flush()
             bar.update(len(chunk))
+    if len(said) >= 3:
+        health(said)  # warns when most images get the same caption, as evaluate does
     return failed

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from torch import nn
 from .config import Config, config_from_dict
 from .encoders import EncoderSpec
 from .errors import CaptionerError
-from .files import make_readable, read_json, write_json
+from .files import read_json, temp_dir, write_json
 from .models import build_model, feature_kind
 from .models.ensemble import Ensemble
 from .text import Vocab
@@ -84,7 +83,7 @@ def save_checkpoint(
     """Write the folder atomically: build it beside `path`, then swap it in."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = temp_dir(path.parent, f".{path.name}.")
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp / "model.safetensors")
@@ -98,9 +97,7 @@ def save_checkpoint(
             )
             write_json(tmp / "train_state.json", extra_json or {})
         write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta})
-        make_readable(tmp)
         for f in tmp.iterdir():
-            make_readable(f)
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         old = path.with_name(path.name + ".old")
@@ -152,7 +149,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     legacy = not (path / "model.safetensors").exists() and (path / "model.pt").exists()
     missing = [f for f in FILES if not (path / f).is_file() and not (legacy and f == "model.safetensors")]
     if missing:
-        raise CaptionerError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+        hint = next((f"; did you mean {path / n}?" for n in ("best", "latest") if (path / n / FILES[0]).is_file()), "")
+        raise CaptionerError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}{hint}")
     meta = read_json(path / "meta.json", "checkpoint meta")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CaptionerError(

@@ -158,9 +158,10 @@ def _evaluate(a: argparse.Namespace) -> None:
         name_threshold=a.name_threshold,
         ensemble=a.ensemble,
     )
-    _print_metrics("model", r["metrics"])
+    width = max(len(n) for n in ["model", *r["baselines"]])  # one column for the names, however long
+    _print_metrics("model", r["metrics"], width)
     for name, m in r["baselines"].items():
-        _print_metrics(name, m)
+        _print_metrics(name, m, width)
     h = r["health"]
     print(
         f"health: {h['distinct_pct']:.1f}% distinct, {h['vocab_used']} words used, mean length {h['mean_length']:.2f}, "
@@ -172,10 +173,10 @@ def _evaluate(a: argparse.Namespace) -> None:
     print(f"wrote predictions.json, metrics.json, baselines.json, report.html to {r['out']}")
 
 
-def _print_metrics(name: str, m: dict) -> None:
+def _print_metrics(name: str, m: dict, width: int = 42) -> None:
     keys = ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D"]
     vals = "  ".join(f"{k} {m[k]:.3f}" for k in keys if k in m)
-    print(f"{name:42s} {vals}  ({m['images']} images)")
+    print(f"{name:{width}s}  {vals}  ({m['images']} images)")
     for k, why in m.get("unavailable", {}).items():
         if name in ("model", "predictions"):
             print(f"  {k} unavailable: {why}")
@@ -245,7 +246,10 @@ def _scenes(a: argparse.Namespace) -> None:
 def _add_prepare(sub: Any) -> None:
     s = sub.add_parser("prepare", formatter_class=HELP, help="import a dataset into manifest.jsonl + vocab.json")
     s.add_argument(
-        "--format", required=True, choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder", "seed"]
+        "--format",
+        required=True,
+        choices=["karpathy", "coco", "flickr8k", "csv", "jsonl", "folder", "seed"],
+        help="the dataset's format (README: Import a dataset)",
     )
     s.add_argument("src", help="dataset file or folder (seed: the seminar's data/ folder)")
     s.add_argument("--out", required=True, help="output folder")
@@ -298,14 +302,14 @@ def _add_evaluate(sub: Any) -> None:
         "evaluate", formatter_class=HELP, help="score a checkpoint (or a predictions file) on a split, with baselines"
     )
     s.add_argument("checkpoint", nargs="?", help="checkpoint folder, e.g. runs/showtell/best")
-    s.add_argument("--split", default="test", choices=["train", "val", "test"])
+    s.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split to caption and score")
     s.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
     s.add_argument("--data", help="prepared dataset (default: the one the checkpoint was trained on)")
     s.add_argument("--features", help="features folder (default: DATA/features)")
     s.add_argument("--out", help="output folder (default: CHECKPOINT/../eval-SPLIT)")
     s.add_argument("--limit", type=int, help="only the first N images of the split")
     s.add_argument("--predictions", help="score this COCO-format results file instead of a checkpoint")
-    s.add_argument("--no-baselines", action="store_true")
+    s.add_argument("--no-baselines", action="store_true", help="score only the model (no retrieval or class baselines)")
     s.add_argument(
         "--rerank-weight",
         type=float,
@@ -375,7 +379,7 @@ def _add_data(sub: Any) -> None:
     d = dsub.add_parser(
         "open-clipart", formatter_class=HELP, help="real image-text corpus from Debian and npm packages"
     )
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, help="output folder (manifest, vocabulary, images, features)")
     d.add_argument("--limit", type=int, help="at most this many items per source (for a quick look)")
     d.add_argument("--workers", type=int, default=2, help="SVG-rendering processes")
     d.add_argument("--min-count", type=int, default=5, help="vocabulary: keep words seen this often")
@@ -396,7 +400,7 @@ def _add_data(sub: Any) -> None:
     d = dsub.add_parser(
         "scenes", formatter_class=HELP, help="synthetic compositional scenes with held-out combinations"
     )
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, help="output folder (manifest, vocabulary, images, features)")
     d.add_argument("--count", type=int, default=3000, help="scenes to draw (train, val and test together)")
     d.add_argument("--seed", type=int, default=0, help="random seed of the scenes")
     d.add_argument("--min-count", type=int, default=1, help="vocabulary: keep words seen this often")

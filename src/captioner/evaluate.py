@@ -346,7 +346,7 @@ def write_report(
     page = f"""<!doctype html><meta charset=utf-8><title>captioner evaluation: {e(result["split"])}</title>
 <style>{CSS}</style>
 <h1>{e(result["checkpoint"])} on {e(result["split"])} ({result["images"]} images)</h1>
-<p>Decoding: {e(str(result["decoding"]))}. Unavailable: {e(unavailable)}.</p>
+<p>Decoding: {e(", ".join(f"{k} {v}" for k, v in result["decoding"].items()))}. Unavailable: {e(unavailable)}.</p>
 <table><tr><th>system</th>{"".join(f"<th>{n}</th>" for n in names)}</tr>{table}</table>
 <h2>Health</h2>{warn}<p>distinct captions {hl["distinct_pct"]:.1f}%, vocabulary used {hl["vocab_used"]},
 mean length {hl["mean_length"]:.2f}, ending on a function word {hl["function_word_ending_pct"]:.1f}%,

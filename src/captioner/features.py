@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from numpy.lib.format import open_memmap
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from .data.manifest import dataset_root, read_manifest
 from .encoders import Encoder, EncoderSpec, load_encoder, preprocess
 from .errors import CaptionerError
 from .files import read_json, write_json
 from .images import ImageError, open_image
+from .ticker import Ticker
 
 log = logging.getLogger(__name__)
 INDEX, PROGRESS, SPEC = "index.json", "progress.json", "encoder.json"
@@ -116,7 +116,7 @@ def extract(
         prefetch_factor=4 if workers else None,
     )
     t0, done = time.perf_counter(), start
-    with tqdm(total=n, initial=start, unit="img", desc="extract", disable=None) as bar:
+    with Ticker(n, "extract", "img", start) as bar:
         for rows, xs, bad in loader:
             for i, err in bad.items():
                 log.warning("%s: skipped: %s", root / images[i], err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -13,19 +13,21 @@ from typing import IO, Any
 from .errors import CaptionerError
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _fresh(parent: Path, prefix: str, make: Callable[[Path], int | None]) -> tuple[Path, int | None]:
+    """Create a new uniquely named entry in parent with make(path), retrying on a name clash."""
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(6)}.tmp"
+        try:
+            return path, make(path)
+        except FileExistsError:
+            continue
+    raise CaptionerError(f"{parent}: could not create a temporary name")
 
 
-_FILE_MODE = 0o666 & ~_umask()
-_DIR_MODE = 0o777 & ~_umask()
-
-
-def make_readable(path: Path) -> None:
-    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the usual umask-based mode."""
-    os.chmod(path, _DIR_MODE if path.is_dir() else _FILE_MODE)
+def temp_dir(parent: Path, prefix: str) -> Path:
+    """A new folder in parent with the usual mode: the kernel applies the process's umask to 0o777 (unlike
+    mkdtemp's 0o700), so nothing needs to read or change the umask."""
+    return _fresh(parent, prefix, lambda p: os.mkdir(p, 0o777))[0]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,11 +44,13 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call write(f) on a temp file beside `path`, fsync it and rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        make_readable(Path(tmp))
-        with os.fdopen(fd, "wb") as f:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CaptionerError(f"{path}: could not write ({e.strerror}: {e.filename})") from e
+    tmp, fd = _fresh(path.parent, f".{path.name}.", lambda p: os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        with os.fdopen(fd, "wb") as f:  # type: ignore[arg-type]
             write(f)
             f.flush()
             os.fsync(f.fileno())

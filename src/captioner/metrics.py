@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
+import os
 import shutil
+import sys
+import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .text import tokenize
@@ -42,12 +46,31 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
+@contextlib.contextmanager
+def _child_stderr_to_log(what: str) -> Iterator[None]:
+    """What child processes (Java) write to stderr goes to the debug log, not before the user's table."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace").strip()
+            if text:
+                log.debug("%s said: %s", what, text)
+
+
 def ptb_tokenize(texts: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     """pycocoevalcap's Stanford PTB tokenization (Java), or this package's compatible tokenizer without Java."""
     if java_available():
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-        return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+        with _child_stderr_to_log("PTBTokenizer"):
+            return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
     return {k: [_tok(t) for t in v] for k, v in texts.items()}
 
 
@@ -78,9 +101,10 @@ def coco_metrics(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], met
     else:
         from pycocoevalcap.meteor.meteor import Meteor
 
-        scorer = Meteor()  # its JVM stops when the scorer is garbage-collected
-        out["METEOR"] = float(scorer.compute_score(gts, res)[0])
-        del scorer
+        with _child_stderr_to_log("METEOR"):
+            scorer = Meteor()  # its JVM stops when the scorer is garbage-collected
+            out["METEOR"] = float(scorer.compute_score(gts, res)[0])
+            del scorer
     out["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
     out["CIDEr-D"] = float(Cider().compute_score(gts, res)[0])
     if len(keys) < 50:

@@ -98,6 +98,14 @@ def prepare(
     if check and fmt != "seed" and features is None:
         check_images(items, root)
     vocab, stats = build_vocab(items, min_count)
+    splits = {it.split for it in items}
+    if "val" not in splits:
+        log.warning(
+            "%s: no image is in split 'val' (%s only): training cannot measure CIDEr-D or choose its best epoch "
+            "by it; use --split-ratio, e.g. 0.8,0.1,0.1",
+            src,
+            ", ".join(sorted(splits)),
+        )
     out = Path(out)
     if fmt == "seed":
         codes = read_codes(src, len(items))

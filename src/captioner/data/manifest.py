@@ -65,8 +65,10 @@ def clean_caption(text: str, where: str) -> str | None:
 
 def check_relative(image: str, where: str, allow_outside_root: bool = False) -> str:
     """Reject image paths that escape the dataset root (absolute, or containing '..') unless allowed."""
+    if not image.strip():
+        raise CaptionerError(f"{where}: the image path is empty")
     p = PurePosixPath(image.replace("\\", "/"))
-    if not image or (not allow_outside_root and (p.is_absolute() or ".." in p.parts)):
+    if not allow_outside_root and (p.is_absolute() or ".." in p.parts):
         raise CaptionerError(
             f"{where}: image path {image!r} must be relative to the dataset root "
             "(prepare with --allow-outside-root to permit it)"

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from ..errors import CaptionerError
 from ..files import write_bytes
+from ..ticker import Ticker
 from .manifest import Item, read_manifest, split_by_hash, write_manifest
 
 log = logging.getLogger(__name__)
@@ -273,9 +273,10 @@ def _render_all(raws: list[Raw], out: Path, workers: int) -> tuple[list[Raw], di
     by_key = {r.key: r for r in raws}
     todo = [r for r in raws if not (out / r.key).is_file()]  # a rerun reuses what it rendered before
     done = ((r.key, (out / r.key).read_bytes(), "") for r in raws if (out / r.key).is_file())
-    with ProcessPoolExecutor(max(1, workers)) as pool:
+    with ProcessPoolExecutor(max(1, workers)) as pool, Ticker(len(raws), "render", "img") as bar:
         results = itertools.chain(done, pool.map(render, todo, chunksize=16))
-        for key, png, err in tqdm(results, total=len(raws), desc="render", unit="img", disable=None):
+        for key, png, err in results:
+            bar.update()
             if png is None:
                 log.warning("%s: skipped, %s", by_key[key].path or key, err)
                 failed[key] = err
@@ -306,7 +307,9 @@ def build_open_corpus(
     try:
         import cairosvg  # noqa: F401
     except ImportError as e:
-        raise CaptionerError("rendering SVGs needs cairosvg: `pip install cairosvg`") from e
+        raise CaptionerError(
+            "rendering SVGs needs cairosvg: `pip install -e '.[corpus]'` (and Debian's libcairo2)"
+        ) from e
     gatherers = {"tuxpaint": tuxpaint, "openclipart": openclipart, "openmoji": openmoji}
     unknown = set(sources) - set(gatherers)
     if unknown:
