@@ -75,14 +75,24 @@ def test_bad_input_gets_4xx_with_json(cap: Captioner) -> None:
         assert client.get("/health").status_code == 200  # still up
 
 
-def test_parallel_requests_are_batched_and_match_single(cap: Captioner) -> None:
+def test_parallel_requests_are_batched_and_match_single(cap: Captioner, monkeypatch) -> None:
     images = [_png(rgb) for rgb in COLORS.values()] * 4
-    with TestClient(create_app(cap, Limits(batch_wait_s=0.05))) as client:
+    sizes: list[int] = []
+    model_call = cap.caption_tensors
+
+    def counted(x, *args):  # type: ignore[no-untyped-def]
+        sizes.append(len(x))
+        return model_call(x, *args)
+
+    monkeypatch.setattr(cap, "caption_tensors", counted)
+    with TestClient(create_app(cap, Limits(batch_wait_s=0.2))) as client:
         single = [
             client.post("/caption", files={"image": ("a.png", b, "image/png")}).json()["caption"] for b in images[:4]
         ]
+        assert sizes == [1, 1, 1, 1]  # one at a time: batches of one
         with ThreadPoolExecutor(8) as pool:
             rs = list(pool.map(lambda b: client.post("/caption", files={"image": ("a.png", b, "image/png")}), images))
+    assert sum(sizes[4:]) == len(images) and max(sizes[4:]) > 1, sizes  # parallel requests shared model calls
     assert all(r.status_code == 200 for r in rs)
     assert [r.json()["caption"] for r in rs] == single * 4
     assert single == [f"a {c} square" for c in COLORS]
