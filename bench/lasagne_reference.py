@@ -4,12 +4,14 @@ Runs in a separate Python 3.11 virtual environment with Theano 1.0.5 and Lasagne
     THEANO_FLAGS=device=cpu,floatX=float32,blas.ldflags=-lopenblas \\
         lasagne-venv/bin/python bench/lasagne_reference.py INPUTS.npy OUT.npz
 INPUTS.npy holds preprocessed images (N, 3, 224, 224), BGR minus the mean pixel. The network is the model zoo's
-GoogLeNet graph built on CPU layers; its weights are drawn by the seeded rule below in the order Lasagne's
-get_all_params gives, so the test can draw the same arrays from the documented order and shapes alone. OUT.npz
+GoogLeNet graph built on CPU layers; its weights are drawn by the seeded rule in tests/lasagne_weights.py in the
+order Lasagne's get_all_params gives, so the test can draw the same arrays from the documented order and shapes
+alone. OUT.npz
 gets the logits of the Caffe (ceil) and the seminar's (floor) pooling, the parameter shapes in Lasagne's order,
 and the Lasagne and Theano versions."""
 
 import sys
+from pathlib import Path
 
 import lasagne
 import numpy as np
@@ -25,6 +27,9 @@ from lasagne.layers import (
     MaxPool2DLayer,
 )
 from lasagne.nonlinearities import linear
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from lasagne_weights import random_weights  # noqa: E402
 
 MODULES = [
     ("3a", 64, 96, 128, 16, 32, 32),
@@ -62,16 +67,6 @@ def build(floor):
         if name in ("3b", "4e"):
             x = pool(x)
     return DenseLayer(GlobalPoolLayer(x), 1000, nonlinearity=linear)
-
-
-def random_weights(shapes, seed=0):
-    """He-scaled normal weights and small biases, drawn in order from one RandomState (repeated in the test)."""
-    rng, out = np.random.RandomState(seed), []
-    for s in shapes:
-        fan_in = int(np.prod(s[1:])) if len(s) == 4 else s[0]
-        scale = np.sqrt(2.0 / fan_in) if len(s) > 1 else 0.01
-        out.append((rng.standard_normal(s) * scale).astype(np.float32))
-    return out
 
 
 def main():

@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from py2pickle import dumps  # noqa: E402
+from train_speed import matmul_peak  # noqa: E402  (bench/ is on the path when run as a script)
 
 from captioner.cli import main as cli  # noqa: E402
 from captioner.text import Vocab  # noqa: E402
@@ -48,17 +50,6 @@ def write_seed(d: Path, rows: int, seed: int = 0) -> None:
     codes.flush()
 
 
-def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=123_287)
@@ -72,7 +63,7 @@ def main() -> None:
         assert cli(["prepare", "--format", "seed", f"{tmp}/data", "--out", f"{tmp}/d"]) == 0
         print(f"prepare --format seed: {time.perf_counter() - t:.0f} s")
         vocab = Vocab.load(f"{tmp}/d/vocab.json")
-        peak = matmul_gflops()
+        peak = matmul_peak(torch.float32)
         overrides = [f"train.data={tmp}/d", "train.val_images=0", "train.patience=0", "train.epochs=1"]
         times = []
         for steps in (20, 20 + a.steps):  # the difference removes start-up and the end-of-epoch save

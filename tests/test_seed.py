@@ -22,6 +22,7 @@ from captioner.googlenet import GoogLeNet, load_googlenet
 from captioner.prepare import prepare
 from captioner.text import Vocab
 
+from .lasagne_weights import random_weights
 from .py2pickle import Unicode, dumps
 
 WORDS = ["a", "dog", "cat", "on", "the", "grass", "sits", "red", "ball", "man"]
@@ -126,16 +127,6 @@ def test_bad_codes_and_caption_rows_are_named(seed_dir: Path, tmp_path: Path) ->
         prepare("seed", seed_dir, tmp_path / "out")
 
 
-def _random_weights(shapes: list[tuple[int, ...]], seed: int = 0) -> list[np.ndarray]:
-    """The rule bench/lasagne_reference.py draws its weights by, in the same order."""
-    rng, out = np.random.RandomState(seed), []
-    for s in shapes:
-        fan_in = int(np.prod(s[1:])) if len(s) == 4 else s[0]
-        scale = np.sqrt(2.0 / fan_in) if len(s) > 1 else 0.01
-        out.append((rng.standard_normal(s) * scale).astype(np.float32))
-    return out
-
-
 def lasagne_shapes() -> list[tuple[int, ...]]:
     """'param values' shapes in Lasagne's order (DATA_FACTS section 3): conv W (out, in, kh, kw), Dense W (in, out)."""
     return [
@@ -150,7 +141,7 @@ def weights(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = tmp_path / "blvc_googlenet.pkl"
     words = [f"n{i:08d} class{i}, other name" for i in range(1000)]
-    path.write_bytes(dumps({"param values": _random_weights(lasagne_shapes()), "synset words": words}))
+    path.write_bytes(dumps({"param values": random_weights(lasagne_shapes()), "synset words": words}))
     return path
 
 
@@ -193,7 +184,7 @@ def test_seminar_preprocessing_matches_skimage() -> None:
 
 def test_wrong_count_shape_and_order_are_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    vals, words = _random_weights(lasagne_shapes()), ["x"] * 1000
+    vals, words = random_weights(lasagne_shapes()), ["x"] * 1000
     path = tmp_path / "w.pkl"
     cases = [
         (vals[:-1], "'param values' has 115 arrays, GoogLeNet needs 116"),

@@ -239,19 +239,27 @@ def evaluate(
                 for m in ck.model.members
             ]
         nbest = _texts(ck, caps)
-        systems.update(
-            run_baselines(
-                items, store, sp, nbest, ck, rerank_weight=rerank_weight, rerank_tau=rerank_tau, members=members
-            )
-        )
+        systems.update(run_baselines(items, store, sp, nbest, ck, 5, rerank_weight, rerank_tau, members))
     scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
     out = Path(out or Path(ck.path).parent / f"eval-{split}")
-    result = {
+    result = _result(ck, out, split, beam, len(sp.ids), scores, words)
+    write_json(out / "predictions.json", [{"image_id": i, "caption": w} for i, w in zip(sp.ids, words, strict=True)])
+    write_json(out / "metrics.json", result)
+    if len(systems) > 1:  # every baseline's captions, to inspect or score again
+        write_json(out / "baselines.json", {"image_id": sp.ids, **{k: v for k, v in systems.items() if k != "model"}})
+    conf = [c[0].confidence for c in caps]
+    write_report(out / "report.html", result, sp, dataset_root(data), systems, conf)
+    return result
+
+
+def _result(ck: Any, out: Path, split: str, beam: int, images: int, scores: dict, words: list[str]) -> dict:
+    """metrics.json: what was scored, how it was decoded, the scores of the model and of every baseline."""
+    return {
         "checkpoint": str(ck.path),
         **({"ensemble": ck.meta["ensemble"]} if "ensemble" in ck.meta else {}),
         "out": str(out),
         "split": split,
-        "images": len(sp.ids),
+        "images": images,
         "decoding": {
             "method": "beam" if beam > 1 else "greedy",
             "beam": beam,
@@ -264,13 +272,6 @@ def evaluate(
         "baselines": {k: v for k, v in scores.items() if k != "model"},
         "health": health(words),
     }
-    write_json(out / "predictions.json", [{"image_id": i, "caption": w} for i, w in zip(sp.ids, words, strict=True)])
-    write_json(out / "metrics.json", result)
-    if len(systems) > 1:  # every baseline's captions, to inspect or score again
-        write_json(out / "baselines.json", {"image_id": sp.ids, **{k: v for k, v in systems.items() if k != "model"}})
-    conf = [c[0].confidence for c in caps]
-    write_report(out / "report.html", result, sp, dataset_root(data), systems, conf)
-    return result
 
 
 def _texts(ck: Any, caps: list[list[Caption]]) -> list[list[str]]:

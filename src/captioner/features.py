@@ -118,23 +118,28 @@ def extract(
     t0, done = time.perf_counter(), start
     with Ticker(n, "extract", "img", start) as bar:
         for rows, xs, bad in loader:
+            _store_batch(enc, arrays, rows, xs)
             for i, err in bad.items():
                 log.warning("%s: skipped: %s", root / images[i], err)
                 failed[images[i]] = err
-            if xs is not None:
-                feats = enc.forward_features(xs)
-                for key in arrays:
-                    arrays[key][rows] = getattr(feats, key).float().numpy().astype(np.float16)
             done += len(rows) + len(bad)
-            for a in arrays.values():
-                a.flush()
-            write_json(out_dir / PROGRESS, {**meta, "done": done, "failed": failed})
+            write_json(out_dir / PROGRESS, {**meta, "done": done, "failed": failed})  # after the rows are flushed
             bar.update(len(rows) + len(bad))
     write_json(out_dir / INDEX, {**meta, "images": images, "failed": failed, "outputs": sorted(arrays)})
     (out_dir / PROGRESS).unlink(missing_ok=True)
     if failed:
         log.warning("%d of %d images were skipped (see warnings above)", len(failed), n)
     return ExtractReport(n, done - start - len(failed), start, failed, time.perf_counter() - t0)
+
+
+def _store_batch(enc: Encoder, arrays: dict[str, np.ndarray], rows: list[int], xs: torch.Tensor | None) -> None:
+    """Encode a batch into the given rows of every output array, and flush them to disk."""
+    if xs is not None:
+        feats = enc.forward_features(xs)
+        for key in arrays:
+            arrays[key][rows] = getattr(feats, key).float().numpy().astype(np.float16)
+    for a in arrays.values():
+        a.flush()  # type: ignore[attr-defined]
 
 
 def write_store(out_dir: Path, images: list[str], kind: str, rows: np.ndarray, spec: EncoderSpec) -> None:
