@@ -41,6 +41,8 @@ SENTENCES = [
     "wow?! really?? yes!!! no...",
     "東京 tower at 10:45 am",
     "a naïve façade",
+    "a – b … c | d \x9a e — f",
+    "2–3 cats",
 ]
 
 

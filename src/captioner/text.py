@@ -50,13 +50,17 @@ _CLITIC = re.compile(rf"(?<={_W})(n't|'s|'re|'ve|'ll|'d|'m)\b")
 # Clitics; numbers with separators ("3.5", "1,000", "5:30"); words joined by -'./&_@; runs of ! or ? ("!!"),
 # which PTB keeps as one token; any other single character.
 _TOKEN = re.compile(rf"n't|'(?:s|re|ve|ll|d|m)\b|\d+(?:[,.:]\d+)+|{_W}+(?:[-'./&_@]{_W}+)*\.?|[!?]{{2,}}|\S")
+# Characters PTB rewrites into punctuation it then drops (dashes, the ellipsis) or leaves out as untokenizable
+# (control characters), mapped the same way before splitting.
+_PTB_CHARS = {0x2013: " -- ", 0x2014: " -- ", 0x2026: " ... ", **{c: " " for c in [*range(0, 32), *range(127, 160)]}}
 # Abbreviations that keep their period, as Stanford's tokenizer does.
 _ABBREV = {"mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "mt.", "inc.", "co.", "ltd."}
 
 
 def tokenize(text: str) -> list[str]:
     """Lowercase and split like pycocoevalcap's PTB tokenizer, dropping its punctuation tokens."""
-    text = _CLITIC.sub(r" \1", unicodedata.normalize("NFC", text).lower().replace("\u2019", "'"))
+    text = unicodedata.normalize("NFC", text).translate(_PTB_CHARS).lower().replace("\u2019", "'")
+    text = _CLITIC.sub(r" \1", text)
     out = []
     for tok in _TOKEN.findall(text):
         if tok.endswith(".") and len(tok) > 1 and "." not in tok[:-1] and tok not in _ABBREV:
