@@ -49,6 +49,7 @@ def test_train_only_dataset_is_warned_at_prepare(tmp_path: Path, caplog) -> None
     with caplog.at_level(logging.WARNING):
         assert main(["prepare", "--format", "csv", str(tmp_path / "c.csv"), "--out", str(tmp_path / "o")]) == 0
     assert "no image is in split 'val' (train only)" in caplog.text
+    assert "100% of training words are rarer than --min-count 5 and become #UNK#" in caplog.text
 
 
 def test_evaluate_on_a_run_folder_points_to_best(tiny_checkpoint: Path, capsys) -> None:

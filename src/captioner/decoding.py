@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
+from .models import Decoder
 from .text import END_IX, PAD_IX, START_IX, UNK_IX
 
 NEG = -1e9
@@ -48,7 +48,7 @@ def _finish(tokens: list[int], logprob: float, alphas: list[list[float]]) -> Cap
 
 
 def rollout(
-    model: nn.Module,
+    model: Decoder,
     feats: torch.Tensor,
     max_len: int,
     pick: Callable[[torch.Tensor], torch.Tensor],
@@ -86,7 +86,7 @@ def rollout(
 
 @torch.inference_mode()
 def sample(
-    model: nn.Module,
+    model: Decoder,
     feats: torch.Tensor,
     max_len: int = 20,
     temperature: float = 0.0,
@@ -116,7 +116,7 @@ def sample(
     ]
 
 
-def greedy(model: nn.Module, feats: torch.Tensor, max_len: int = 20, block_unk: bool = True) -> list[Caption]:
+def greedy(model: Decoder, feats: torch.Tensor, max_len: int = 20, block_unk: bool = True) -> list[Caption]:
     """The most likely word at every step."""
     return sample(model, feats, max_len, temperature=0.0, block_unk=block_unk)
 
@@ -136,7 +136,7 @@ def _filter(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
 
 @torch.inference_mode()
 def beam_search(
-    model: nn.Module,
+    model: Decoder,
     feats: torch.Tensor,
     beam: int = 3,
     max_len: int = 20,
@@ -193,7 +193,7 @@ def beam_search(
 
 @torch.inference_mode()
 def constrained_beam_search(
-    model: nn.Module, feats: torch.Tensor, must: set[int], beam: int = 3, max_len: int = 20, block_unk: bool = True
+    model: Decoder, feats: torch.Tensor, must: set[int], beam: int = 3, max_len: int = 20, block_unk: bool = True
 ) -> Caption | None:
     """The most probable caption of one image (feats (1, D)) that contains one of the words `must`.
 
@@ -246,7 +246,7 @@ def constrained_beam_search(
 
 
 def name_confident_class(
-    model: nn.Module,
+    model: Decoder,
     feats: torch.Tensor,
     nbest: list[list[Caption]],
     threshold: float,
@@ -299,9 +299,7 @@ def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_bes
 
 
 @torch.inference_mode()
-def sequence_logprob(
-    model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor, block_unk: bool = True
-) -> torch.Tensor:
+def sequence_logprob(model: Decoder, feats: torch.Tensor, tokens: torch.Tensor, block_unk: bool = True) -> torch.Tensor:
     """Mean log-probability per predicted token (words and #END#) of given captions under the model, on the
     scale decoding uses (masked_logprobs): for a caption decoding produced, this equals its Caption.confidence,
     and a caption holding a banned word (#UNK# with block_unk) scores about NEG.

@@ -106,6 +106,12 @@ def prepare(
             src,
             ", ".join(sorted(splits)),
         )
+    if stats["unk_rate"] > 0.5:
+        log.warning(
+            "%.0f%% of training words are rarer than --min-count %d and become #UNK#: lower it, or add captions",
+            100 * stats["unk_rate"],
+            min_count,
+        )
     out = Path(out)
     if fmt == "seed":
         codes = read_codes(src, len(items))

@@ -7,14 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from .baselines import CiderD
 from .decoding import rollout
+from .models import Decoder
 from .text import Vocab
 
 
-def sample_with_logprob(model: nn.Module, feats: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_with_logprob(model: Decoder, feats: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampled caption per row of feats, keeping the graph: tokens (B, T) padded after #END#, and the
     summed log-probability of the sampled words and #END# (B,), masked as decoding masks them (#UNK# is never
     sampled). An #END# forced at max_len was not sampled, so its log-probability is left out of the sum."""
@@ -29,7 +29,7 @@ def rewards(tokens: torch.Tensor, refs: Sequence[Sequence[str]], vocab: Vocab, c
 
 
 def scst_loss(
-    model: nn.Module,
+    model: Decoder,
     feats: torch.Tensor,
     refs: Sequence[Sequence[str]],
     vocab: Vocab,

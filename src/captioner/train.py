@@ -24,7 +24,7 @@ from .errors import CaptionerError
 from .features import FeatureStore
 from .imagenet import class_words
 from .metrics import bleu_cider
-from .models import build_model, feature_kind
+from .models import Decoder, build_model, feature_kind
 from .scst import scst_loss
 from .text import END_IX, PAD_IX, UNK_IX, Vocab, as_matrix
 from .ticker import Ticker
@@ -162,7 +162,7 @@ def caption_loss(
     return (nll * weight.flatten().to(nll.dtype)).sum() / real.sum().clamp(min=1)
 
 
-def copy_weights(model: nn.Module, feats: torch.Tensor, tokens: torch.Tensor, weight: float) -> torch.Tensor | None:
+def copy_weights(model: Decoder, feats: torch.Tensor, tokens: torch.Tensor, weight: float) -> torch.Tensor | None:
     """Copy model: `weight` for target words that one of the image's top-k classes offers, else 1 (B, T-1)."""
     if weight == 1.0 or not model.offers_classes:
         return None
