@@ -214,6 +214,16 @@ def _serve(a: argparse.Namespace) -> None:
     uvicorn.run(create_app(cap, limits), host=a.host, port=a.port, log_level="warning")
 
 
+def _export(a: argparse.Namespace) -> None:
+    from .export import export
+
+    m = export(a.checkpoint, a.out, a.int8)
+    print(f"wrote {a.out}: {m['kind']} decoder reading {m['feature']} features")
+    for name, f in m["files"].items():
+        if name.endswith(".onnx"):
+            print(f"  {name:20s} {f['bytes'] / 2**20:7.1f} MiB")
+
+
 def _scenes(a: argparse.Namespace) -> None:
     from .data.manifest import read_manifest
     from .data.scenes import build_scenes
@@ -242,6 +252,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "evaluate": _evaluate,
     "caption": _caption,
     "serve": _serve,
+    "export": _export,
     "data open-clipart": _open_clipart,
     "data scenes": _scenes,
 }

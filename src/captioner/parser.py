@@ -139,6 +139,13 @@ def _add_serve(sub: Any) -> None:
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
 
 
+def _add_export(sub: Any) -> None:
+    s = sub.add_parser("export", formatter_class=HELP, help="write a checkpoint as ONNX graphs (needs '.[onnx]')")
+    s.add_argument("checkpoint", help="checkpoint folder (showtell or copy decoder)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--int8", action="store_true", help="also write dynamically int8-quantized graphs")
+
+
 def _add_data(sub: Any) -> None:
     s = sub.add_parser("data", formatter_class=HELP, help="build datasets")
     dsub = s.add_subparsers(dest="dataset", required=True)
@@ -182,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--version", action="version", version=f"captioner {version('captioner')}")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_prepare, _add_extract, _add_train, _add_evaluate, _add_caption, _add_serve, _add_data):
+    for add in (
+        _add_prepare,
+        _add_extract,
+        _add_train,
+        _add_evaluate,
+        _add_caption,
+        _add_serve,
+        _add_export,
+        _add_data,
+    ):
         add(sub)
     return p

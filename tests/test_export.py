@@ -1,0 +1,103 @@
+"""ONNX export: the graphs pass the ONNX checker and, run by onnxruntime, give what the PyTorch modules give;
+greedy decoding around decoder.onnx writes the same captions; int8 graphs are a third of the size or less."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from captioner.checkpoint import load_checkpoint
+from captioner.cli import main
+from captioner.decoding import greedy
+from captioner.encoders import load_encoder
+from captioner.errors import CaptionerError
+from captioner.export import export
+from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX
+
+ort = pytest.importorskip("onnxruntime")
+BUNDLED = Path(__file__).parents[1] / "models" / "open-clipart"
+
+
+def _sessions(out: Path, suffix: str = "") -> dict[str, object]:
+    return {n: ort.InferenceSession(str(out / f"{n}{suffix}.onnx")) for n in ("encoder", "init", "decoder")}
+
+
+def _ort_greedy(s: dict, feats: np.ndarray, names: list[str], max_len: int) -> list[list[int]]:
+    """Greedy decoding around decoder.onnx with decoding.py's rules (#PAD#, #START#, #UNK# banned; #END# forced
+    at max_len): a reference loop for the parity check."""
+    state = dict(zip(names, s["init"].run(None, {"features": feats}), strict=True))
+    tok, out = np.full(len(feats), START_IX, np.int64), [[] for _ in feats]
+    done = np.zeros(len(feats), bool)
+    for step in range(max_len + 1):
+        logp, *nxt = s["decoder"].run(None, {"token": tok, **state})
+        logp[:, [PAD_IX, START_IX, UNK_IX]] = -np.inf
+        tok = np.full(len(feats), END_IX, np.int64) if step == max_len else logp.argmax(-1)
+        for i in np.flatnonzero(~done):
+            out[i].append(int(tok[i]))
+        done |= tok == END_IX
+        state = dict(zip(names, nxt, strict=True))
+        if done.all():
+            break
+    return [[t for t in row if t != END_IX] for row in out]
+
+
+def test_showtell_export_matches_torch(tiny_checkpoint: Path, shapes_data: Path, tmp_path: Path, capsys) -> None:
+    assert main(["export", str(tiny_checkpoint), "--out", str(tmp_path / "x")]) == 0
+    assert "encoder.onnx" in capsys.readouterr().out
+    m = json.loads((tmp_path / "x" / "manifest.json").read_text())
+    for name, f in m["files"].items():  # the manifest's hashes are the files'
+        assert hashlib.sha256((tmp_path / "x" / name).read_bytes()).hexdigest() == f["sha256"]
+    s = _sessions(tmp_path / "x")
+    x = torch.randn(3, 3, 224, 224)
+    pooled, logits = s["encoder"].run(None, {"image": x.numpy()})
+    want = load_encoder("efficientnet-lite0").forward_features(x)
+    np.testing.assert_allclose(pooled, want.pooled.numpy(), atol=1e-4)
+    np.testing.assert_allclose(logits, want.logits.numpy(), atol=1e-3)
+    ck = load_checkpoint(tiny_checkpoint)
+    from captioner.features import FeatureStore
+
+    store = FeatureStore(shapes_data / "features")
+    feats = store.get(m["feature"], list(range(12)))
+    got = _ort_greedy(s, feats, m["state"], m["max_len"])
+    assert got == [c.tokens for c in greedy(ck.model, torch.from_numpy(feats), m["max_len"])]
+
+
+def test_copy_export_matches_torch_and_int8_is_small(tmp_path: Path) -> None:
+    m = export(BUNDLED, tmp_path / "x", int8=True)
+    assert m["kind"] == "copy" and m["state"] == ["h", "c", "copy_p", "copy_w"]
+    ck = load_checkpoint(BUNDLED)
+    feats = np.random.default_rng(0).normal(size=(4, 2280)).astype(np.float32) * 2
+    s = _sessions(tmp_path / "x")
+    state = s["init"].run(None, {"features": feats})
+    ts = ck.model.init_state(torch.from_numpy(feats))
+    for got, name in zip(state, m["state"], strict=True):
+        np.testing.assert_allclose(got, ts[name].detach().numpy(), atol=1e-5)
+    logp, *_ = s["decoder"].run(
+        None, {"token": np.full(4, START_IX, np.int64), **dict(zip(m["state"], state, strict=True))}
+    )
+    with torch.no_grad():
+        want, _ = ck.model.step(torch.full((4,), START_IX), ts)
+    likely = want.numpy() > -15  # far-off words differ in the mixture's 1e-12 floor only
+    np.testing.assert_allclose(logp[likely], want.numpy()[likely], rtol=2e-4, atol=1e-4)  # float32 reordering
+    assert _ort_greedy(s, feats, m["state"], 20) == [c.tokens for c in greedy(ck.model, torch.from_numpy(feats))]
+    for g in ("encoder", "decoder"):
+        assert m["files"][f"{g}.int8.onnx"]["bytes"] <= m["files"][f"{g}.onnx"]["bytes"] / 3
+    s8 = _sessions(tmp_path / "x", ".int8")  # the int8 graphs run
+    assert s8["decoder"].run(
+        None, {"token": np.full(4, START_IX, np.int64), **dict(zip(m["state"], state, strict=True))}
+    )
+
+
+def test_attention_checkpoints_are_refused(shapes_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "att"
+    args = [f"train.data={shapes_data}", f"train.out={out}", "train.epochs=1", "train.steps_per_epoch=1"]
+    assert main(["train", *args, "model.kind=attend"]) == 0
+    with pytest.raises(
+        CaptionerError, match="the decoder kind 'attend' cannot be exported yet; exportable: showtell, copy"
+    ):
+        export(out / "best", tmp_path / "x")
