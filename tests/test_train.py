@@ -79,6 +79,12 @@ def test_without_validation_best_follows_the_training_loss(tmp_path: Path) -> No
         end_epoch(prog, {"epoch": prog.epoch + 1, "step": 1, "train_loss": loss}, 2, 10, lambda n, _s: saved.append(n))
     assert saved.count("best") == 3 and prog.best_cider == -1.8  # epochs 1, 2 and 3 improved
     assert prog.epoch == 10  # two epochs without a lower loss: stopped early
+    saved.clear()
+    prog = Progress()  # train.val_images = 0: validation loss, no CIDEr-D
+    for loss, val in ((3.0, 2.0), (2.5, 2.2), (2.0, 1.5)):
+        _end = {"epoch": prog.epoch + 1, "step": 1, "train_loss": loss, "val_loss": val}
+        end_epoch(prog, _end, 0, 10, lambda n, _s: saved.append(n))
+    assert saved.count("best") == 2 and prog.best_cider == -1.5  # epochs 1 and 3, by validation loss
 
 
 def test_training_on_a_train_only_dataset_writes_best_and_says_so(tmp_path: Path, capsys, caplog, recwarn) -> None:

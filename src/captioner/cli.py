@@ -119,6 +119,12 @@ def _train(a: argparse.Namespace) -> None:
         best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1))
         b4, ep = best["BLEU-4"], best["epoch"]
         print(f"  best validation CIDEr-D {best['CIDEr-D']:.3f} (BLEU-4 {b4:.3f}), epoch {ep}")
+    elif any("val_loss" in h for h in prog.history):
+        best = min(prog.history, key=lambda h: h["val_loss"])
+        print(
+            f"  no captions decoded (train.val_images=0): best/ is epoch {best['epoch']}, "
+            f"validation loss {best['val_loss']:.3f}"
+        )
     else:
         best = min(prog.history, key=lambda h: h["train_loss"])
         print(f"  no validation split: best/ is epoch {best['epoch']}, training loss {best['train_loss']:.3f}")

@@ -63,7 +63,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the decoder
     checkpoint_every: int = 200  # steps between 'latest' checkpoints
     patience: int = 5  # stop after this many validations without a better CIDEr-D (0: never)
-    val_images: int = 1000  # at most this many validation images are decoded for BLEU/CIDEr
+    val_images: int = 1000  # at most this many validation images are decoded for BLEU/CIDEr (0: none; best by val loss)
     init: str = ""  # start from this checkpoint's weights (same data and vocabulary), e.g. for SCST fine-tuning
     scst_samples: int = 0  # 0: cross-entropy; n >= 2: self-critical training with n sampled captions per image
     device: str = "cpu"  # "cpu", "cuda", or "auto"
@@ -78,6 +78,8 @@ class TrainConfig:
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)")
         _check(not (self.bf16 and self.fp16), "train.bf16/fp16", "choose one")
         _check(self.scst_samples == 0 or self.scst_samples >= 2, "train.scst_samples", "must be 0 or at least 2")
+        for name in ("val_images", "patience", "steps_per_epoch", "warmup_steps"):
+            _check(getattr(self, name) >= 0, f"train.{name}", "must be 0 or positive")
 
 
 @dataclass(frozen=True)

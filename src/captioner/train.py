@@ -220,7 +220,8 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
     hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
     refs = {key: d.val_refs[int(key)] for key in hyps}
     model.train()
-    return {"val_loss": total / max(1, count), **bleu_cider(refs, hyps)}
+    scores = bleu_cider(refs, hyps) if cfg.train.val_images > 0 else {}  # 0: no decoding, so no scores to report
+    return {"val_loss": total / max(1, count), **scores}
 
 
 def train(cfg: Config, resume: bool = False) -> Progress:

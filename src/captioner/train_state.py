@@ -78,22 +78,27 @@ def restore(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ddp: Dist)
     return Progress(**meta)
 
 
+_SCORES = (("CIDEr-D", "validation CIDEr-D"), ("val_loss", "validation loss"), ("train_loss", "training loss"))
+
+
 def end_epoch(
     prog: Progress, metrics: dict[str, Any], patience: int, epochs: int, save: Callable[[str, bool], None]
 ) -> None:
-    """Record the epoch; keep 'best' by validation CIDEr-D; stop early after `patience` bad epochs."""
+    """Record the epoch; keep 'best' by validation CIDEr-D (or the losses, see `score`); stop early after
+    `patience` epochs without a better one."""
     prog.history.append(metrics)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k not in ("epoch", "step"))
     log.info("epoch %d (step %d): %s", metrics["epoch"], metrics["step"], shown)
     prog.epoch, prog.step_in_epoch = prog.epoch + 1, 0
-    score = metrics.get("CIDEr-D", -metrics["train_loss"])
+    # validation CIDEr-D; without decoded images the validation loss; without a validation split the training loss
+    score = metrics.get("CIDEr-D", -metrics.get("val_loss", metrics["train_loss"]))
     if prog.best_cider is None or score > prog.best_cider:
         prog.best_cider, prog.bad_epochs = score, 0
         save("best", False)
     else:
         prog.bad_epochs += 1
     if patience and prog.bad_epochs >= patience:
-        what = "validation CIDEr-D" if "CIDEr-D" in metrics else "training loss (no validation split)"
+        what = next(w for k, w in _SCORES if k in metrics)
         log.info("early stop: no better %s for %d epochs", what, prog.bad_epochs)
         prog.epoch = epochs
     save("latest", True)
