@@ -15,7 +15,6 @@ from captioner.checkpoint import load_checkpoint
 from captioner.cli import main
 from captioner.decoding import greedy
 from captioner.encoders import load_encoder
-from captioner.errors import CaptionerError
 from captioner.export import export
 from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX
 
@@ -34,7 +33,7 @@ def _ort_greedy(s: dict, feats: np.ndarray, names: list[str], max_len: int) -> l
     tok, out = np.full(len(feats), START_IX, np.int64), [[] for _ in feats]
     done = np.zeros(len(feats), bool)
     for step in range(max_len + 1):
-        logp, *nxt = s["decoder"].run(None, {"token": tok, **state})
+        logp, *nxt = s["decoder"].run(None, {"token": tok, **state})[: len(names) + 1]  # attention also gives alpha
         logp[:, [PAD_IX, START_IX, UNK_IX]] = -np.inf
         tok = np.full(len(feats), END_IX, np.int64) if step == max_len else logp.argmax(-1)
         for i in np.flatnonzero(~done):
@@ -54,7 +53,7 @@ def test_showtell_export_matches_torch(tiny_checkpoint: Path, shapes_data: Path,
         assert hashlib.sha256((tmp_path / "x" / name).read_bytes()).hexdigest() == f["sha256"]
     s = _sessions(tmp_path / "x")
     x = torch.randn(3, 3, 224, 224)
-    pooled, logits = s["encoder"].run(None, {"image": x.numpy()})
+    pooled, logits, _ = s["encoder"].run(None, {"image": x.numpy()})
     want = load_encoder("efficientnet-lite0").forward_features(x)
     np.testing.assert_allclose(pooled, want.pooled.numpy(), atol=1e-4)
     np.testing.assert_allclose(logits, want.logits.numpy(), atol=1e-3)
@@ -93,11 +92,43 @@ def test_copy_export_matches_torch_and_int8_is_small(tmp_path: Path) -> None:
     )
 
 
-def test_attention_checkpoints_are_refused(shapes_data: Path, tmp_path: Path) -> None:
+def test_attention_export_matches_torch(shapes_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "att"
-    args = [f"train.data={shapes_data}", f"train.out={out}", "train.epochs=1", "train.steps_per_epoch=1"]
-    assert main(["train", *args, "model.kind=attend"]) == 0
-    with pytest.raises(
-        CaptionerError, match="the decoder kind 'attend' cannot be exported yet; exportable: showtell, copy"
-    ):
-        export(out / "best", tmp_path / "x")
+    args = [f"train.data={shapes_data}", f"train.out={out}", "train.epochs=1", "train.steps_per_epoch=20"]
+    assert main(["train", *args, "model.kind=attend", "train.lr=0.01"]) == 0
+    m = export(out / "best", tmp_path / "x")
+    assert m["feature"] == "grid" and m["step_outputs"][-1] == "alpha"
+    s = _sessions(tmp_path / "x")
+    x = torch.randn(2, 3, 224, 224)
+    grid = s["encoder"].run(None, {"image": x.numpy()})[2]
+    np.testing.assert_allclose(grid, load_encoder("efficientnet-lite0").forward_features(x).grid.numpy(), atol=1e-4)
+    from captioner.features import FeatureStore
+
+    feats = FeatureStore(shapes_data / "features").get("grid", list(range(8)))
+    ck = load_checkpoint(out / "best")
+    got = _ort_greedy(s, feats, m["state"], m["max_len"])
+    assert got == [c.tokens for c in greedy(ck.model, torch.from_numpy(feats), m["max_len"])]
+
+
+def test_every_decoder_kind_has_an_export() -> None:
+    from captioner.export import STATE
+    from captioner.models import BUILDERS
+
+    assert set(STATE) == set(BUILDERS)  # a new kind cannot land without its ONNX state layout
+
+
+def test_export_without_onnx_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    import builtins
+
+    from captioner.errors import CaptionerError
+
+    real = builtins.__import__
+
+    def no_onnx(name: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "onnx":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    with pytest.raises(CaptionerError, match=r"export needs the onnx extra: pip install -e '.\[onnx\]'"):
+        export(BUNDLED, tmp_path / "x")

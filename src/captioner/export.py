@@ -1,12 +1,15 @@
 """`captioner export`: a checkpoint as ONNX graphs that any runtime can run, with the JSON that describes them.
 
-    encoder.onnx   image (B, 3, S, S), preprocessed as encoder.json says -> pooled (B, D), logits (B, 1000)
-    init.onnx      features (B, F) -> the decoder's state before #START# (h, c, and the copy path's offer)
-    decoder.onnx   token (B,), state -> log-probabilities of the next word (B, V), the next state (names + "_next")
+    encoder.onnx   image (B, 3, S, S), preprocessed as encoder.json says -> pooled (B, D), logits (B, 1000),
+                   grid (B, cells, D)
+    init.onnx      features -> the decoder's state before #START# (h, c; the copy path's offer; the attention
+                   decoder's grid and keys)
+    decoder.onnx   token (B,), state -> log-probabilities of the next word (B, V), the next state (names + "_next"),
+                   and for attention decoders alpha (B, cells), where the step looked
 
 Decoding (greedy or beam search, #UNK# blocked) runs around decoder.onnx, as decoding.py runs around
 Decoder.step. `features` is the encoder's outputs joined as manifest.json's 'feature' says (e.g. pooled+logits).
-Only Show-and-Tell and copy decoders export; attention and ensembles are refused."""
+Show-and-Tell, copy and attention decoders export; ensembles are not checkpoints and cannot be given."""
 
 from __future__ import annotations
 
@@ -28,7 +31,11 @@ from .models import feature_kind
 log = logging.getLogger(__name__)
 EXPORT_VERSION = 1
 OPSET = 17
-STATE = {"showtell": ("h", "c"), "copy": ("h", "c", "copy_p", "copy_w")}  # the state tensors, in graph order
+STATE = {  # the state tensors of each decoder kind, in graph order
+    "showtell": ("h", "c"),
+    "copy": ("h", "c", "copy_p", "copy_w"),
+    "attend": ("grid", "keys", "h", "c"),
+}
 
 
 class _EncoderGraph(nn.Module):
@@ -36,9 +43,10 @@ class _EncoderGraph(nn.Module):
         super().__init__()
         self.net = enc.net
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.net.extract_features(image).mean(dim=(2, 3))  # (B, D)
-        return pooled, self.net._fc(pooled)  # (B, D), (B, 1000)
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        fmap = self.net.extract_features(image)  # (B, D, S, S)
+        pooled = fmap.mean(dim=(2, 3))  # (B, D)
+        return pooled, self.net._fc(pooled), fmap.flatten(2).transpose(1, 2)  # (B, D), (B, 1000), (B, S*S, D)
 
 
 class _InitGraph(nn.Module):
@@ -59,7 +67,7 @@ class _StepGraph(nn.Module):
     def forward(self, token: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         scores, s = self.model.step(token, dict(zip(self.names, state, strict=True)))
         logp = torch.log_softmax(scores.float(), -1)  # (B, V); the copy decoder's log-probabilities are unchanged
-        return (logp, *(s[n] for n in self.names))
+        return (logp, *(s[n] for n in self.names), *((s["alpha"],) if self.model.attends else ()))
 
 
 def _onnx(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str]) -> None:
@@ -97,23 +105,20 @@ def export(checkpoint: str | Path, out: str | Path, int8: bool = False) -> dict[
         raise CaptionerError("export needs the onnx extra: pip install -e '.[onnx]'") from None
     ck = load_checkpoint(checkpoint)
     kind = ck.config.model.kind
-    if kind not in STATE:
-        raise CaptionerError(
-            f"{ck.path}: the decoder kind '{kind}' cannot be exported yet; exportable: {', '.join(STATE)}"
-        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model, names, feature = ck.model.eval(), STATE[kind], feature_kind(ck.config.model)
     enc = load_encoder(ck.spec.name)
     s = ck.spec.input_size
-    _onnx(_EncoderGraph(enc).eval(), (torch.zeros(2, 3, s, s),), out / "encoder.onnx", ["image"], ["pooled", "logits"])
-    feats = torch.randn(2, _width(ck, feature))
+    image = (torch.zeros(2, 3, s, s),)
+    _onnx(_EncoderGraph(enc).eval(), image, out / "encoder.onnx", ["image"], ["pooled", "logits", "grid"])
+    feats = torch.randn(2, *_shape(ck, feature))
     state = model.init_state(feats)
     _onnx(_InitGraph(model, names), (feats,), out / "init.onnx", ["features"], list(names))
     token = torch.full((2,), 2, dtype=torch.long)
     step_args = (token, *(state[n] for n in names))
-    nxt = [f"{n}_next" for n in names]
-    _onnx(_StepGraph(model, names), step_args, out / "decoder.onnx", ["token", *names], ["logp", *nxt])
+    step_out = ["logp", *(f"{n}_next" for n in names), *(["alpha"] if model.attends else [])]
+    _onnx(_StepGraph(model, names), step_args, out / "decoder.onnx", ["token", *names], step_out)
     graphs = ["encoder.onnx", "init.onnx", "decoder.onnx"]
     if int8:
         for g in graphs:
@@ -122,14 +127,17 @@ def export(checkpoint: str | Path, out: str | Path, int8: bool = False) -> dict[
     ck.vocab.save(out / "vocab.json")
     write_json(out / "encoder.json", ck.spec.to_json())
     write_json(out / "config.json", ck.config.to_json())
-    manifest = _manifest(ck, out, graphs, feature, names)
+    manifest = {**_manifest(ck, out, graphs, feature, names), "step_outputs": step_out}
     write_json(out / "manifest.json", manifest)
     return manifest
 
 
-def _width(ck: Checkpoint, feature: str) -> int:
+def _shape(ck: Checkpoint, feature: str) -> tuple[int, ...]:
+    """One image's input to init.onnx: (F,) for pooled/logits features joined, (cells, D) for the grid."""
+    if feature == "grid":
+        return (ck.spec.grid_size**2, ck.spec.grid_dim)
     dims = {"pooled": ck.spec.pooled_dim, "logits": ck.spec.num_classes}
-    return sum(dims[k] for k in feature.split("+"))
+    return (sum(dims[k] for k in feature.split("+")),)
 
 
 def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names: tuple[str, ...]) -> dict[str, Any]:
