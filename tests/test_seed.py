@@ -254,6 +254,12 @@ def test_extract_and_caption_through_googlenet(weights: Path, tmp_path: Path, ca
         )
     serve = build_parser().parse_args(["serve", "--checkpoint", str(run / "best"), "--encoder-weights", str(weights)])
     assert serve.encoder_weights == str(weights)
+    ort = pytest.importorskip("onnxruntime")  # the seminar's network exports too (LRN, floor pooling)
+    assert main(["export", str(run / "best"), "--out", str(tmp_path / "onnx"), "--encoder-weights", str(weights)]) == 0
+    x = torch.stack([cap.encoder.preprocess(Image.open(src / "p0.png").convert("RGB"))])
+    got = ort.InferenceSession(str(tmp_path / "onnx" / "encoder.onnx")).run(None, {"image": x.numpy()})[1]
+    want = cap.encoder.forward_features(x).logits.numpy()
+    assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
 
 
 def test_external_features_train_but_refuse_raw_images(folder_dataset: Path, tmp_path: Path, capsys) -> None:
@@ -269,7 +275,7 @@ def test_external_features_train_but_refuse_raw_images(folder_dataset: Path, tmp
     capsys.readouterr()
     assert main(["caption", str(folder_dataset / "img00.png"), "--checkpoint", str(run / "best")]) == 2
     err = capsys.readouterr().err
-    assert "trained on features brought with `prepare --features` (encoder 'external')" in err
+    assert "trained on features brought with `prepare --features` (mine.npy sha1:" in err and "32-d" in err
     np.save(tmp_path / "short.npy", feats[:5])
     assert main([*args[:-2], "--out", str(tmp_path / "e"), "--features", str(tmp_path / "short.npy")]) == 2
     assert "short.npy: shape (5, 32) float32, expected (12, D)" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from PIL import Image
 
 from .checkpoint import Checkpoint, load_ensemble
 from .decoding import Caption, beam_search, name_confident_class, sample
-from .encoders import Encoder, load_encoder
+from .encoders import Encoder, encoder_for
 from .errors import CaptionerError
 from .images import open_image, photo_like, to_rgb
 from .models import feature_kind
@@ -99,9 +99,8 @@ class Captioner:
             "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
         )
         ck = load_ensemble([path, *ensemble], dev).with_name_threshold(name_threshold)
-        encoder = load_encoder(ck.spec.name, encoder_weights)
+        encoder = encoder_for(ck.spec, encoder_weights, f"checkpoint {path}")
         encoder.bf16 = bf16
-        ck.spec.check_same(encoder.spec, f"checkpoint {path} vs installed encoder")
         return cls(ck, encoder, dev)
 
     def _tensor(self, image: ImageLike) -> torch.Tensor:

@@ -223,7 +223,7 @@ def _serve(a: argparse.Namespace) -> None:
 def _export(a: argparse.Namespace) -> None:
     from .export import export
 
-    m = export(a.checkpoint, a.out, a.int8)
+    m = export(a.checkpoint, a.out, a.int8, a.encoder_weights)
     print(f"wrote {a.out}: {m['kind']} decoder reading {m['feature']} features")
     for name, f in m["files"].items():
         if name.endswith(".onnx"):

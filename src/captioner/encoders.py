@@ -223,6 +223,19 @@ def external_spec(path: Path, digest: str, dim: int) -> EncoderSpec:
     )
 
 
+def encoder_for(spec: EncoderSpec, weights: str | Path | None, what: str) -> Encoder:
+    """The encoder a checkpoint (`what`) was trained with, checked to make exactly its features; features a
+    user brought (prepare --features) cannot be remade here, and the error names their file."""
+    if spec.name == "external":
+        raise CaptionerError(
+            f"{what} was trained on features brought with `prepare --features` ({spec.weights}, {spec.pooled_dim}-d); "
+            "captioner cannot compute them from images: use the network that made that file"
+        )
+    enc = load_encoder(spec.name, weights)
+    spec.check_same(enc.spec, f"{what} vs installed encoder")
+    return enc
+
+
 Builder = Callable[[str | Path | None], Encoder]
 ENCODERS: dict[str, Builder] = {
     **{name: (lambda _w, n=name: _efficientnet_lite(n)) for name in _LITE_SIZES},
@@ -235,11 +248,6 @@ ENCODERS: dict[str, Builder] = {
 def load_encoder(name: str = "efficientnet-lite0", weights: str | Path | None = None) -> Encoder:
     """Build a pretrained encoder by name (no downloads: weights come from installed packages, or for the
     seminar's GoogLeNet from `weights`, its blvc_googlenet.pkl)."""
-    if name == "external":
-        raise CaptionerError(
-            "this model was trained on features brought with `prepare --features` (encoder 'external'); "
-            "captioner cannot compute them from images: caption with the network that made them"
-        )
     if name not in ENCODERS:
         raise CaptionerError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
     return ENCODERS[name](weights)

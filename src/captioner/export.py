@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .encoders import Encoder, load_encoder
+from .encoders import Encoder, encoder_for
 from .errors import CaptionerError
 from .files import write_json
 from .models import feature_kind
@@ -97,8 +97,11 @@ def _quantize(src: Path, dst: Path) -> None:
         root.level = level
 
 
-def export(checkpoint: str | Path, out: str | Path, int8: bool = False) -> dict[str, Any]:
-    """Write the ONNX graphs, vocabulary, encoder spec, config and a manifest of file hashes and sizes to out/."""
+def export(
+    checkpoint: str | Path, out: str | Path, int8: bool = False, encoder_weights: str | Path | None = None
+) -> dict[str, Any]:
+    """Write the ONNX graphs, vocabulary, encoder spec, config and a manifest of file hashes and sizes to out/.
+    encoder_weights: for an encoder not installed from a package (googlenet-bvlc: blvc_googlenet.pkl)."""
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -108,7 +111,7 @@ def export(checkpoint: str | Path, out: str | Path, int8: bool = False) -> dict[
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model, names, feature = ck.model.eval(), STATE[kind], feature_kind(ck.config.model)
-    enc = load_encoder(ck.spec.name)
+    enc = encoder_for(ck.spec, encoder_weights, f"checkpoint {ck.path}")
     s = ck.spec.input_size
     image = (torch.zeros(2, 3, s, s),)
     _onnx(_EncoderGraph(enc).eval(), image, out / "encoder.onnx", ["image"], ["pooled", "logits", "grid"])

@@ -141,9 +141,10 @@ def _add_serve(sub: Any) -> None:
 
 def _add_export(sub: Any) -> None:
     s = sub.add_parser("export", formatter_class=HELP, help="write a checkpoint as ONNX graphs (needs '.[onnx]')")
-    s.add_argument("checkpoint", help="checkpoint folder (showtell or copy decoder)")
+    s.add_argument("checkpoint", help="checkpoint folder")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--int8", action="store_true", help="also write dynamically int8-quantized graphs")
+    s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
 
 
 def _add_data(sub: Any) -> None:
