@@ -81,7 +81,7 @@ def test_karpathy_flickr_without_filepath_and_tokens_only(tmp_path: Path) -> Non
     }
     (tmp_path / "dataset_flickr8k.json").write_text(json.dumps(data))
     (item,) = karpathy(tmp_path / "dataset_flickr8k.json")
-    assert item == Item("1000268201_693b08cb0e.jpg", ["a child in pink"], "test", "dataset_flickr8k")
+    assert item == Item("1000268201_693b08cb0e.jpg", ["a child in pink"], "test", "dataset_flickr8k", langs=["en"])
 
 
 def _coco_json(path: Path) -> Path:
@@ -192,7 +192,7 @@ def test_csv_without_header_fields_is_explained(tmp_path: Path) -> None:
 def test_folder_importer_reads_first_line(folder_dataset: Path) -> None:
     items = list(folder(folder_dataset))
     assert len(items) == 12
-    assert items[0] == Item("img00.png", ["A red square number 0."], split_by_hash("img00.png"), "folder")
+    assert items[0] == Item("img00.png", ["A red square number 0."], split_by_hash("img00.png"), "folder", langs=["en"])
 
 
 def test_manifest_round_trip_and_errors(tmp_path: Path) -> None:
@@ -324,3 +324,35 @@ def test_paths_outside_the_root_need_an_explicit_opt_in(folder_dataset: Path, tm
     (tmp_path / "sub").mkdir()
     assert main([*argv, "--allow-outside-root"]) == 0
     assert read_manifest(tmp_path / "o")[0].image == "../src/img00.png"  # the opt-in is recorded
+
+
+def test_caption_languages_through_import_and_manifest(tmp_path: Path, capsys) -> None:
+    """Every caption carries a BCP-47 tag: English datasets say en, tables take a column or --lang, and the
+    manifest round-trips them; an old manifest without tags reads as undetermined."""
+    (tmp_path / "c.jsonl").write_text(
+        '{"image": "a.png", "captions": ["a cat", "кошка"], "lang": "ru"}\n'
+        '{"image": "a.png", "caption": "un gatto", "lang": "it"}\n'
+        '{"image": "b.png", "caption": "a dog"}\n'
+    )
+    items = {it.image: it for it in table(tmp_path / "c.jsonl", lang="en")}
+    assert items["a.png"].langs == ["ru", "ru", "it"] and items["b.png"].langs == ["en"]
+    assert [it.langs for it in table(tmp_path / "c.jsonl", lang="pt-BR")][1] == ["pt-BR"]
+    write_manifest(tmp_path / "m", items.values(), tmp_path)
+    assert {it.image: it for it in read_manifest(tmp_path / "m")} == items  # round trip
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "manifest.jsonl").write_text('{"image": "x.png", "captions": ["a", "b"], "split": "train"}\n')
+    assert read_manifest(tmp_path / "old")[0].langs == ["und", "und"]
+    (tmp_path / "old" / "manifest.jsonl").write_text(
+        '{"image": "x.png", "captions": ["a", "b"], "split": "train", "langs": ["en"]}\n'
+    )
+    with pytest.raises(CaptionerError, match=r"manifest.jsonl:1: 'langs' must list one language tag per caption"):
+        read_manifest(tmp_path / "old")
+    (tmp_path / "bad.csv").write_text("image,caption,lang\nx.png,a cat,english\n")
+    with pytest.raises(CaptionerError, match=r"bad.csv:2: 'english' is not a BCP-47 language tag"):
+        list(table(tmp_path / "bad.csv"))
+    assert (item := next(iter(coco(_coco_json(tmp_path / "cc.json"), split="train")))).langs == ["en"] * len(
+        item.captions
+    )
+    args = ["prepare", "--format", "jsonl", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "p"), "--no-check"]
+    assert main([*args, "--lang", "de"]) == 0
+    assert 'caption languages: {"ru": 2, "it": 1, "de": 1}' in capsys.readouterr().out

@@ -29,6 +29,7 @@ def _prepare(a: argparse.Namespace) -> None:
         opts["split"] = a.split
     if a.karpathy:
         opts["karpathy"] = a.karpathy
+    opts["lang"] = a.lang
     summary = prepare(a.format, a.src, a.out, a.images, a.min_count, check=not a.no_check, features=a.features, **opts)
     _print_summary(summary, Path(a.out))
 
@@ -37,6 +38,7 @@ def _print_summary(summary: dict, out: Path) -> None:
     v = summary["vocab"]
     print(f"wrote {out / 'manifest.jsonl'}: {summary['images']} images, {summary['captions']} captions")
     print(f"  splits: {json.dumps(summary['splits'])}  sources: {json.dumps(summary['sources'])}")
+    print(f"  caption languages: {json.dumps(summary['languages'])}")
     for src, splits in summary["source_splits"].items():
         print(f"    {src}: {json.dumps(splits)}")
     print(

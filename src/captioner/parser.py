@@ -34,6 +34,12 @@ def _add_prepare(sub: Any) -> None:
     s.add_argument("--allow-outside-root", action="store_true", help="accept image paths with '..' or absolute paths")
     s.add_argument("--karpathy", help="seed: dataset_coco.json, to take its split (rows are checked against it)")
     s.add_argument(
+        "--lang",
+        default="en",
+        help="csv/jsonl/folder: the BCP-47 language of captions whose row names none (COCO, Flickr, Karpathy, "
+        "seed: always en)",
+    )
+    s.add_argument(
         "--features",
         help="an .npy of precomputed features, one row per image in the dataset's order (no images needed)",
     )

@@ -67,6 +67,7 @@ def summarize(items: list[Item]) -> dict[str, object]:
             for src in sorted({it.source for it in items})
         },
         "caption_tokens_percentiles": pct,
+        "languages": dict(Counter(lang for it in items for lang in it.langs).most_common()),
         "caption_tokens_mean": round(sum(lengths) / max(1, len(lengths)), 2),
     }
 

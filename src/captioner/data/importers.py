@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import CaptionerError
 from ..files import read_json
-from .manifest import Item, check_relative, clean_caption, group_captions, split_by_hash
+from .manifest import Item, check_lang, check_relative, clean_caption, group_captions, split_by_hash
 from .seed import seed
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def karpathy(src: Path, keep_restval: bool = False, allow_outside_root: bool = F
                 caps.append(text)
         if caps:
             extra = {"id": im["cocoid"]} if "cocoid" in im else {}
-            yield Item(image, caps, split if split != "restval" else "train", src.stem, extra=extra)
+            split = split if split != "restval" else "train"
+            yield Item(image, caps, split, src.stem, extra=extra, langs=["en"] * len(caps))
 
 
 def coco(
@@ -76,10 +77,10 @@ def coco(
         iid = _field(ann, "image_id", int, where)
         if iid not in files:
             raise CaptionerError(f"{where}: image_id {iid} is not in 'images'")
-        pairs.append((files[iid], str(_field(ann, "caption", str, where)), where))  # type: ignore[index]
+        pairs.append((files[iid], str(_field(ann, "caption", str, where)), "en", where))  # type: ignore[index]
     ids = {name: iid for iid, name in files.items()}
-    for image, caps in group_captions(pairs, allow_outside_root):
-        yield Item(image, caps, split or split_by_hash(image, ratios), src.stem, extra={"id": ids[image]})
+    for image, caps, langs in group_captions(pairs, allow_outside_root):
+        yield Item(image, caps, split or split_by_hash(image, ratios), src.stem, extra={"id": ids[image]}, langs=langs)
 
 
 def flickr8k(
@@ -106,14 +107,14 @@ def flickr8k(
         key, tab, caption = line.partition("\t")
         if not tab or "#" not in key:
             raise CaptionerError(f"{where}: expected '<file>#<n><TAB><caption>'")
-        pairs.append((key.rsplit("#", 1)[0], caption, where))
+        pairs.append((key.rsplit("#", 1)[0], caption, "en", where))
     dropped = 0
-    for image, caps in group_captions(pairs, allow_outside_root):
+    for image, caps, langs in group_captions(pairs, allow_outside_root):
         split = split_of.get(image) if split_of else split_by_hash(image, ratios)
         if split is None:
             dropped += 1
             continue
-        yield Item(image, caps, split, "flickr8k")
+        yield Item(image, caps, split, "flickr8k", langs=langs)
     if dropped:
         log.warning("%s: %d images are in no split list and were left out", token_file, dropped)
 
@@ -135,8 +136,11 @@ def _row_split(row: dict, image: str, ratios: Ratios, where: str) -> str:
     return split
 
 
-def table(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), allow_outside_root: bool = False, **_: object) -> Iterator[Item]:
-    """CSV (header with image,caption[,split]) or JSONL ({"image", "caption" or "captions"[, "split"]})."""
+def table(
+    src: Path, ratios: Ratios = (0.8, 0.1, 0.1), allow_outside_root: bool = False, lang: str = "en", **_: object
+) -> Iterator[Item]:
+    """CSV (header with image,caption[,split][,lang]) or JSONL ({"image", "caption" or "captions"[, "split"]
+    [, "lang"]}); a row without a language is in `lang` (--lang, default English)."""
     rows: list[tuple[dict, str]] = []
     if src.suffix.lower() in (".jsonl", ".ndjson"):
         for n, line in enumerate(_read_lines(src), 1):
@@ -163,13 +167,15 @@ def table(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), allow_outside_root: bool 
         if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
             raise CaptionerError(f"{where}: field 'caption' missing or not text")
         splits.setdefault(row["image"], _row_split(row, row["image"], ratios, where))
-        pairs += [(row["image"], c, where) for c in caps]
-    for image, caps in group_captions(pairs, allow_outside_root):
-        yield Item(image, caps, splits.get(image) or split_by_hash(image, ratios), src.stem)
+        row_lang = str(row.get("lang") or "").strip() or lang
+        pairs += [(row["image"], c, row_lang, where) for c in caps]
+    for image, caps, langs in group_captions(pairs, allow_outside_root):
+        yield Item(image, caps, splits.get(image) or split_by_hash(image, ratios), src.stem, langs=langs)
 
 
-def folder(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator[Item]:
-    """A folder of images, each with a same-named .txt whose first line is the caption."""
+def folder(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), lang: str = "en", **_: object) -> Iterator[Item]:
+    """A folder of images, each with a same-named .txt whose first line is the caption, in `lang` (--lang)."""
+    check_lang(lang, "--lang")
     if not src.is_dir():
         raise CaptionerError(f"{src}: not a folder")
     missing = 0
@@ -182,7 +188,7 @@ def folder(src: Path, ratios: Ratios = (0.8, 0.1, 0.1), **_: object) -> Iterator
         caption = clean_caption(lines[0], f"{txt}:1") if lines else None
         if caption:
             rel = path.relative_to(src).as_posix()
-            yield Item(rel, [caption], split_by_hash(rel, ratios), "folder")
+            yield Item(rel, [caption], split_by_hash(rel, ratios), "folder", langs=[lang])
     if missing:
         log.warning("%s: %d images have no .txt caption and were left out", src, missing)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,9 +19,13 @@ DATASET = "dataset.json"
 MAX_CAPTION_CHARS = 2000
 
 
+UNDETERMINED = "und"  # BCP-47 for "language not known"; manifests written before languages were recorded read so
+_LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")  # a BCP-47 tag: language, then script/region/variant subtags
+
+
 @dataclass(frozen=True)
 class Item:
-    """One image and its reference captions."""
+    """One image and its reference captions, each with the language it is written in (langs[i] for captions[i])."""
 
     image: str  # path relative to the dataset root, '/'-separated
     captions: list[str]
@@ -28,10 +33,22 @@ class Item:
     source: str = ""
     license: str = ""
     extra: dict = field(default_factory=dict)
+    langs: list[str] = field(default_factory=list)  # BCP-47 tags, one per caption; empty means all undetermined
+
+    def __post_init__(self) -> None:
+        if not self.langs:
+            object.__setattr__(self, "langs", [UNDETERMINED] * len(self.captions))
 
     def to_json(self) -> dict:
         d = asdict(self)
         return {k: v for k, v in d.items() if v not in ("", {})}
+
+
+def check_lang(tag: str, where: str) -> str:
+    """A BCP-47 language tag such as 'en', 'ru' or 'pt-BR', or an error naming where it came from."""
+    if not isinstance(tag, str) or not _LANG.fullmatch(tag):
+        raise CaptionerError(f"{where}: {tag!r} is not a BCP-47 language tag such as 'en', 'ru' or 'pt-BR'")
+    return tag
 
 
 def split_by_hash(key: str, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
@@ -86,6 +103,9 @@ def _item_from_json(obj: object, where: str, allow_outside_root: bool = False) -
         raise CaptionerError(f"{where}: split {obj['split']!r} is not one of {', '.join(SPLITS)}")
     if not all(isinstance(c, str) for c in obj["captions"]):
         raise CaptionerError(f"{where}: 'captions' must be a list of strings")
+    langs = obj.get("langs", [UNDETERMINED] * len(obj["captions"]))
+    if not isinstance(langs, list) or len(langs) != len(obj["captions"]):
+        raise CaptionerError(f"{where}: 'langs' must list one language tag per caption")
     return Item(
         image=check_relative(obj["image"], where, allow_outside_root),
         captions=list(obj["captions"]),
@@ -93,6 +113,7 @@ def _item_from_json(obj: object, where: str, allow_outside_root: bool = False) -
         source=str(obj.get("source", "")),
         license=str(obj.get("license", "")),
         extra=dict(obj.get("extra", {})),
+        langs=[check_lang(t, f"{where}: langs[{i}]") for i, t in enumerate(langs)],
     )
 
 
@@ -156,15 +177,16 @@ def dataset_root(data_dir: str | Path) -> Path:
 
 
 def group_captions(
-    pairs: Iterable[tuple[str, str, str]], allow_outside_root: bool = False
-) -> Iterator[tuple[str, list[str]]]:
-    """Group (image, caption, where) triples by image, dropping empty captions; order of first sight."""
-    groups: dict[str, list[str]] = {}
-    for image, caption, where in pairs:
+    pairs: Iterable[tuple[str, str, str, str]], allow_outside_root: bool = False
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Group (image, caption, language, where) rows by image, dropping empty captions; order of first sight.
+    Yields (image, captions, their languages)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for image, caption, lang, where in pairs:
         text = clean_caption(caption, where)
         caps = groups.setdefault(check_relative(image, where, allow_outside_root), [])
         if text is not None:
-            caps.append(text)
+            caps.append((text, check_lang(lang, where)))
     for image, caps in groups.items():
         if caps:
-            yield image, caps
+            yield image, [c for c, _ in caps], [lang for _, lang in caps]

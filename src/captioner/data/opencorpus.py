@@ -28,7 +28,7 @@ from PIL import Image
 from ..errors import CaptionerError
 from ..files import write_bytes
 from ..ticker import Ticker
-from .manifest import Item, read_manifest, split_by_hash, write_manifest
+from .manifest import UNDETERMINED, Item, read_manifest, split_by_hash, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ MAX_SVG_BYTES = 3_000_000
 LABEL_SHARE = 50  # a title on more files than this is a collection label, not a caption
 CAP_PER_CAPTION = 20  # at most this many items may share one caption
 NEAR_DUP_COSINE = 0.95
+
+
+# The language of each source's captions: Tux Paint's first line and OpenMoji's CLDR annotation are English;
+# OpenClipart titles come in several languages and are not identified yet (BCP-47 'und').
+SOURCE_LANG = {"tuxpaint": "en", "openmoji": "en", "openclipart": UNDETERMINED}
 
 
 @dataclass(frozen=True)
@@ -325,7 +330,7 @@ def build_open_corpus(
     kept, failed, pixel_hash = _render_all(raws, out, workers)
     if failed:
         log.warning("%d of %d images failed to render and were skipped", len(failed), len(raws))
-    items = [Item(r.key, [r.caption], "train", r.source, r.license) for r in kept]
+    items = [Item(r.key, [r.caption], "train", r.source, r.license, langs=[SOURCE_LANG[r.source]]) for r in kept]
     write_manifest(out, items, out, format="open-clipart", sources=list(sources))
     extract(out, out / "features", encoder, batch_size=32, workers=workers)
     store = FeatureStore(out / "features")

@@ -138,9 +138,9 @@ def build_scenes(
         img.save(buf, "PNG")
         write_bytes(path, buf.getvalue())
         if HELD_OUT & set(scene):
-            novel.append(Item(key, [caption(scene)], "test", "scenes", "CC0"))
+            novel.append(Item(key, [caption(scene)], "test", "scenes", "CC0", langs=["en"]))
         else:
-            seen.append(Item(key, [caption(scene)], split_by_hash(key, (0.8, 0.1, 0.1)), "scenes", "CC0"))
+            seen.append(Item(key, [caption(scene)], split_by_hash(key, (0.8, 0.1, 0.1)), "scenes", "CC0", langs=["en"]))
     extra = {"seed": seed, "cutouts": sorted(cutouts)}
     write_manifest(out, seen, out, format="scenes", **extra)
     write_manifest(out / "novel", novel, out, format="scenes-novel", held_out=sorted(map(list, HELD_OUT)), **extra)

@@ -92,4 +92,4 @@ def seed(
         names = [f"seed/{i:06d}" for i in range(len(captions))]
         rows = [(n, split_by_hash(n, ratios)) for n in names]
     for (image, split), caps in zip(rows, captions, strict=True):
-        yield Item(image, list(caps), split, "seed")
+        yield Item(image, list(caps), split, "seed", langs=["en"] * len(caps))  # COCO's English captions
