@@ -8,7 +8,9 @@ Every Tux Paint stamp's .txt has its caption in English (line 1) and in up to 60
 identified: whole lines and their first three words (as short as most OpenClipart titles), with each
 identifier free to answer any language it knows, restricted to the 20, and (lingua) answering only when its
 confidence reaches 0.7. Prints accuracy (and, where 'und' is allowed, precision and the share left 'und').
-Needs `pip install py3langid lingua-language-detector` and Debian's tuxpaint-stamps-default."""
+The last rows are captioner's own tagger (data/langid.py: Debian's English word list, then lingua restricted
+to the 20 at a confidence threshold) at three thresholds.
+Needs `pip install py3langid lingua-language-detector`, Debian's tuxpaint-stamps-default and wamerican."""
 
 from __future__ import annotations
 
@@ -72,6 +74,11 @@ def main() -> None:
         return code(best.language) if best.value >= 0.7 else "und"
 
     score("lingua, the 20, confidence >= 0.7", confident, texts, a.per_language)
+    from captioner.data.langid import LanguageTagger
+
+    for threshold in (0.3, 0.5, 0.7):  # what the corpus build uses: the English word list, then lingua
+        tagger = LanguageTagger(threshold=threshold)
+        score(f"word list + lingua >= {threshold}", tagger, texts, a.per_language)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ def test_build_open_corpus(sources: dict[str, Path], tmp_path: Path, caplog) -> 
         "images/openmoji/1F601.png": "beaming face",
     }
     assert items["images/openmoji/1F600.png"].license == "CC-BY-SA-4.0"
+    assert items["images/tuxpaint/animals/cats/cat.png"].langs == items["images/openmoji/1F476.png"].langs == ["en"]
+    assert items["images/openclipart/animals/icon_01.png"].langs == ["en"]  # identified: every word is English
     assert items["images/tuxpaint/animals/cats/cat.png"].source == "tuxpaint"
     # the same pixels under two names stay in one split
     assert items["images/openmoji/1F600.png"].split == items["images/openmoji/1F601.png"].split
@@ -161,3 +163,21 @@ def test_near_duplicates_share_a_split() -> None:
     assert all(groups[i] == groups[50 + i] for i in range(10)) and len(set(groups)) <= 50
     assert all(items[i].split == items[50 + i].split for i in range(10))
     assert len({it.split for it in items}) == 3
+
+
+def test_language_tagger_on_titles(tmp_path: Path) -> None:
+    """English word list first, then lingua when confident; a lone foreign word is never called English."""
+    from captioner.data.langid import LanguageTagger, english_words
+
+    tag = LanguageTagger()
+    got = {t: tag(t) for t in ("red apple", "Casa in campagna", "Pescetto arancione", "Schwäbisch Gmünd", "orso", "")}
+    assert got == {
+        "red apple": "en",
+        "Casa in campagna": "it",
+        "Pescetto arancione": "it",
+        "Schwäbisch Gmünd": "de",
+        "orso": "und",  # one Italian word: not sure which language, but surely not English
+        "": "und",
+    }
+    with pytest.raises(CaptionerError, match="English word list not found \\(apt-get install wamerican\\)"):
+        english_words(tmp_path / "words")

@@ -28,7 +28,8 @@ from PIL import Image
 from ..errors import CaptionerError
 from ..files import write_bytes
 from ..ticker import Ticker
-from .manifest import UNDETERMINED, Item, read_manifest, split_by_hash, write_manifest
+from .langid import LanguageTagger
+from .manifest import Item, read_manifest, split_by_hash, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ NEAR_DUP_COSINE = 0.95
 
 
 # The language of each source's captions: Tux Paint's first line and OpenMoji's CLDR annotation are English;
-# OpenClipart titles come in several languages and are not identified yet (BCP-47 'und').
-SOURCE_LANG = {"tuxpaint": "en", "openmoji": "en", "openclipart": UNDETERMINED}
+# OpenClipart titles come in several languages, so each is identified (data/langid.py; None here).
+SOURCE_LANG: dict[str, str | None] = {"tuxpaint": "en", "openmoji": "en", "openclipart": None}
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,12 @@ def _render_all(raws: list[Raw], out: Path, workers: int) -> tuple[list[Raw], di
     return kept, failed, pixel_hash
 
 
+def _lang(r: Raw, tag: LanguageTagger | None) -> str:
+    """The source's language, or the identified one for sources of many languages."""
+    fixed = SOURCE_LANG[r.source]
+    return fixed if fixed is not None or tag is None else tag(r.caption)
+
+
 def build_open_corpus(
     out: str | Path,
     limit: int | None = None,
@@ -330,7 +337,8 @@ def build_open_corpus(
     kept, failed, pixel_hash = _render_all(raws, out, workers)
     if failed:
         log.warning("%d of %d images failed to render and were skipped", len(failed), len(raws))
-    items = [Item(r.key, [r.caption], "train", r.source, r.license, langs=[SOURCE_LANG[r.source]]) for r in kept]
+    tag = LanguageTagger() if any(SOURCE_LANG[s] is None for s in sources) else None
+    items = [Item(r.key, [r.caption], "train", r.source, r.license, langs=[_lang(r, tag)]) for r in kept]
     write_manifest(out, items, out, format="open-clipart", sources=list(sources))
     extract(out, out / "features", encoder, batch_size=32, workers=workers)
     store = FeatureStore(out / "features")
