@@ -279,3 +279,10 @@ def test_external_features_train_but_refuse_raw_images(folder_dataset: Path, tmp
     np.save(tmp_path / "short.npy", feats[:5])
     assert main([*args[:-2], "--out", str(tmp_path / "e"), "--features", str(tmp_path / "short.npy")]) == 2
     assert "short.npy: shape (5, 32) float32, expected (12, D)" in capsys.readouterr().err
+
+
+def test_weights_file_for_a_packaged_encoder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CaptionerError, match="encoder efficientnet-lite0: its weights come from its package"):
+        load_encoder("efficientnet-lite0", tmp_path / "blvc_googlenet.pkl")
+    with pytest.raises(CaptionerError, match="blvc_googlenet.pkl: GoogLeNet weights not found"):
+        load_encoder("googlenet-bvlc", tmp_path / "blvc_googlenet.pkl")

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TextIO
 
 import torch
-from tqdm import tqdm
 
 from .api import Captioner, prefetched
 from .data.importers import IMAGE_EXTS
 from .images import ImageError, open_image
 from .metrics import health
+from .ticker import Ticker
 
 
 def gather(args: Iterable[str], stdin: TextIO = sys.stdin) -> Iterator[str]:
@@ -54,7 +54,7 @@ def caption_paths(
 
     Images of the next batch are decoded in threads while the current batch runs through the model."""
     failed, said = 0, []
-    with tqdm(total=len(paths), unit="img", disable=not progress) as bar:
+    with Ticker(len(paths), "caption", "img", quiet=not progress) as bar:
         for chunk, loaded in prefetched(paths, lambda p: _load(cap, p), batch_size):
             good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, torch.Tensor)]
             for p, e in zip(chunk, loaded, strict=True):

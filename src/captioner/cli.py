@@ -197,7 +197,7 @@ def _caption(a: argparse.Namespace) -> int:
         ensemble=a.ensemble,
         encoder_weights=a.encoder_weights,
     )
-    progress = len(paths) > a.batch_size and sys.stderr.isatty()
+    progress = len(paths) > a.batch_size  # a bar on a terminal, a log line every 30 s otherwise
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
         cap, paths, sys.stdout, sys.stderr, a.json, a.beam, a.n_best, temperature, a.batch_size, progress

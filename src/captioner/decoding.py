@@ -99,10 +99,11 @@ def sample(
 
     Each image draws from its own generator seeded with `seed`, so an image gets the same sampled caption
     alone or in any batch."""
-    gens = [torch.Generator(device=feats.device).manual_seed(seed) for _ in range(feats.shape[0])]
+    sampled = temperature > 0
+    gens = [torch.Generator(device=feats.device).manual_seed(seed) for _ in range(feats.shape[0])] if sampled else []
 
     def pick(logp: torch.Tensor) -> torch.Tensor:
-        if temperature <= 0:
+        if not sampled:
             return logp.argmax(-1)
         probs = _filter(logp / temperature, top_k, top_p).softmax(-1)  # (B, V)
         return torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, gens, strict=True)])

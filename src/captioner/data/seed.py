@@ -58,7 +58,8 @@ def read_codes(src: Path, rows: int) -> np.ndarray:
 
 def karpathy_rows(path: Path, captions: list[list[str]]) -> list[tuple[str, str]]:
     """(image path, split) per row from dataset_coco.json, after checking it matches the captions row by row."""
-    images = read_json(path, "Karpathy split JSON").get("images")
+    data = read_json(path, "Karpathy split JSON")
+    images = data.get("images") if isinstance(data, dict) else None
     if not isinstance(images, list) or len(images) != len(captions):
         got = len(images) if isinstance(images, list) else "no"
         raise CaptionerError(f"{path}: {got} images, but the captions pickle has {len(captions)} rows")

@@ -17,14 +17,13 @@ State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
 
 
 class Decoder(Protocol):
-    """A caption decoder. Capabilities are declared as class attributes, never probed:
+    """A caption decoder. step and forward may give logits or log-probabilities (the copy decoder's mixture):
+    decoding normalises both alike. Capabilities are declared as class attributes, never probed:
 
-    returns_logprobs: forward/step give log-probabilities (a mixture), not logits; decoding treats both alike
     attends: after each step the state holds 'alpha' (B, cells), the attention over the encoder's grid
     offers_classes: offered(feats) -> (probabilities, word ids), each (B, k), of the classifier's top-k classes,
         which photo naming and the copy loss weight use"""
 
-    returns_logprobs: bool
     attends: bool
     offers_classes: bool
 

@@ -12,7 +12,6 @@ State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
 
 
 class Attend(nn.Module):
-    returns_logprobs = False
     attends = True  # the state's 'alpha' (B, S) is where the last step looked
     offers_classes = False
 

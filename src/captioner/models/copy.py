@@ -19,7 +19,6 @@ NUM_CLASSES = 1000
 
 
 class CopyDecoder(nn.Module):
-    returns_logprobs = True
     attends = False
     offers_classes = True
 

@@ -22,7 +22,6 @@ class Ensemble(nn.Module):
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
-        self.returns_logprobs = True
         self.attends = all(m.attends for m in members)  # then 'alpha' is the members' mean attention
         self.offers_classes = all(m.offers_classes for m in members)
         if self.offers_classes:  # copy decoders: the classes on offer are the encoder's, the same for all

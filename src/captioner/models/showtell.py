@@ -39,7 +39,6 @@ def run_lstm(m: nn.Module, tokens: torch.Tensor, state: State) -> tuple[torch.Te
 
 
 class ShowTell(nn.Module):
-    returns_logprobs = False  # forward/step give logits
     attends = False
     offers_classes = False
 
