@@ -81,3 +81,14 @@ def tiny_checkpoint(shapes_data: Path, tmp_path_factory: pytest.TempPathFactory)
     ]
     assert main(["train", *args]) == 0
     return out / "best"
+
+
+@pytest.fixture(scope="session")
+def bundled_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model exported with its int8 graphs (captioner export --int8)."""
+    pytest.importorskip("onnxruntime")
+    from captioner.export import export
+
+    out = tmp_path_factory.mktemp("export")
+    export(Path(__file__).parents[1] / "models" / "open-clipart", out, int8=True)
+    return out

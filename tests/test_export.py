@@ -16,6 +16,7 @@ from captioner.cli import main
 from captioner.decoding import greedy
 from captioner.encoders import load_encoder
 from captioner.export import export
+from captioner.models.stepper import TorchStepper
 from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX
 
 ort = pytest.importorskip("onnxruntime")
@@ -63,7 +64,7 @@ def test_showtell_export_matches_torch(tiny_checkpoint: Path, shapes_data: Path,
     store = FeatureStore(shapes_data / "features")
     feats = store.get(m["feature"], list(range(12)))
     got = _ort_greedy(s, feats, m["state"], m["max_len"])
-    assert got == [c.tokens for c in greedy(ck.model, torch.from_numpy(feats), m["max_len"])]
+    assert got == [c.tokens for c in greedy(TorchStepper(ck.model, torch.from_numpy(feats)), m["max_len"])]
 
 
 def test_copy_export_matches_torch_and_int8_is_small(tmp_path: Path) -> None:
@@ -83,7 +84,9 @@ def test_copy_export_matches_torch_and_int8_is_small(tmp_path: Path) -> None:
         want, _ = ck.model.step(torch.full((4,), START_IX), ts)
     likely = want.numpy() > -15  # far-off words differ in the mixture's 1e-12 floor only
     np.testing.assert_allclose(logp[likely], want.numpy()[likely], rtol=2e-4, atol=1e-4)  # float32 reordering
-    assert _ort_greedy(s, feats, m["state"], 20) == [c.tokens for c in greedy(ck.model, torch.from_numpy(feats))]
+    assert _ort_greedy(s, feats, m["state"], 20) == [
+        c.tokens for c in greedy(TorchStepper(ck.model, torch.from_numpy(feats)))
+    ]
     for g in ("encoder", "decoder"):
         assert m["files"][f"{g}.int8.onnx"]["bytes"] <= m["files"][f"{g}.onnx"]["bytes"] / 3
     s8 = _sessions(tmp_path / "x", ".int8")  # the int8 graphs run
@@ -107,7 +110,7 @@ def test_attention_export_matches_torch(shapes_data: Path, tmp_path: Path) -> No
     feats = FeatureStore(shapes_data / "features").get("grid", list(range(8)))
     ck = load_checkpoint(out / "best")
     got = _ort_greedy(s, feats, m["state"], m["max_len"])
-    assert got == [c.tokens for c in greedy(ck.model, torch.from_numpy(feats), m["max_len"])]
+    assert got == [c.tokens for c in greedy(TorchStepper(ck.model, torch.from_numpy(feats)), m["max_len"])]
 
 
 def test_every_decoder_kind_has_an_export() -> None:

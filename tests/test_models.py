@@ -12,6 +12,7 @@ from captioner.config import Config, ModelConfig, TrainConfig, load_config
 from captioner.decoding import _filter, beam_search, greedy, sample
 from captioner.errors import CaptionerError
 from captioner.models import build_model
+from captioner.models.stepper import TorchStepper as S
 from captioner.text import END_IX, PAD_IX, START_IX, Vocab
 from captioner.train import caption_loss, load_data, train
 
@@ -68,15 +69,15 @@ def test_loss_is_mean_over_real_tokens_only() -> None:
 @pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_beam_one_equals_greedy_and_batched_equals_single(kind: str) -> None:
     model, feats = _model(kind, 3), _feats(kind, 6)
-    g = greedy(model, feats, max_len=8)
-    b1 = beam_search(model, feats, beam=1, max_len=8)
+    g = greedy(S(model, feats), max_len=8)
+    b1 = beam_search(S(model, feats), beam=1, max_len=8)
     assert [c.tokens for c in g] == [c[0].tokens for c in b1]
     for x, y in zip(g, b1, strict=True):
         assert x.logprob == pytest.approx(y[0].logprob, abs=1e-5)
-    b3 = beam_search(model, feats, beam=3, max_len=8, n_best=2)
+    b3 = beam_search(S(model, feats), beam=3, max_len=8, n_best=2)
     for i in range(6):
-        one_g = greedy(model, feats[i : i + 1], max_len=8)[0]
-        one_b = beam_search(model, feats[i : i + 1], beam=3, max_len=8, n_best=2)[0]
+        one_g = greedy(S(model, feats[i : i + 1]), max_len=8)[0]
+        one_b = beam_search(S(model, feats[i : i + 1]), beam=3, max_len=8, n_best=2)[0]
         assert one_g.tokens == g[i].tokens
         assert [c.tokens for c in one_b] == [c.tokens for c in b3[i]]
         assert b3[i][0].logprob >= g[i].logprob - 1e-5  # beam never finds a worse best caption
@@ -88,11 +89,11 @@ def test_beam_one_equals_greedy_and_batched_equals_single(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_sequence_logprob_equals_decoding_confidence_and_sinks_unk(kind: str) -> None:
-    from captioner.decoding import sequence_logprob
+    from captioner.models.stepper import sequence_logprob
     from captioner.text import UNK_IX, as_matrix
 
     model, feats = _model(kind, 6), _feats(kind, 4)
-    caps = [b[0] for b in beam_search(model, feats, beam=3, max_len=8)]
+    caps = [b[0] for b in beam_search(S(model, feats), beam=3, max_len=8)]
     tokens = torch.from_numpy(as_matrix([[START_IX, *c.tokens, END_IX] for c in caps]))
     got = sequence_logprob(model, feats, tokens)
     torch.testing.assert_close(got, torch.tensor([c.confidence for c in caps]), rtol=0, atol=1e-5)
@@ -105,34 +106,34 @@ def test_unk_blocked_and_max_len_respected() -> None:
     with torch.no_grad():
         model.head.bias.zero_()
         model.head.bias[1] = 50.0  # #UNK# dominates every step
-    assert all(1 not in c.tokens for c in greedy(model, feats, max_len=5))
-    assert all(c.tokens == [1] * 5 for c in greedy(model, feats, max_len=5, block_unk=False))
-    beams = beam_search(model, feats, beam=2, max_len=5, block_unk=False)
+    assert all(1 not in c.tokens for c in greedy(S(model, feats), max_len=5))
+    assert all(c.tokens == [1] * 5 for c in greedy(S(model, feats), max_len=5, block_unk=False))
+    beams = beam_search(S(model, feats), beam=2, max_len=5, block_unk=False)
     assert all(len(b[0].tokens) == 5 for b in beams)
 
 
 @pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_sampling_and_length_penalty_batched_equal_single(kind: str) -> None:
     model, feats = _model(kind, 3), _feats(kind, 6)
-    drawn = sample(model, feats, max_len=8, temperature=1.5, top_p=0.9, seed=11)
-    long = beam_search(model, feats, beam=3, max_len=8, length_penalty=1.0, n_best=2)
+    drawn = sample(S(model, feats), max_len=8, temperature=1.5, top_p=0.9, seed=11)
+    long = beam_search(S(model, feats), beam=3, max_len=8, length_penalty=1.0, n_best=2)
     for i in range(6):
-        one = sample(model, feats[i : i + 1], max_len=8, temperature=1.5, top_p=0.9, seed=11)[0]
+        one = sample(S(model, feats[i : i + 1]), max_len=8, temperature=1.5, top_p=0.9, seed=11)[0]
         assert one.tokens == drawn[i].tokens and one.logprob == pytest.approx(drawn[i].logprob, abs=1e-5)
-        one_b = beam_search(model, feats[i : i + 1], beam=3, max_len=8, length_penalty=1.0, n_best=2)[0]
+        one_b = beam_search(S(model, feats[i : i + 1]), beam=3, max_len=8, length_penalty=1.0, n_best=2)[0]
         assert [c.tokens for c in one_b] == [c.tokens for c in long[i]]
 
 
 def test_sampling_is_seeded_and_top_k_one_is_greedy() -> None:
     model, feats = _model("showtell", 5), _feats("showtell", 5)
-    a = sample(model, feats, temperature=1.0, seed=3)
-    b = sample(model, feats, temperature=1.0, seed=3)
+    a = sample(S(model, feats), temperature=1.0, seed=3)
+    b = sample(S(model, feats), temperature=1.0, seed=3)
     assert [c.tokens for c in a] == [c.tokens for c in b]
-    other = sample(model, feats, temperature=1.0, seed=4)
+    other = sample(S(model, feats), temperature=1.0, seed=4)
     assert [c.tokens for c in a] != [c.tokens for c in other]
-    k1 = sample(model, feats, temperature=1.0, top_k=1, seed=9)
-    assert [c.tokens for c in k1] == [c.tokens for c in greedy(model, feats)]
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    k1 = sample(S(model, feats), temperature=1.0, top_k=1, seed=9)
+    assert [c.tokens for c in k1] == [c.tokens for c in greedy(S(model, feats))]
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
     kept = _filter(logits, 0, 0.75) > -1e8
     assert kept.tolist() == [[True, True, False, False]]
 
@@ -159,7 +160,7 @@ def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Pat
     ck = load_checkpoint(tmp_path / "run" / "latest")
     d = load_data(cfg)
     feats = torch.from_numpy(d.store.get(d.kind, d.train_rows.tolist()))
-    got = [ck.vocab.decode(c.tokens) for c in greedy(ck.model, feats)]
+    got = [ck.vocab.decode(c.tokens) for c in greedy(S(ck.model, feats))]
     want = [ck.vocab.decode(caps[0][1:]) for caps in d.train_caps]
     assert got == want
 
@@ -224,7 +225,7 @@ def test_copy_produces_label_words_outside_the_training_vocabulary(shapes_data: 
     with torch.no_grad():
         m.gate.bias.fill_(1e4)
     feats = torch.from_numpy(d.store.get("pooled+logits", d.train_rows[:2].tolist()))
-    first = greedy(m, feats, max_len=1)[0].tokens[0]
+    first = greedy(S(m, feats), max_len=1)[0].tokens[0]
     assert d.vocab.itos[first] in {d.vocab.itos[i] for i in d.class_word}
 
 
@@ -265,7 +266,8 @@ def test_copy_weight_scales_only_offered_words() -> None:
 def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
     import itertools
 
-    from captioner.decoding import constrained_beam_search, masked_logprobs
+    from captioner.decoding import constrained_beam_search
+    from captioner.models.stepper import masked_logprobs
 
     model, feats = _model("showtell", 5), _feats("showtell", 1)
     words, must, max_len = range(4, V), {7, 9}, 3
@@ -277,10 +279,10 @@ def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
 
     seqs = [s for n in range(1, max_len + 1) for s in itertools.product(words, repeat=n) if must & set(s)]
     best = max(seqs, key=logprob)
-    got = constrained_beam_search(model, feats, must, beam=600, max_len=max_len)  # wide enough to be exact
+    got = constrained_beam_search(S(model, feats), 0, must, beam=600, max_len=max_len)  # wide enough to be exact
     assert got is not None and tuple(got.tokens) == best
     assert got.logprob == pytest.approx(logprob(best), abs=1e-4)
-    small = constrained_beam_search(model, feats, must, beam=2, max_len=max_len)
+    small = constrained_beam_search(S(model, feats), 0, must, beam=2, max_len=max_len)
     assert small is not None and must & set(small.tokens) and len(small.tokens) <= max_len
 
 
@@ -292,14 +294,14 @@ def test_naming_replaces_the_caption_only_for_confident_photos() -> None:
     feats = torch.zeros(3, D + 1000)
     feats[:, D + 7] = 12.0  # class 7 (word 11) is near certain for every image...
     feats[2, D + 7] = 0.0  # ...but the third
-    plain = beam_search(m, feats, beam=3, max_len=6)
+    plain = beam_search(S(m, feats), beam=3, max_len=6)
     assert all(11 not in c[0].tokens for c in plain)  # the untrained decoder does not say it
     asked: list[int] = []
-    named = name_confident_class(m, feats, plain, 0.5, 3, 6, is_photo=lambda i: asked.append(i) or i != 1)
+    named = name_confident_class(S(m, feats), plain, 0.5, 3, 6, is_photo=lambda i: asked.append(i) or i != 1)
     assert asked == [0, 1]  # the photo test runs only where the classifier is confident
     assert 11 in named[0][0].tokens  # a confident photo: the class's word is said
     assert named[1] == plain[1] and named[2] == plain[2]  # a drawing, an unsure classifier: unchanged
-    assert name_confident_class(m, feats, plain, 0.0, 3, 6) == plain  # threshold 0: off
+    assert name_confident_class(S(m, feats), plain, 0.0, 3, 6) == plain  # threshold 0: off
     with pytest.raises(CaptionerError, match="model.name_threshold"):
         ModelConfig(kind="copy", name_threshold=1.5)
 
@@ -315,22 +317,24 @@ def test_ensemble_mixes_member_probabilities(kind: str) -> None:
         want = (a(feats, tokens).float().softmax(-1) + b(feats, tokens).float().softmax(-1)) / 2
         torch.testing.assert_close(Ensemble([a, b])(feats, tokens).exp(), want, rtol=1e-5, atol=1e-6)
         solo = Ensemble([a]).eval()  # one member: the same captions as the model alone
-        assert [c.tokens for c in beam_search(solo, feats, 3)[0]] == [c.tokens for c in beam_search(a, feats, 3)[0]]
+        assert [c.tokens for c in beam_search(S(solo, feats), 3)[0]] == [
+            c.tokens for c in beam_search(S(a, feats), 3)[0]
+        ]
         twins = Ensemble([a, _model(kind, seed=0)]).eval()  # identical members: the same as one
-        got, ref = beam_search(twins, feats, 3, n_best=2), beam_search(a, feats, 3, n_best=2)
+        got, ref = beam_search(S(twins, feats), 3, n_best=2), beam_search(S(a, feats), 3, n_best=2)
         assert [[c.tokens for c in cs] for cs in got] == [[c.tokens for c in cs] for cs in ref]
         step, _ = Ensemble([a, b]).step(torch.full((3,), START_IX), Ensemble([a, b]).init_state(feats))
         torch.testing.assert_close(step.exp(), want[:, 0], rtol=1e-5, atol=1e-6)  # step agrees with forward
-        best = beam_search(Ensemble([a, b]).eval(), feats, 3)[0][0]
+        best = beam_search(S(Ensemble([a, b]).eval(), feats), 3)[0][0]
     assert Ensemble([a, b]).offers_classes == (kind == "copy")  # copy members keep naming classes
     pair, many = Ensemble([a, b]).eval(), _feats(kind, 5, seed=4)
-    beams = beam_search(pair, many, 3, max_len=8, n_best=2)
-    drawn = sample(pair, many, max_len=8, temperature=1.0, seed=5)
+    beams = beam_search(S(pair, many), 3, max_len=8, n_best=2)
+    drawn = sample(S(pair, many), max_len=8, temperature=1.0, seed=5)
     for i in range(5):  # batched equals single for an ensemble of different members, beam and sampling
-        assert [c.tokens for c in beam_search(pair, many[i : i + 1], 3, max_len=8, n_best=2)[0]] == [
+        assert [c.tokens for c in beam_search(S(pair, many[i : i + 1]), 3, max_len=8, n_best=2)[0]] == [
             c.tokens for c in beams[i]
         ]
-        assert sample(pair, many[i : i + 1], max_len=8, temperature=1.0, seed=5)[0].tokens == drawn[i].tokens
+        assert sample(S(pair, many[i : i + 1]), max_len=8, temperature=1.0, seed=5)[0].tokens == drawn[i].tokens
     if kind == "attend":  # the members' mean attention, one map per word, each a distribution
         assert len(best.alphas) == len(best.tokens)
         assert all(abs(sum(a) - 1) < 1e-4 for a in best.alphas)

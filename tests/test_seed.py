@@ -178,7 +178,7 @@ def test_seminar_preprocessing_matches_skimage() -> None:
         nh, nw = (224, w * 224 // h) if h < w else (h * 224 // w, 224)
         r = resize(im, (nh, nw), order=1, mode="constant", anti_aliasing=False, preserve_range=True)
         r = r[nh // 2 - 112 : nh // 2 + 112, nw // 2 - 112 : nw // 2 + 112][..., ::-1] - [104, 117, 123]  # BGR
-        got = preprocess(Image.fromarray(im), googlenet_spec(False)).numpy().transpose(1, 2, 0)
+        got = preprocess(Image.fromarray(im), googlenet_spec(False)).transpose(1, 2, 0)
         assert np.abs(got - r).max() < 1e-3, (h, w)
 
 
@@ -256,9 +256,9 @@ def test_extract_and_caption_through_googlenet(weights: Path, tmp_path: Path, ca
     assert serve.encoder_weights == str(weights)
     ort = pytest.importorskip("onnxruntime")  # the seminar's network exports too (LRN, floor pooling)
     assert main(["export", str(run / "best"), "--out", str(tmp_path / "onnx"), "--encoder-weights", str(weights)]) == 0
-    x = torch.stack([cap.encoder.preprocess(Image.open(src / "p0.png").convert("RGB"))])
+    x = torch.stack([cap.runtime.encoder.preprocess(Image.open(src / "p0.png").convert("RGB"))])
     got = ort.InferenceSession(str(tmp_path / "onnx" / "encoder.onnx")).run(None, {"image": x.numpy()})[1]
-    want = cap.encoder.forward_features(x).logits.numpy()
+    want = cap.runtime.encoder.forward_features(x).logits.numpy()
     assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
 
 

@@ -7,18 +7,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
-import torch
 from PIL import Image
 
-from .checkpoint import Checkpoint, load_ensemble
-from .decoding import Caption, beam_search, name_confident_class, sample
-from .encoders import Encoder, encoder_for
+from .decoding import Caption, Stepper, beam_search, name_confident_class, sample
 from .errors import CaptionerError
 from .images import open_image, photo_like, to_rgb
-from .models import feature_kind
+from .spec import EncoderSpec, preprocess
+from .text import Vocab
 
 DEFAULT_MODEL = "open-clipart"
 T, R = TypeVar("T"), TypeVar("R")
@@ -67,12 +65,28 @@ class Result:
         }
 
 
-class Captioner:
-    """A checkpoint plus the encoder it was trained on; captions images end to end."""
+class Runtime(Protocol):
+    """What a Captioner runs on: PyTorch (runtime_torch.TorchRuntime) or exported ONNX graphs (onnxrt.OnnxRuntime).
 
-    def __init__(self, checkpoint: Checkpoint, encoder: Encoder, device: torch.device) -> None:
-        self.ck, self.encoder, self.device = checkpoint, encoder.to(device), device
-        self.kind = feature_kind(checkpoint.config.model)
+    info: what the service's /health reports (runtime, model, kind, encoder)."""
+
+    spec: EncoderSpec
+    vocab: Vocab
+    labels: tuple[str, ...]
+    max_len: int
+    name_threshold: float
+    info: dict[str, Any]
+
+    def encode(self, x: np.ndarray) -> tuple[Stepper, np.ndarray]:
+        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
+        ...
+
+
+class Captioner:
+    """A trained model and the encoder it was trained on; captions images end to end."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
     @classmethod
     def load(
@@ -83,27 +97,41 @@ class Captioner:
         name_threshold: float | None = None,
         ensemble: Sequence[str | Path] = (),
         encoder_weights: str | Path | None = None,
+        runtime: str = "torch",
+        int8: bool = False,
     ) -> Captioner:
-        """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec.
+        """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec; or, with
+        runtime="onnx", a folder written by `captioner export` (PyTorch is then never imported).
 
         bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly).
-        name_threshold overrides the checkpoint's model.name_threshold (copy models; 0 turns naming off).
+        name_threshold overrides the model's name_threshold (copy models; 0 turns naming off).
         ensemble: more checkpoints with the same vocabulary and encoder; all decode together, averaging
         their next-word distributions (models.ensemble).
         encoder_weights: the weights file of an encoder that does not install from a package (googlenet-bvlc:
-        the seminar's blvc_googlenet.pkl)."""
+        the seminar's blvc_googlenet.pkl).
+        int8 (onnx): run the int8 graphs that `export --int8` wrote."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
-        dev = torch.device(
-            "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-        )
-        ck = load_ensemble([path, *ensemble], dev).with_name_threshold(name_threshold)
-        encoder = encoder_for(ck.spec, encoder_weights, f"checkpoint {path}")
-        encoder.bf16 = bf16
-        return cls(ck, encoder, dev)
+        if runtime == "onnx":
+            if ensemble or encoder_weights or bf16 or device not in ("cpu", "auto"):
+                raise CaptionerError("runtime onnx: ensemble, encoder weights, bf16 and devices are torch options")
+            from .onnxrt import OnnxRuntime
 
-    def _tensor(self, image: ImageLike) -> torch.Tensor:
+            return cls(OnnxRuntime(path, int8, name_threshold))
+        if runtime != "torch":
+            raise CaptionerError(f"unknown runtime {runtime!r}; choose torch or onnx")
+        if int8:
+            raise CaptionerError("int8 is for runtime onnx (a folder written by `captioner export --int8`)")
+        from .runtime_torch import TorchRuntime
+
+        return cls(TorchRuntime(path, device, bf16, name_threshold, ensemble, encoder_weights))
+
+    def preprocess(self, img: Image.Image) -> np.ndarray:
+        """An RGB image -> the encoder's input (3, S, S), as its spec says."""
+        return preprocess(img, self.runtime.spec)
+
+    def _array(self, image: ImageLike) -> np.ndarray:
         if isinstance(image, Image.Image):
             img = to_rgb(image)
         elif isinstance(image, np.ndarray):
@@ -111,12 +139,11 @@ class Captioner:
             img = to_rgb(Image.fromarray(arr))
         else:
             img = open_image(image if isinstance(image, bytes) else Path(image))
-        return self.encoder.preprocess(img)
+        return self.preprocess(img)
 
-    @torch.inference_mode()
     def caption_tensors(
         self,
-        x: torch.Tensor,
+        x: np.ndarray,
         beam: int = 3,
         n_best: int = 1,
         temperature: float = 0.0,
@@ -124,32 +151,32 @@ class Captioner:
         seed: int = 0,
     ) -> list[Result]:
         """Caption a preprocessed batch (B, 3, S, S)."""
-        feats = self.encoder.forward_features(x.to(self.device))
-        inputs = torch.cat([getattr(feats, k).float() for k in self.kind.split("+")], dim=-1)  # e.g. pooled+logits
-        max_len = self.ck.config.train.max_len
+        rt = self.runtime
+        st, logits = rt.encode(x)
         if temperature > 0:
-            nbest = [[c] for c in sample(self.ck.model, inputs, max_len, temperature, seed=seed)]
+            nbest = [[c] for c in sample(st, rt.max_len, temperature, seed=seed)]
         else:
-            nbest = beam_search(self.ck.model, inputs, max(1, beam), max_len, n_best=max(1, n_best))
-            thr = self.ck.config.model.name_threshold
-            nbest = name_confident_class(
-                self.ck.model, inputs, nbest, thr, max(1, beam), max_len, lambda i: bool(photo_like(x[i : i + 1])[0])
-            )
-        probs = feats.logits.float().softmax(-1).cpu()
-        names = self.encoder.labels
+            nbest = beam_search(st, max(1, beam), rt.max_len, n_best=max(1, n_best))
+
+            def photo(i: int) -> bool:
+                return bool(photo_like(x[i : i + 1])[0])
+
+            nbest = name_confident_class(st, nbest, rt.name_threshold, max(1, beam), rt.max_len, photo)
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
         out = []
         for i, caps in enumerate(nbest):
             best: Caption = caps[0]
-            p, idx = probs[i].topk(top_k_tags)
+            idx = np.argsort(-probs[i], kind="stable")[:top_k_tags]
             out.append(
                 Result(
-                    caption=self.ck.vocab.decode(best.tokens, articles=True),
+                    caption=rt.vocab.decode(best.tokens, articles=True),
                     confidence=best.confidence,
-                    alternatives=[(self.ck.vocab.decode(c.tokens, articles=True), c.confidence) for c in caps[1:]],
-                    tags=[Tag(names[int(j)], float(q)) for q, j in zip(p, idx, strict=True)],
-                    words=[self.ck.vocab.itos[t] for t in best.tokens],
+                    alternatives=[(rt.vocab.decode(c.tokens, articles=True), c.confidence) for c in caps[1:]],
+                    tags=[Tag(rt.labels[int(j)], float(probs[i, j])) for j in idx],
+                    words=[rt.vocab.itos[t] for t in best.tokens],
                     attention=best.alphas,
-                    grid_size=self.ck.spec.grid_size if best.alphas else 0,
+                    grid_size=rt.spec.grid_size if best.alphas else 0,
                 )
             )
         return out
@@ -165,8 +192,8 @@ class Captioner:
         """Caption one image (path, bytes, PIL image or HxWx3 uint8 array) or a list of them."""
         single = not isinstance(images, (list, tuple))
         results: list[Result] = []
-        for chunk, xs in prefetched([images] if single else list(images), self._tensor, batch_size):
-            for im, r in zip(chunk, self.caption_tensors(torch.stack(xs), beam, n_best, temperature), strict=True):
+        for chunk, xs in prefetched([images] if single else list(images), self._array, batch_size):
+            for im, r in zip(chunk, self.caption_tensors(np.stack(xs), beam, n_best, temperature), strict=True):
                 r.source = str(im) if isinstance(im, (str, Path)) else ""
                 results.append(r)
         return results[0] if single else results

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-import torch
+import numpy as np
 
 from .api import Captioner, prefetched
 from .data.importers import IMAGE_EXTS
@@ -31,9 +31,9 @@ def gather(args: Iterable[str], stdin: TextIO = sys.stdin) -> Iterator[str]:
             yield a
 
 
-def _load(cap: Captioner, path: str) -> torch.Tensor | ImageError:
+def _load(cap: Captioner, path: str) -> np.ndarray | ImageError:
     try:
-        return cap.encoder.preprocess(open_image(path))
+        return cap.preprocess(open_image(path))
     except ImageError as e:
         return e
 
@@ -56,7 +56,7 @@ def caption_paths(
     failed, said = 0, []
     with Ticker(len(paths), "caption", "img", quiet=not progress) as bar:
         for chunk, loaded in prefetched(paths, lambda p: _load(cap, p), batch_size):
-            good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, torch.Tensor)]
+            good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, np.ndarray)]
             for p, e in zip(chunk, loaded, strict=True):
                 if isinstance(e, ImageError):
                     failed += 1
@@ -64,7 +64,7 @@ def caption_paths(
                     if as_json:
                         print(json.dumps({"source": p, "error": str(e)}), file=out)
             if good:
-                x = torch.stack([x for _, x in good])
+                x = np.stack([x for _, x in good])
                 for (p, _), r in zip(good, cap.caption_tensors(x, beam, n_best, temperature), strict=True):
                     r.source = p
                     said.append(r.caption)

@@ -196,6 +196,8 @@ def _caption(a: argparse.Namespace) -> int:
         name_threshold=a.name_threshold,
         ensemble=a.ensemble,
         encoder_weights=a.encoder_weights,
+        runtime=a.runtime,
+        int8=a.int8,
     )
     progress = len(paths) > a.batch_size  # a bar on a terminal, a log line every 30 s otherwise
     temperature = a.temperature if a.sample else 0.0
@@ -214,22 +216,33 @@ def _serve(a: argparse.Namespace) -> None:
     from .api import Captioner
     from .serve.app import Limits, create_app
 
-    cap = Captioner.load(a.checkpoint, a.device, ensemble=a.ensemble, encoder_weights=a.encoder_weights)
+    cap = Captioner.load(
+        a.checkpoint, a.device, ensemble=a.ensemble, encoder_weights=a.encoder_weights, runtime=a.runtime, int8=a.int8
+    )
     limits = Limits(
         max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout
     )
-    print(f"serving {cap.ck.path} on http://{a.host}:{a.port}/", file=sys.stderr)
+    print(f"serving {cap.runtime.info['model']} on http://{a.host}:{a.port}/", file=sys.stderr)
     uvicorn.run(create_app(cap, limits), host=a.host, port=a.port, log_level="warning")
 
 
 def _export(a: argparse.Namespace) -> None:
     from .export import export
 
+    if a.web and not a.ort_web:
+        raise CaptionerError("--web needs --ort-web: the .tgz that `npm pack onnxruntime-web` writes")
     m = export(a.checkpoint, a.out, a.int8, a.encoder_weights)
     print(f"wrote {a.out}: {m['kind']} decoder reading {m['feature']} features")
     for name, f in m["files"].items():
         if name.endswith(".onnx"):
             print(f"  {name:20s} {f['bytes'] / 2**20:7.1f} MiB")
+    if a.web:
+        from .web import write_page
+
+        sizes = write_page(Path(a.out), Path(a.web), Path(a.ort_web))
+        mib = sum(sizes.values()) / 2**20
+        print(f"wrote {a.web}: {len(sizes)} files, {mib:.1f} MiB; serve it with any static file server, e.g.")
+        print(f"  python -m http.server -d {a.web} 8080   and open http://127.0.0.1:8080/")
 
 
 def _scenes(a: argparse.Namespace) -> None:

@@ -1,16 +1,49 @@
-"""Decoding written once: greedy, sampling and batched beam search over model.step()."""
+"""Decoding written once: greedy, sampling, batched beam search and constrained beam search, over a Stepper.
+
+numpy only, so the same code runs a PyTorch decoder (models.stepper.TorchStepper) and the exported ONNX graphs
+(onnxrt.OnnxStepper), with no PyTorch import on the second path."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-import torch
+import numpy as np
 
-from .models import Decoder
 from .text import END_IX, PAD_IX, START_IX, UNK_IX
 
 NEG = -1e9
+State = Any  # whatever the stepper keeps per row; decoding only passes it back and reorders it with select()
+
+
+class Stepper(Protocol):
+    """A decoder over one batch of images, seen as numpy arrays.
+
+    batch: how many images; attends: the state holds where each step looked (alpha)."""
+
+    batch: int
+    attends: bool
+
+    def start(self, rows: np.ndarray) -> State:
+        """The state before #START# for the images rows (N,) (an image may repeat, as beams do)."""
+        ...
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """tokens (N,) -> next-word scores (N, V), logits or log-probabilities alike, and the next state."""
+        ...
+
+    def select(self, state: State, idx: np.ndarray) -> State:
+        """The state's rows idx (N',), in that order."""
+        ...
+
+    def alpha(self, state: State) -> np.ndarray:
+        """Only where attends: the attention of the last step over the grid, (N, cells)."""
+        ...
+
+    def offered(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Copy decoders: the probabilities and word ids (B, k) of each image's top classes; others None."""
+        ...
 
 
 @dataclass
@@ -23,22 +56,24 @@ class Caption:
     alphas: list[list[float]] = field(default_factory=list)  # per word, attention over the grid
 
 
-def masked_logprobs(logits: torch.Tensor, block_unk: bool) -> torch.Tensor:
-    """Log-probabilities with #PAD#, #START# (and #UNK#) ruled out; out of place, so gradients can flow."""
-    ban = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
-    ban[[PAD_IX, START_IX, UNK_IX] if block_unk else [PAD_IX, START_IX]] = True
-    return torch.log_softmax(logits.float().masked_fill(ban, NEG), dim=-1)
+def banned(block_unk: bool) -> list[int]:
+    """Token ids decoding never emits: #PAD#, #START# and (block_unk) #UNK#."""
+    return [PAD_IX, START_IX, UNK_IX] if block_unk else [PAD_IX, START_IX]
 
 
-def only_end(logp: torch.Tensor) -> torch.Tensor:
+def masked_logprobs(scores: np.ndarray, block_unk: bool) -> np.ndarray:
+    """Log-probabilities (N, V) float32 with the banned tokens ruled out."""
+    s = scores.astype(np.float32)  # a copy
+    s[:, banned(block_unk)] = NEG
+    s -= s.max(-1, keepdims=True)
+    return s - np.log(np.exp(s).sum(-1, keepdims=True))
+
+
+def only_end(logp: np.ndarray) -> np.ndarray:
     """Log-probabilities where only #END# may follow, keeping its own score (the last allowed step)."""
-    forced = torch.full_like(logp, NEG)
+    forced = np.full_like(logp, NEG)
     forced[..., END_IX] = logp[..., END_IX]
     return forced
-
-
-def _select(state: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {k: v.index_select(0, idx) for k, v in state.items()}
 
 
 def _finish(tokens: list[int], logprob: float, alphas: list[list[float]]) -> Caption:
@@ -48,46 +83,39 @@ def _finish(tokens: list[int], logprob: float, alphas: list[list[float]]) -> Cap
 
 
 def rollout(
-    model: Decoder,
-    feats: torch.Tensor,
-    max_len: int,
-    pick: Callable[[torch.Tensor], torch.Tensor],
-    block_unk: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """The one left-to-right decoding loop: each step's word is pick(logp (B, V)) -> (B,), from decoding's masked
-    log-probabilities; at step max_len only #END# may follow (forced). Keeps the graph unless called in
-    inference mode (SCST trains through it).
+    st: Stepper, max_len: int, pick: Callable[[np.ndarray], np.ndarray], block_unk: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The one left-to-right decoding loop: each step's word is pick(logp (B, V)) -> (B,), from the masked
+    log-probabilities; at step max_len only #END# may follow (forced).
 
     Returns tokens (B, T) with #PAD# after #END#, the log-probability of each step's token (B, T), 0 after
     #END#, and per step the attention (B, cells) for attention models."""
-    b = feats.shape[0]
-    state = model.init_state(feats)
-    tok = torch.full((b,), START_IX, dtype=torch.long, device=feats.device)
-    done = torch.zeros(b, dtype=torch.bool, device=feats.device)
+    b = st.batch
+    state = st.start(np.arange(b))
+    tok = np.full(b, START_IX, dtype=np.int64)
+    done = np.zeros(b, dtype=bool)
     toks, lps, alphas = [], [], []
     for step in range(max_len + 1):
-        logits, state = model.step(tok, state)
-        logp = masked_logprobs(logits, block_unk)  # (B, V)
+        scores, state = st.step(tok, state)
+        logp = masked_logprobs(scores, block_unk)  # (B, V)
         if step == max_len:  # out of room
             logp = only_end(logp)
-        nxt = pick(logp.detach())  # (B,)
-        lp = logp.gather(1, nxt[:, None])[:, 0]  # (B,)
-        lps.append(torch.where(done, torch.zeros_like(lp), lp))
-        nxt = torch.where(done, torch.full_like(nxt, PAD_IX), nxt)
+        nxt = pick(logp).astype(np.int64)  # (B,)
+        lp = logp[np.arange(b), nxt]  # (B,)
+        lps.append(np.where(done, 0.0, lp))
+        nxt = np.where(done, PAD_IX, nxt)
         toks.append(nxt)
-        if model.attends:
-            alphas.append(state["alpha"].float())
-        done = done | (nxt == END_IX)
+        if st.attends:
+            alphas.append(st.alpha(state))
+        done |= nxt == END_IX
         tok = nxt
-        if bool(done.all()):
+        if done.all():
             break
-    return torch.stack(toks, 1), torch.stack(lps, 1), alphas
+    return np.stack(toks, 1), np.stack(lps, 1), alphas
 
 
-@torch.inference_mode()
 def sample(
-    model: Decoder,
-    feats: torch.Tensor,
+    st: Stepper,
     max_len: int = 20,
     temperature: float = 0.0,
     top_k: int = 0,
@@ -95,50 +123,64 @@ def sample(
     seed: int = 0,
     block_unk: bool = True,
 ) -> list[Caption]:
-    """Greedy (temperature 0) or sampled decoding of a batch; feats (B, ...) -> B captions.
+    """Greedy (temperature 0) or sampled decoding of the stepper's batch -> one caption per image.
 
     Each image draws from its own generator seeded with `seed`, so an image gets the same sampled caption
     alone or in any batch."""
     sampled = temperature > 0
-    gens = [torch.Generator(device=feats.device).manual_seed(seed) for _ in range(feats.shape[0])] if sampled else []
+    gens = [np.random.default_rng(seed) for _ in range(st.batch)] if sampled else []
 
-    def pick(logp: torch.Tensor) -> torch.Tensor:
+    def pick(logp: np.ndarray) -> np.ndarray:
         if not sampled:
             return logp.argmax(-1)
-        probs = _filter(logp / temperature, top_k, top_p).softmax(-1)  # (B, V)
-        return torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, gens, strict=True)])
+        probs = softmax(_filter(logp / temperature, top_k, top_p))  # (B, V)
+        return np.array([g.choice(len(p), p=p) for p, g in zip(probs, gens, strict=True)])
 
-    toks, lps, alphas = rollout(model, feats, max_len, pick, block_unk)
-    total, rows = lps.sum(1).cpu().tolist(), toks.cpu().tolist()
-    maps = [a.cpu() for a in alphas]
+    toks, lps, alphas = rollout(st, max_len, pick, block_unk)
     return [
-        _finish([t for t in row if t != PAD_IX], lp, [a[i].tolist() for a in maps])
-        for i, (row, lp) in enumerate(zip(rows, total, strict=True))
+        _finish([int(t) for t in row if t != PAD_IX], float(lp), [a[i].tolist() for a in alphas])
+        for i, (row, lp) in enumerate(zip(toks, lps.sum(1), strict=True))
     ]
 
 
-def greedy(model: Decoder, feats: torch.Tensor, max_len: int = 20, block_unk: bool = True) -> list[Caption]:
+def greedy(st: Stepper, max_len: int = 20, block_unk: bool = True) -> list[Caption]:
     """The most likely word at every step."""
-    return sample(model, feats, max_len, temperature=0.0, block_unk=block_unk)
+    return sample(st, max_len, temperature=0.0, block_unk=block_unk)
 
 
-def _filter(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, rows summing to 1 (as a generator's choice() needs)."""
+    e = np.exp(x.astype(np.float64) - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _filter(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
     """Keep the top-k words and the smallest set whose probability reaches top_p."""
     if top_k > 0:
-        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, NEG)
+        kth = -np.sort(-logits, -1)[:, min(top_k, logits.shape[-1]) - 1 : min(top_k, logits.shape[-1])]
+        logits = np.where(logits < kth, NEG, logits)
     if top_p < 1.0:
-        srt, idx = logits.sort(dim=-1, descending=True)
-        cum = srt.softmax(-1).cumsum(-1)
-        drop = cum - srt.softmax(-1) >= top_p  # words after the nucleus is full
-        logits = logits.masked_fill(drop.scatter(1, idx, drop), NEG)
+        idx = np.argsort(-logits, -1, kind="stable")
+        srt = np.take_along_axis(logits, idx, -1)
+        p = softmax(srt)
+        drop_sorted = p.cumsum(-1) - p >= top_p  # words after the nucleus is full
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, idx, drop_sorted, -1)
+        logits = np.where(drop, NEG, logits)
     return logits
 
 
-@torch.inference_mode()
+def _topk(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k largest values and their indices, largest first (ties: lower index first)."""
+    k = min(k, x.shape[-1])
+    idx = np.argpartition(-x, k - 1, -1)[..., :k]
+    val = np.take_along_axis(x, idx, -1)
+    order = np.lexsort((idx, -val), -1)
+    return np.take_along_axis(val, order, -1), np.take_along_axis(idx, order, -1)
+
+
 def beam_search(
-    model: Decoder,
-    feats: torch.Tensor,
+    st: Stepper,
     beam: int = 3,
     max_len: int = 20,
     length_penalty: float = 0.0,
@@ -150,41 +192,40 @@ def beam_search(
     Hypotheses are ranked by logprob / ((5 + n) / 6) ** length_penalty (GNMT), n counting #END#.
     Beams that never emit #END# stop at max_len words.
     """
-    b, k = feats.shape[0], beam
-    state = _select(model.init_state(feats), torch.arange(b, device=feats.device).repeat_interleave(k))
-    tok = torch.full((b * k,), START_IX, dtype=torch.long, device=feats.device)
-    score = torch.full((b, k), NEG, device=feats.device)
+    b, k = st.batch, beam
+    state = st.start(np.repeat(np.arange(b), k))
+    tok = np.full(b * k, START_IX, dtype=np.int64)
+    score = np.full((b, k), NEG, dtype=np.float32)
     score[:, 0] = 0.0  # all beams start identical: keep one alive
-    hist = torch.zeros(b, k, 0, dtype=torch.long, device=feats.device)
-    alph: list[torch.Tensor] = []
+    hist = np.zeros((b, k, 0), dtype=np.int64)
+    alph: list[np.ndarray] = []
     finished: list[list[tuple[float, list[int], float, list]]] = [[] for _ in range(b)]
     for t in range(max_len + 1):
-        logits, state = model.step(tok, state)
-        logp = masked_logprobs(logits, block_unk).view(b, k, -1)  # (B, K, V)
+        scores, state = st.step(tok, state)
+        logp = masked_logprobs(scores, block_unk).reshape(b, k, -1)  # (B, K, V)
         if t == max_len:  # out of room
             logp = only_end(logp)
-        cand = (score[..., None] + logp).view(b, -1)  # (B, K*V)
-        top, idx = cand.topk(2 * k, dim=1)  # (B, 2K): room for beams that end now
-        new_score = torch.full((b, k), NEG, device=feats.device)
-        new_src = torch.zeros(b, k, dtype=torch.long, device=feats.device)
-        new_word = torch.full((b, k), PAD_IX, dtype=torch.long, device=feats.device)
+        top, idx = _topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
+        new_score = np.full((b, k), NEG, dtype=np.float32)
+        new_src = np.zeros((b, k), dtype=np.int64)
+        new_word = np.full((b, k), PAD_IX, dtype=np.int64)
         for i in range(b):
             ended, live = _walk(top[i].tolist(), idx[i].tolist(), logp.shape[-1], k)
             for sc, s in ended:
                 words = hist[i, s].tolist()
                 lp = ((5 + len(words) + 1) / 6) ** length_penalty
-                att = [a[i * k + s] for a in alph] if alph else []
+                att = [a[i * k + s] for a in alph]
                 finished[i].append((sc / lp, words, sc, att))
             for j, (sc, s, w) in enumerate(live):
                 new_score[i, j], new_src[i, j], new_word[i, j] = sc, s, w
         if all(len(f) >= n_best for f in finished) and _no_better(finished, new_score, length_penalty, n_best):
             break
-        flat = (new_src + torch.arange(b, device=feats.device)[:, None] * k).view(-1)
-        state = _select(state, flat)
-        if model.attends:
-            alph = [a.index_select(0, flat) for a in alph] + [state["alpha"].float()]
-        hist = torch.cat([hist.gather(1, new_src[..., None].expand(-1, -1, hist.shape[2])), new_word[..., None]], 2)
-        score, tok = new_score, new_word.view(-1)
+        flat = (new_src + np.arange(b)[:, None] * k).reshape(-1)
+        state = st.select(state, flat)
+        if st.attends:
+            alph = [a[flat] for a in alph] + [st.alpha(state)]
+        hist = np.concatenate([np.take_along_axis(hist, new_src[..., None], 1), new_word[..., None]], 2)
+        score, tok = new_score, new_word.reshape(-1)
     out = []
     for fin in finished:
         fin.sort(key=lambda f: -f[0])
@@ -192,80 +233,76 @@ def beam_search(
     return out
 
 
-@torch.inference_mode()
 def constrained_beam_search(
-    model: Decoder, feats: torch.Tensor, must: set[int], beam: int = 3, max_len: int = 20, block_unk: bool = True
+    st: Stepper, image: int, must: set[int], beam: int = 3, max_len: int = 20, block_unk: bool = True
 ) -> Caption | None:
-    """The most probable caption of one image (feats (1, D)) that contains one of the words `must`.
+    """The most probable caption of one image of the batch that contains one of the words `must`.
 
     Constrained beam search (Anderson et al. 2017) with one constraint: bank 0 holds hypotheses that have
     not said a `must` word yet and may not end, bank 1 those that have; each keeps `beam` hypotheses.
     Returns None when no hypothesis in bank 1 ends within max_len words."""
-    k, dev = max(1, beam), feats.device
-    state = _select(model.init_state(feats), torch.zeros(2 * k, dtype=torch.long, device=dev))
-    tok = torch.full((2 * k,), START_IX, dtype=torch.long, device=dev)
-    score = torch.full((2 * k,), NEG, device=dev)
+    k = max(1, beam)
+    state = st.start(np.full(2 * k, image))
+    tok = np.full(2 * k, START_IX, dtype=np.int64)
+    score = np.full(2 * k, NEG, dtype=np.float32)
     score[0] = 0.0  # rows 0..k-1: bank 0; rows k..2k-1: bank 1
     hist: list[list[int]] = [[] for _ in range(2 * k)]
     best: tuple[float, list[int]] | None = None
-    is_must: torch.Tensor | None = None
     for t in range(max_len + 1):
-        logits, state = model.step(tok, state)
-        logp = masked_logprobs(logits, block_unk)  # (2K, V)
+        scores, state = st.step(tok, state)
+        logp = masked_logprobs(scores, block_unk)  # (2K, V)
         if t == max_len:
             logp = only_end(logp)
-        if is_must is None:
-            is_must = torch.zeros(logp.shape[-1], dtype=torch.bool, device=dev)
-            is_must[sorted(must)] = True
+        is_must = np.zeros(logp.shape[-1], dtype=bool)
+        is_must[sorted(must)] = True
         cand = score[:, None] + logp  # (2K, V)
-        stay = cand[:k].masked_fill(is_must, NEG)  # bank 0 -> bank 0: no must word...
+        stay = np.where(is_must, NEG, cand[:k])  # bank 0 -> bank 0: no must word...
         stay[:, END_IX] = NEG  # ...and no ending
-        move = torch.cat([cand[:k].masked_fill(~is_must, NEG), cand[k:]])  # -> bank 1: (2K, V), row = source
-        rows, words, scores = [], [], []
+        move = np.concatenate([np.where(is_must, cand[:k], NEG), cand[k:]])  # -> bank 1: (2K, V), row = source
+        rows, words, scores_ = [], [], []
         for bank, c in ((0, stay), (1, move)):
-            top, idx = c.view(-1).topk(min(2 * k, c.numel()))
-            ended, live = _walk(top.tolist(), idx.tolist(), c.shape[1], k)  # `move` has one row per source
+            top, idx = _topk(c.reshape(1, -1), 2 * k)
+            ended, live = _walk(top[0].tolist(), idx[0].tolist(), c.shape[1], k)  # `move` has one row per source
             for sc, src in ended:  # only bank 1 can end
                 if best is None or sc > best[0]:
                     best = (sc, hist[src])
             for j, (sc, src, w) in enumerate(live):
                 rows.append((bank, j, src))
                 words.append(w)
-                scores.append(sc)
-        alive = max(scores, default=NEG)
-        if not rows or (best is not None and alive <= best[0]):  # log-probs only fall: nothing can beat it
+                scores_.append(sc)
+        if not rows or (best is not None and max(scores_) <= best[0]):  # log-probs only fall: nothing can beat it
             break
-        new_score = torch.full((2 * k,), NEG, device=dev)
-        src_ix = torch.zeros(2 * k, dtype=torch.long, device=dev)
-        new_tok = torch.full((2 * k,), PAD_IX, dtype=torch.long, device=dev)
+        new_score = np.full(2 * k, NEG, dtype=np.float32)
+        src_ix = np.zeros(2 * k, dtype=np.int64)
+        new_tok = np.full(2 * k, PAD_IX, dtype=np.int64)
         new_hist: list[list[int]] = [[] for _ in range(2 * k)]
-        for (bank, j, src), w, sc in zip(rows, words, scores, strict=True):
+        for (bank, j, src), w, sc in zip(rows, words, scores_, strict=True):
             r = bank * k + j
             new_score[r], src_ix[r], new_tok[r], new_hist[r] = sc, src, w, hist[src] + [w]
-        state, score, tok, hist = _select(state, src_ix), new_score, new_tok, new_hist
+        state, score, tok, hist = st.select(state, src_ix), new_score, new_tok, new_hist
     return None if best is None else _finish(best[1] + [END_IX], best[0], [])
 
 
 def name_confident_class(
-    model: Decoder,
-    feats: torch.Tensor,
+    st: Stepper,
     nbest: list[list[Caption]],
     threshold: float,
     beam: int,
     max_len: int,
     is_photo: Callable[[int], bool] | None = None,
 ) -> list[list[Caption]]:
-    """Copy models: where the encoder's top ImageNet class has probability >= threshold and image i is a
+    """Copy decoders: where the encoder's top ImageNet class has probability >= threshold and image i is a
     photo (is_photo(i), asked only for those images; None: all are), the first caption becomes the best one
     that says that class's word (constrained_beam_search). threshold 0 (or no copy path) changes nothing."""
-    if threshold <= 0 or not model.offers_classes:
+    offer = st.offered() if threshold > 0 else None
+    if offer is None:
         return nbest
-    p, w = model.offered(feats)
+    p, w = offer
     out = list(nbest)
-    for i in torch.nonzero((p[:, 0] >= threshold) & (w[:, 0] != PAD_IX)).flatten().tolist():
+    for i in np.flatnonzero((p[:, 0] >= threshold) & (w[:, 0] != PAD_IX)).tolist():
         if is_photo is not None and not is_photo(i):
             continue
-        c = constrained_beam_search(model, feats[i : i + 1], {int(w[i, 0])}, beam, max_len)
+        c = constrained_beam_search(st, i, {int(w[i, 0])}, beam, max_len)
         if c is not None:
             out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]
     return out
@@ -288,27 +325,12 @@ def _walk(top: list[float], idx: list[int], vocab: int, k: int) -> tuple[list, l
     return ended, live
 
 
-def _no_better(finished: list, alive: torch.Tensor, length_penalty: float, n_best: int) -> bool:
+def _no_better(finished: list, alive: np.ndarray, length_penalty: float, n_best: int) -> bool:
     """True when no live beam can still beat each image's n_best-th finished hypothesis."""
     if length_penalty > 0:
         return False  # a longer hypothesis may still win under a length bonus; run to max_len
     for i, fin in enumerate(finished):
         nth = sorted((f[0] for f in fin), reverse=True)[n_best - 1]
-        if alive[i].max().item() > nth:  # log-probs only fall, so live scores are upper bounds
+        if float(alive[i].max()) > nth:  # log-probs only fall, so live scores are upper bounds
             return False
     return True
-
-
-@torch.inference_mode()
-def sequence_logprob(model: Decoder, feats: torch.Tensor, tokens: torch.Tensor, block_unk: bool = True) -> torch.Tensor:
-    """Mean log-probability per predicted token (words and #END#) of given captions under the model, on the
-    scale decoding uses (masked_logprobs): for a caption decoding produced, this equals its Caption.confidence,
-    and a caption holding a banned word (#UNK# with block_unk) scores about NEG.
-
-    feats (B, ...), tokens (B, T) = #START# w1 .. wn #END# padded with #PAD# -> (B,)."""
-    out = model(feats, tokens[:, :-1])  # (B, T-1, V)
-    logp = masked_logprobs(out, block_unk)  # (B, T-1, V)
-    target = tokens[:, 1:]
-    mask = target != PAD_IX
-    tok = logp.gather(-1, target[..., None])[..., 0] * mask
-    return tok.sum(1) / mask.sum(1).clamp(min=1)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -18,47 +16,7 @@ from torch import nn
 from .errors import CaptionerError
 from .googlenet import WEIGHTS, load_googlenet
 from .imagenet import imagenet_classes
-
-SPEC_VERSION = 1
-
-
-@dataclass(frozen=True)
-class EncoderSpec:
-    """Everything needed to rebuild the exact preprocessing and network that made a feature set."""
-
-    name: str
-    weights: str  # package==version the weights came from
-    input_size: int
-    resize: str  # "shorter-side" then "center-crop"
-    mean: tuple[float, float, float]  # on the 0..255 scale
-    std: tuple[float, float, float]
-    pooled_dim: int
-    grid_dim: int
-    grid_size: int
-    num_classes: int
-    version: int = SPEC_VERSION
-    channels: str = "RGB"  # channel order the network takes; mean and std are given in this order
-
-    def to_json(self) -> dict:
-        """A plain-JSON dict (tuples as lists), equal to what json.load gives back."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, obj: dict, where: str = "encoder spec") -> EncoderSpec:
-        try:
-            spec = cls(**{**obj, "mean": tuple(obj["mean"]), "std": tuple(obj["std"])})
-        except (TypeError, KeyError) as e:
-            raise CaptionerError(f"{where}: not a valid encoder spec ({e})") from e
-        if spec.version != SPEC_VERSION:
-            raise CaptionerError(f"{where}: encoder spec version {spec.version}, expected {SPEC_VERSION}")
-        return spec
-
-    def check_same(self, other: EncoderSpec, what: str) -> None:
-        """Raise if two specs would not give the same features."""
-        a, b = self.to_json(), other.to_json()
-        diff = [k for k in a if a[k] != b[k]]
-        if diff:
-            raise CaptionerError(f"{what}: encoder mismatch in {', '.join(diff)}: {a[diff[0]]!r} vs {b[diff[0]]!r}")
+from .spec import EncoderSpec, preprocess
 
 
 class Features(NamedTuple):
@@ -89,10 +47,13 @@ class Encoder(nn.Module):
     @torch.inference_mode()
     def forward_features(self, x: torch.Tensor) -> Features:
         """x: (B, 3, H, W) preprocessed batch."""
-        x = x.contiguous(memory_format=torch.channels_last)
-        self._mid.clear()
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            fmap = self.net.extract_features(x).float()  # (B, D, S, S)
+            return self.features(x.contiguous(memory_format=torch.channels_last))
+
+    def features(self, x: torch.Tensor) -> Features:
+        """forward_features without inference mode or autocast (what export traces)."""
+        self._mid.clear()
+        fmap = self.net.extract_features(x).float()  # (B, D, S, S)
         pooled = fmap.mean(dim=(2, 3))  # (B, D)
         logits = self.net._fc(pooled)  # (B, 1000)
         if self._mid:  # (B, C, 4S, 4S) -> averaged onto the S x S grid and joined to every vector
@@ -103,45 +64,7 @@ class Encoder(nn.Module):
 
     def preprocess(self, img: Image.Image) -> torch.Tensor:
         """RGB PIL image to a (3, S, S) float tensor, as the spec says."""
-        return preprocess(img, self.spec)
-
-
-def preprocess(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
-    """Resize the shorter side to input_size, center-crop a square, scale (x - mean) / std."""
-    if spec.resize == "seminar":
-        return _preprocess_seminar(img, spec)
-    if spec.resize != "shorter-side+center-crop":
-        raise CaptionerError(f"encoder spec: unknown resize rule {spec.resize!r}")
-    s = spec.input_size
-    w, h = img.size
-    scale = s / min(w, h)
-    nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
-    img = img.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left, top = (nw - s) // 2, (nh - s) // 2
-    img = img.crop((left, top, left + s, top + s))
-    arr = np.asarray(img, dtype=np.float32)  # (S, S, 3)
-    arr = (arr - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
-    return torch.from_numpy(arr.transpose(2, 0, 1).copy())  # (3, S, S)
-
-
-def _preprocess_seminar(img: Image.Image, spec: EncoderSpec) -> torch.Tensor:
-    """The seminar's preprocess(): shorter side to S with the longer side floored, bilinear with no anti-aliasing
-    and zeros outside the image (skimage.transform.resize order=1, mode='constant'), crop rows and columns
-    h//2 - S//2 onwards, channels in the spec's order, minus the mean, divided by std."""
-    s = spec.input_size
-    x = torch.from_numpy(np.asarray(img, dtype=np.float64).transpose(2, 0, 1).copy())[None]  # (1, 3, H, W)
-    h, w = x.shape[-2:]
-    nh, nw = (s, w * s // h) if h < w else (h * s // w, s)
-    ys = (torch.arange(nh, dtype=torch.float64) + 0.5) * 2 / nh - 1  # output pixel centres, normalised
-    xs = (torch.arange(nw, dtype=torch.float64) + 0.5) * 2 / nw - 1
-    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None]  # (1, nh, nw, 2) as (x, y)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]  # (3, nh, nw)
-    top, left = nh // 2 - s // 2, nw // 2 - s // 2
-    x = x[:, top : top + s, left : left + s]
-    if spec.channels == "BGR":
-        x = x.flip(0)
-    mean, std = torch.tensor(spec.mean)[:, None, None], torch.tensor(spec.std)[:, None, None]
-    return ((x - mean) / std).float().contiguous()  # (3, S, S)
+        return torch.from_numpy(preprocess(img, self.spec))
 
 
 _LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}

@@ -21,8 +21,7 @@ from . import baselines as bl
 from .checkpoint import load_ensemble
 from .config import RERANK_TAU, RERANK_WEIGHT
 from .data.manifest import Item, dataset_root, read_manifest
-from .decoding import Caption, beam_search, greedy, name_confident_class, sequence_logprob
-from .encoders import preprocess
+from .decoding import Caption, beam_search, greedy, name_confident_class
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes, write_json
@@ -30,6 +29,8 @@ from .images import ImageError, open_image, photo_like
 from .metrics import coco_metrics, health, metric_versions
 from .models import feature_kind
 from .models.ensemble import Ensemble
+from .models.stepper import TorchStepper, sequence_logprob
+from .spec import preprocess
 from .text import as_matrix
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,14 @@ def decode(
     kind = feature_kind(ck.config.model)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
-        feats = torch.from_numpy(store.get(kind, rows[s : s + batch]))
+        st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])))
         if beam <= 1:
-            caps = [[c] for c in greedy(ck.model, feats, ck.config.train.max_len)]
+            caps = [[c] for c in greedy(st, ck.config.train.max_len)]
         else:
-            caps = beam_search(ck.model, feats, beam, ck.config.train.max_len, n_best=max(n_best, 1))
+            caps = beam_search(st, beam, ck.config.train.max_len, n_best=max(n_best, 1))
         thr = ck.config.model.name_threshold
         ph = (lambda i, s=s: is_photo(s + i)) if is_photo is not None else None
-        out += name_confident_class(ck.model, feats, caps, thr, beam, ck.config.train.max_len, ph)
+        out += name_confident_class(st, caps, thr, beam, ck.config.train.max_len, ph)
     return out
 
 

@@ -1,5 +1,8 @@
 """`captioner export`: a checkpoint as ONNX graphs that any runtime can run, with the JSON that describes them.
 
+Beside them: vocab.json, labels.json (the classifier's class names), encoder.json (the spec: preprocessing),
+config.json and manifest.json (how the graphs connect, and each file's sha256 and size).
+
     encoder.onnx   image (B, 3, S, S), preprocessed as encoder.json says -> pooled (B, D), logits (B, 1000),
                    grid (B, cells, D)
     init.onnx      features -> the decoder's state before #START# (h, c; the copy path's offer; the attention
@@ -27,9 +30,9 @@ from .encoders import Encoder, encoder_for
 from .errors import CaptionerError
 from .files import write_json
 from .models import feature_kind
+from .onnxrt import EXPORT_VERSION
 
 log = logging.getLogger(__name__)
-EXPORT_VERSION = 1
 OPSET = 17
 STATE = {  # the state tensors of each decoder kind, in graph order
     "showtell": ("h", "c"),
@@ -41,12 +44,11 @@ STATE = {  # the state tensors of each decoder kind, in graph order
 class _EncoderGraph(nn.Module):
     def __init__(self, enc: Encoder) -> None:
         super().__init__()
-        self.net = enc.net
+        self.enc = enc
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        fmap = self.net.extract_features(image)  # (B, D, S, S)
-        pooled = fmap.mean(dim=(2, 3))  # (B, D)
-        return pooled, self.net._fc(pooled), fmap.flatten(2).transpose(1, 2)  # (B, D), (B, 1000), (B, S*S, D)
+        f = self.enc.features(image)
+        return f.pooled, f.logits, f.grid  # (B, D), (B, 1000), (B, S*S, D)
 
 
 class _InitGraph(nn.Module):
@@ -128,6 +130,7 @@ def export(
             _quantize(out / g, out / g.replace(".onnx", ".int8.onnx"))
         graphs += [g.replace(".onnx", ".int8.onnx") for g in graphs]
     ck.vocab.save(out / "vocab.json")
+    write_json(out / "labels.json", list(enc.labels))
     write_json(out / "encoder.json", ck.spec.to_json())
     write_json(out / "config.json", ck.config.to_json())
     manifest = {**_manifest(ck, out, graphs, feature, names), "step_outputs": step_out}
@@ -144,7 +147,7 @@ def _shape(ck: Checkpoint, feature: str) -> tuple[int, ...]:
 
 
 def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names: tuple[str, ...]) -> dict[str, Any]:
-    files = [*graphs, "vocab.json", "encoder.json", "config.json"]
+    files = [*graphs, "vocab.json", "labels.json", "encoder.json", "config.json"]
     return {
         "version": EXPORT_VERSION,
         "checkpoint": str(ck.path),

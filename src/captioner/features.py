@@ -33,7 +33,7 @@ class _Images(Dataset):
     def __len__(self) -> int:
         return len(self.images) - self.start
 
-    def __getitem__(self, k: int) -> tuple[int, torch.Tensor | None, str]:
+    def __getitem__(self, k: int) -> tuple[int, np.ndarray | None, str]:
         i = k + self.start
         try:
             return i, preprocess(open_image(self.root / self.images[i]), self.spec), ""
@@ -44,7 +44,7 @@ class _Images(Dataset):
 def _collate(batch: list) -> tuple[list[int], torch.Tensor | None, dict[int, str]]:
     ok = [(i, x) for i, x, _ in batch if x is not None]
     failed = {i: err for i, x, err in batch if x is None}
-    xs = torch.stack([x for _, x in ok]) if ok else None
+    xs = torch.from_numpy(np.stack([x for _, x in ok])) if ok else None
     return [i for i, _ in ok], xs, failed
 
 

@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import MAX_PIXELS
@@ -60,24 +59,26 @@ PHOTO_FLAT = 0.01  # photo_like: at most this share lies in exactly flat patches
 # split's photo stamps, 8.6% of its drawings; measured on the open corpus's train split)
 
 
-def flat_share(x: torch.Tensor) -> torch.Tensor:
-    """x (B, 3, S, S), any per-channel normalisation -> (B,) share of pixels, the most common colour (the
+def flat_share(x: np.ndarray) -> np.ndarray:
+    """x (B, 3, S, S) float32, any per-channel normalisation -> (B,) share of pixels, the most common colour (the
     background of a cut-out or a drawing) left out, whose right, lower and lower-right neighbours have
     exactly their colour. Flat fills make drawings and clip art high; sensor noise keeps photos near 0."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
     core = x[:, :, :-1, :-1]
     same = (
         (core == x[:, :, 1:, :-1]).all(1) & (core == x[:, :, :-1, 1:]).all(1) & (core == x[:, :, 1:, 1:]).all(1)
     )  # (B, S-1, S-1)
-    bits = core.float().contiguous().view(torch.int32).long()  # (B, 3, S-1, S-1): equal colours, equal keys
-    key = (bits[:, 0] * 1_000_003 + bits[:, 1]) * 1_000_033 + bits[:, 2]  # (B, S-1, S-1); wraps, rarely collides
-    out = []
-    for k, flat in zip(key.flatten(1), same.flatten(1), strict=True):
-        values, counts = torch.unique(k, return_counts=True)
+    bits = np.ascontiguousarray(core).view(np.int32).astype(np.int64)  # (B, 3, S-1, S-1): equal colours, equal keys
+    with np.errstate(over="ignore"):
+        key = (bits[:, 0] * 1_000_003 + bits[:, 1]) * 1_000_033 + bits[:, 2]  # (B, S-1, S-1); wraps, rarely collides
+    out = np.zeros(len(x))
+    for i, (k, flat) in enumerate(zip(key.reshape(len(x), -1), same.reshape(len(x), -1), strict=True)):
+        values, counts = np.unique(k, return_counts=True)
         fg = k != values[counts.argmax()]
-        out.append((flat & fg).sum() / fg.sum().clamp(min=1))
-    return torch.stack(out) if out else torch.zeros(0)
+        out[i] = (flat & fg).sum() / max(1, fg.sum())
+    return out
 
 
-def photo_like(x: torch.Tensor) -> torch.Tensor:
+def photo_like(x: np.ndarray) -> np.ndarray:
     """(B,) bool: the preprocessed images look like photographs rather than drawings (see flat_share)."""
     return flat_share(x) <= PHOTO_FLAT

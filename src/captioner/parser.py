@@ -9,6 +9,9 @@ from typing import Any
 from .config import RERANK_TAU, RERANK_WEIGHT, Limits
 
 HELP = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
+CHECKPOINT_HELP = "checkpoint folder, or an export folder with --runtime onnx (default: the bundled model)"
+RUNTIME_HELP = "torch: a checkpoint folder; onnx: a folder from `captioner export` (needs '.[onnx]'; no PyTorch)"
+INT8_HELP = "with --runtime onnx: the int8 graphs written by `export --int8`"
 NAME_HELP = "copy models: name a photo's top ImageNet class at this probability (default: the checkpoint's; 0: off)"
 ENSEMBLE_HELP = "more checkpoints (same vocabulary and features) to decode with, averaging their word distributions"
 
@@ -109,7 +112,7 @@ def _add_caption(sub: Any) -> None:
     s.add_argument(
         "paths", nargs="+", help="image files, folders (searched recursively), globs; '-' reads paths from stdin"
     )
-    s.add_argument("--checkpoint", help="checkpoint folder (default: the bundled model)")
+    s.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     s.add_argument("--json", action="store_true", help="JSON lines: caption, confidence, tags, alternatives")
     s.add_argument("--beam", type=int, default=3, help="beam size (1: greedy)")
     s.add_argument("--n-best", type=int, default=1, help="alternatives to return with --json")
@@ -125,13 +128,15 @@ def _add_caption(sub: Any) -> None:
         help="encoder in bf16 autocast: ~2x faster on AMX CPUs, 98.5%% of captions identical in bench/caption_speed.py",
     )
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
+    s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
+    s.add_argument("--int8", action="store_true", help=INT8_HELP)
 
 
 def _add_serve(sub: Any) -> None:
     s = sub.add_parser(
         "serve", formatter_class=HELP, help="HTTP service with a web page: POST /caption, GET /health, GET /"
     )
-    s.add_argument("--checkpoint", help="checkpoint folder (default: the bundled model)")
+    s.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     s.add_argument("--ensemble", nargs="+", default=[], metavar="CHECKPOINT", help=ENSEMBLE_HELP)
 
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -143,6 +148,8 @@ def _add_serve(sub: Any) -> None:
     )
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
+    s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
+    s.add_argument("--int8", action="store_true", help=INT8_HELP)
 
 
 def _add_export(sub: Any) -> None:
@@ -151,6 +158,11 @@ def _add_export(sub: Any) -> None:
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--int8", action="store_true", help="also write dynamically int8-quantized graphs")
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
+    s.add_argument("--web", help="also write a static page that captions in the browser to this folder")
+    s.add_argument(
+        "--ort-web",
+        help="with --web: onnxruntime-web's npm package (.tgz from `npm pack onnxruntime-web`, or a folder)",
+    )
 
 
 def _add_data(sub: Any) -> None:

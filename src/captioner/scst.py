@@ -6,20 +6,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from .baselines import CiderD
 from .decoding import rollout
 from .models import Decoder
-from .text import Vocab
+from .models.stepper import TorchStepper, token_logprobs
+from .text import START_IX, Vocab
+
+
+def _draw(logp: np.ndarray) -> np.ndarray:
+    """One word per row from exp(logp) (B, V), from PyTorch's generator (seeded and resumed with training)."""
+    return torch.multinomial(torch.from_numpy(np.exp(logp.astype(np.float64))), 1)[:, 0].numpy()
 
 
 def sample_with_logprob(model: Decoder, feats: torch.Tensor, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One sampled caption per row of feats, keeping the graph: tokens (B, T) padded after #END#, and the
-    summed log-probability of the sampled words and #END# (B,), masked as decoding masks them (#UNK# is never
-    sampled). An #END# forced at max_len was not sampled, so its log-probability is left out of the sum."""
-    tokens, lps, _ = rollout(model, feats, max_len, lambda logp: torch.multinomial(logp.exp(), 1)[:, 0])
-    return tokens, lps[:, :max_len].sum(1)
+    """One sampled caption per row of feats: tokens (B, T) padded after #END#, and the summed log-probability
+    of the sampled words and #END# (B,) with the graph kept, masked as decoding masks them (#UNK# is never
+    sampled). Sampling runs decoding's rollout; the log-probabilities come from teacher forcing on the
+    sampled tokens. An #END# forced at max_len was not sampled, so its log-probability is left out of the sum."""
+    toks, _, _ = rollout(TorchStepper(model, feats), max_len, _draw)
+    tokens = torch.from_numpy(toks).to(feats.device)  # (B, T)
+    start = torch.full((tokens.shape[0], 1), START_IX, dtype=torch.long, device=feats.device)
+    lp = token_logprobs(model, feats, torch.cat([start, tokens], 1))  # (B, T)
+    return tokens, lp[:, :max_len].sum(1)
 
 
 def rewards(tokens: torch.Tensor, refs: Sequence[Sequence[str]], vocab: Vocab, cider: CiderD) -> torch.Tensor:

@@ -25,6 +25,7 @@ from .features import FeatureStore
 from .imagenet import class_words
 from .metrics import bleu_cider
 from .models import Decoder, build_model, feature_kind
+from .models.stepper import TorchStepper
 from .scst import scst_loss
 from .text import END_IX, PAD_IX, UNK_IX, Vocab, as_matrix
 from .ticker import Ticker
@@ -215,7 +216,7 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
     k = [i for i in mine if i < cfg.train.val_images]
     for s in range(0, len(k), 256):
         feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
-        for i, cap in zip(k[s : s + 256], greedy(model, feats, cfg.train.max_len), strict=True):
+        for i, cap in zip(k[s : s + 256], greedy(TorchStepper(model, feats), cfg.train.max_len), strict=True):
             hyps[str(i)] = d.vocab.decode(cap.tokens, articles=True)
     hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
     refs = {key: d.val_refs[int(key)] for key in hyps}

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any
 
-import torch
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
@@ -29,7 +29,7 @@ class Batcher:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="captioner-model")  # one thread runs the model
 
-    async def submit(self, x: torch.Tensor, beam: int, n_best: int) -> dict[str, Any]:
+    async def submit(self, x: np.ndarray, beam: int, n_best: int) -> dict[str, Any]:
         fut = asyncio.get_running_loop().create_future()
         await self.queue.put((x, beam, n_best, fut))
         return await fut
@@ -48,7 +48,7 @@ class Batcher:
             for job in jobs:  # one batch per decoding setting
                 groups.setdefault((job[1], job[2]), []).append(job)
             for (beam, n_best), group in groups.items():
-                x = torch.stack([j[0] for j in group])
+                x = np.stack([j[0] for j in group])
                 try:
                     loop = asyncio.get_running_loop()
                     results = await loop.run_in_executor(self.worker, self.cap.caption_tensors, x, beam, n_best)
@@ -85,10 +85,7 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
     async def health() -> dict[str, Any]:
         return {
             "status": "ok",
-            "model": str(cap.ck.path),
-            **({"ensemble": cap.ck.meta["ensemble"]} if "ensemble" in cap.ck.meta else {}),
-            "kind": cap.ck.config.model.kind,
-            "encoder": cap.ck.spec.name,
+            **cap.runtime.info,
             "queued": batcher.queue.qsize(),
         }
 
@@ -119,7 +116,7 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         except ImageError as e:
             status = 413 if "exceeds the limit" in str(e) or "bomb" in str(e) else 415
             return _error(status, f"{upload.filename or 'upload'}: {e}")
-        x = cap.encoder.preprocess(img)
+        x = cap.preprocess(img)
         result = await batcher.submit(x, beam, n_best)
         return JSONResponse({**result, "source": upload.filename or ""})
 

@@ -1,0 +1,120 @@
+"""The onnxruntime runtime of a Captioner: a folder written by `captioner export`, run with no PyTorch import.
+
+The folder's manifest.json says how the graphs connect (export.py); every file it lists is checked against
+its sha256 before a session opens, so a half-copied or edited export is a clear error, not a wrong caption."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CaptionerError
+from .files import read_json
+from .spec import EncoderSpec
+from .text import Vocab
+
+EXPORT_VERSION = 1  # of the folder `captioner export` writes (export.py imports it from here)
+GRAPHS = ("encoder", "init", "decoder")
+State = dict[str, np.ndarray]
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """manifest.json of an export, checked: its version, and each listed file present with its sha256."""
+    m = read_json(folder / "manifest.json", "export manifest")
+    if not isinstance(m, dict) or m.get("version") != EXPORT_VERSION or not isinstance(m.get("files"), dict):
+        raise CaptionerError(
+            f"{folder / 'manifest.json'}: not a captioner export (version {EXPORT_VERSION}); "
+            "write one with `captioner export CHECKPOINT --out DIR`"
+        )
+    for name, f in m["files"].items():
+        p = folder / name
+        if not p.is_file():
+            raise CaptionerError(f"{p}: listed in manifest.json but missing")
+        if hashlib.sha256(p.read_bytes()).hexdigest() != f.get("sha256"):
+            raise CaptionerError(f"{p}: sha256 differs from manifest.json (a changed or half-copied file)")
+    return m
+
+
+class OnnxStepper:
+    """decoding.Stepper over init.onnx and decoder.onnx for one batch of joined features (B, ...)."""
+
+    def __init__(self, init: Any, decoder: Any, names: list[str], feats: np.ndarray, attends: bool) -> None:
+        self.init, self.decoder, self.names, self.feats = init, decoder, names, feats
+        self.batch, self.attends = len(feats), attends
+
+    def start(self, rows: np.ndarray) -> State:
+        out = self.init.run(self.names, {"features": self.feats[rows]})
+        return dict(zip(self.names, out, strict=True))
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        outs = [f"{n}_next" for n in self.names] + (["alpha"] if self.attends else [])
+        logp, *rest = self.decoder.run(
+            ["logp", *outs], {"token": tokens.astype(np.int64), **{n: state[n] for n in self.names}}
+        )
+        nxt = dict(zip(self.names, rest[: len(self.names)], strict=True))
+        if self.attends:
+            nxt["alpha"] = rest[-1]
+        return logp, nxt
+
+    def select(self, state: State, idx: np.ndarray) -> State:
+        return {k: v[idx] for k, v in state.items()}
+
+    def alpha(self, state: State) -> np.ndarray:
+        return state["alpha"]
+
+    def offered(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if "copy_p" not in self.names:
+            return None
+        s = self.start(np.arange(self.batch))
+        return s["copy_p"], s["copy_w"]
+
+
+class OnnxRuntime:
+    """api.Runtime over an export folder: encoder.onnx, init.onnx and decoder.onnx (or their .int8 versions)."""
+
+    def __init__(self, folder: Path, int8: bool, name_threshold: float | None) -> None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise CaptionerError("runtime onnx needs onnxruntime: pip install -e '.[onnx]'") from None
+        m = read_manifest(folder)
+        suffix = ".int8.onnx" if int8 else ".onnx"
+        missing = [g + suffix for g in GRAPHS if g + suffix not in m["files"]]
+        if missing:
+            hint = " (export with --int8)" if int8 else ""
+            raise CaptionerError(f"{folder}: the export has no {', '.join(missing)}{hint}")
+        self.sessions = {g: _session(folder / (g + suffix)) for g in GRAPHS}
+        self.manifest, self.feature = m, str(m["feature"])
+        self.vocab = Vocab.load(folder / "vocab.json")
+        self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
+        self.labels = tuple(read_json(folder / "labels.json", "class labels"))
+        self.max_len = int(m["max_len"])
+        self.name_threshold = float(m["name_threshold"] if name_threshold is None else name_threshold)
+        self.attends = "alpha" in m.get("step_outputs", [])
+        self.info: dict[str, Any] = {
+            "runtime": "onnx" + ("-int8" if int8 else ""),
+            "model": str(folder),
+            "kind": m["kind"],
+            "encoder": self.spec.name,
+        }
+
+    def encode(self, x: np.ndarray) -> tuple[OnnxStepper, np.ndarray]:
+        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
+        pooled, logits, grid = self.sessions["encoder"].run(
+            ["pooled", "logits", "grid"], {"image": np.ascontiguousarray(x, np.float32)}
+        )
+        parts = {"pooled": pooled, "logits": logits, "grid": grid}
+        feats = np.concatenate([parts[k] for k in self.feature.split("+")], axis=-1)
+        names = list(self.manifest["state"])
+        return OnnxStepper(self.sessions["init"], self.sessions["decoder"], names, feats, self.attends), logits

@@ -1,0 +1,81 @@
+"""The onnxruntime path: Captioner.load(DIR, runtime="onnx") and `captioner caption --runtime onnx` give the
+PyTorch path's captions for the bundled model, import no PyTorch, and refuse a damaged or incomplete export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from captioner.api import Captioner
+from captioner.cli import main
+from captioner.errors import CaptionerError
+
+pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).parents[1]
+BUNDLED = ROOT / "models" / "open-clipart"
+EXAMPLES = sorted((ROOT / "examples" / "images").glob("*.jpg"))
+
+
+@pytest.fixture
+def exported(bundled_export: Path) -> Path:
+    return bundled_export
+
+
+def test_onnx_runtime_captions_equal_torch_on_the_examples(exported: Path) -> None:
+    want = Captioner.load(BUNDLED).caption(EXAMPLES, beam=3, n_best=3)
+    got = Captioner.load(exported, runtime="onnx").caption(EXAMPLES, beam=3, n_best=3)
+    assert [r.caption for r in got] == [r.caption for r in want]
+    assert [[a for a, _ in r.alternatives] for r in got] == [[a for a, _ in r.alternatives] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.confidence == pytest.approx(w.confidence, abs=1e-3)
+        assert [t.label for t in g.tags] == [t.label for t in w.tags]
+    int8 = Captioner.load(exported, runtime="onnx", int8=True)
+    assert int8.runtime.info["runtime"] == "onnx-int8" and len(int8.caption(EXAMPLES)) == len(EXAMPLES)
+
+
+def test_onnx_path_never_imports_torch(exported: Path) -> None:
+    code = (
+        "import sys; from captioner import Captioner\n"
+        f"r = Captioner.load({str(exported)!r}, runtime='onnx').caption({str(EXAMPLES[0])!r})\n"
+        "print(r.caption); assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == Captioner.load(exported, runtime="onnx").caption(EXAMPLES[0]).caption
+
+
+def test_cli_caption_runtime_onnx(exported: Path, capsys) -> None:
+    assert main(["caption", "--runtime", "onnx", "--checkpoint", str(exported), *map(str, EXAMPLES)]) == 0
+    onnx_lines = capsys.readouterr().out.splitlines()
+    assert main(["caption", *map(str, EXAMPLES)]) == 0
+    assert onnx_lines == capsys.readouterr().out.splitlines() and len(onnx_lines) == len(EXAMPLES)
+    assert main(["caption", "--runtime", "onnx", "--checkpoint", str(BUNDLED), str(EXAMPLES[0])]) == 2
+    assert "manifest.json" in capsys.readouterr().err  # a checkpoint is not an export
+
+
+def test_damaged_or_incomplete_export_is_refused(exported: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "x"
+    shutil.copytree(exported, copy)
+    (copy / "vocab.json").write_text((copy / "vocab.json").read_text() + " ")
+    with pytest.raises(CaptionerError, match=r"vocab.json: sha256 differs from manifest.json"):
+        Captioner.load(copy, runtime="onnx")
+    (copy / "vocab.json").unlink()
+    with pytest.raises(CaptionerError, match=r"vocab.json: listed in manifest.json but missing"):
+        Captioner.load(copy, runtime="onnx")
+    fp32 = tmp_path / "fp32"
+    shutil.copytree(exported, fp32)
+    m = json.loads((fp32 / "manifest.json").read_text())
+    m["files"] = {k: v for k, v in m["files"].items() if ".int8." not in k}
+    (fp32 / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(CaptionerError, match=r"no encoder.int8.onnx, init.int8.onnx, decoder.int8.onnx \(export"):
+        Captioner.load(fp32, runtime="onnx", int8=True)
+    with pytest.raises(CaptionerError, match="torch options"):
+        Captioner.load(exported, runtime="onnx", bf16=True)
+    with pytest.raises(CaptionerError, match="int8 is for runtime onnx"):
+        Captioner.load(BUNDLED, int8=True)

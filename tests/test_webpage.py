@@ -1,0 +1,211 @@
+"""The page `captioner export --web` writes, in headless Chromium: its captions are `captioner caption`'s, its
+preprocessing is Pillow's bit for bit, its beam search and constrained search are decoding.py's, and it fetches
+nothing but its own folder."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import json
+import os
+import shutil
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioner.cli import main
+from captioner.decoding import beam_search, constrained_beam_search
+from captioner.errors import CaptionerError
+from captioner.images import flat_share, open_image
+from captioner.onnxrt import OnnxRuntime, OnnxStepper
+from captioner.spec import EncoderSpec, preprocess
+from captioner.web import write_page
+
+ROOT = Path(__file__).parents[1]
+EXAMPLES = sorted((ROOT / "examples" / "images").glob("*.jpg"))
+ORT_WEB = Path(os.environ.get("CAPTIONER_ORT_WEB", ROOT / ".cache" / "onnxruntime-web-1.31.1.tgz"))
+browser = pytest.mark.skipif(
+    (shutil.which("chromium") is None or not ORT_WEB.exists()) and not os.environ.get("CI"),
+    reason="Debian chromium or onnxruntime-web's npm package missing (.ci/run installs both)",
+)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def page(bundled_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str, Path]]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    web = tmp_path_factory.mktemp("web")
+    write_page(bundled_export, web, ORT_WEB)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(web)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"):  # fmt: skip
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_script_timeout(300)
+    try:
+        yield driver, f"http://127.0.0.1:{server.server_address[1]}/", web
+    finally:
+        driver.quit()
+        server.shutdown()
+
+
+def _run(driver: object, body: str, *args: object) -> object:
+    """Run an async JS body (it may await; `args` holds the arguments) and return its value or raise its error."""
+    js = (
+        "const done = arguments[arguments.length - 1], args = [...arguments].slice(0, -1);"
+        f"(async () => {{ {body} }})().then((v) => done({{ ok: v }}), (e) => done({{ error: String(e.stack || e) }}));"
+    )
+    out = driver.execute_async_script(js, *args)  # type: ignore[attr-defined]
+    assert "error" not in out, out["error"]
+    return out["ok"]
+
+
+@browser
+def test_page_captions_equal_captioner_caption(page: tuple, capsys) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, base, _ = page
+    driver.get(base)
+    driver.find_element(By.ID, "file").send_keys("\n".join(str(p) for p in EXAMPLES))
+    done = "#results li[data-ms]"
+    WebDriverWait(driver, 240).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, done)) == len(EXAMPLES))
+    got = {
+        li.get_attribute("data-name"): li.find_element(By.CSS_SELECTOR, ".caption").get_attribute("data-caption")
+        for li in driver.find_elements(By.CSS_SELECTOR, done)
+    }
+    assert main(["caption", *map(str, EXAMPLES)]) == 0
+    want = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert got == {Path(k).name: v for k, v in want.items()}
+    assert float(driver.find_element(By.ID, "timing").get_attribute("data-first")) > 0  # time to the first caption
+    assert all(float(li.get_attribute("data-ms")) > 0 for li in driver.find_elements(By.CSS_SELECTOR, done))
+    fetched = driver.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert fetched and all(u.startswith(base) or u.startswith("blob:") for u in fetched)  # nothing from elsewhere
+
+
+def _test_images(folder: Path) -> list[str]:
+    """The examples and images that take every branch of the resize: reduce() first (both factors, or one),
+    an upscale, a side already the input size, partial transparency, an EXIF rotation."""
+    folder.mkdir(exist_ok=True)
+    for p in EXAMPLES:
+        shutil.copy(p, folder / p.name)
+    cat = Image.open(EXAMPLES[1])
+    cat.resize((2000, 1500)).save(folder / "reduce-both.png")
+    cat.resize((5000, 700)).save(folder / "reduce-x.png")
+    cat.resize((50, 31)).save(folder / "upscale.png")
+    cat.resize((224, 1000)).save(folder / "narrow.png")
+    rgba = np.asarray(cat.convert("RGBA")).copy()
+    rgba[:80, :, 3] = 0
+    rgba[80:200, :, 3] = np.arange(rgba.shape[1]) % 256
+    Image.fromarray(rgba).save(folder / "alpha.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 clockwise to view
+    cat.save(folder / "rotated.jpg", exif=exif, quality=90)
+    return sorted(p.name for p in folder.iterdir())
+
+
+@browser
+def test_page_preprocessing_is_pillows_bit_for_bit(page: tuple) -> None:
+    driver, base, web = page
+    names = _test_images(web / "t")
+    spec = EncoderSpec.from_json(json.loads((web / "encoder.json").read_text()))
+    want = {n: preprocess(open_image(web / "t" / n), spec) for n in names}
+    driver.get(base)
+    got = _run(
+        driver,
+        """const spec = await (await fetch('encoder.json')).json(), out = {};
+        for (const n of args[0]) {
+          const px = await captioner.pixels(await (await fetch('t/' + n)).blob());
+          const x = captioner.preprocess(px.data, px.width, px.height, spec);
+          out[n] = [Array.from(x), captioner.flatShare(x, spec.input_size)];
+        }
+        return out;""",
+        names,
+    )
+    for n in names:
+        x = np.asarray(got[n][0], np.float32).reshape(want[n].shape)
+        assert np.array_equal(x, want[n]), (n, int((x != want[n]).sum()))
+        assert got[n][1] == pytest.approx(float(flat_share(want[n][None])[0]), abs=1e-12), n
+
+
+@browser
+def test_page_beam_search_equals_python(page: tuple, bundled_export: Path) -> None:
+    driver, base, web = page
+    rt = OnnxRuntime(bundled_export, False, None)
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(6, 2280)).astype(np.float32)
+    feats[:, 1280:] *= 4  # logits with a clear top class, so the constrained search has a word to place
+    (web / "feats.bin").write_bytes(feats.tobytes())
+    driver.get(base)
+    got = _run(
+        driver,
+        """const m = await captioner.load(), f = new Float32Array(await (await fetch('feats.bin')).arrayBuffer());
+        const out = [];
+        for (let i = 0; i < 6; i++) {
+          const st = new captioner.Stepper(m, new ort.Tensor('float32', f.slice(i * 2280, (i + 1) * 2280), [1, 2280]));
+          const must = Number((await st.start(1)).copy_w.data[0]);
+          const row = {must};
+          for (const [len, lp] of [[m.manifest.max_len, 0], [m.manifest.max_len, 1], [3, 0]])
+            row[`${len}/${lp}`] = (await captioner.beamSearch(st, 3, len, 3, lp)).map((c) => [c.tokens, c.logprob]);
+          for (const len of [m.manifest.max_len, 2]) {
+            const c = await captioner.constrainedBeamSearch(st, must, 3, len);
+            row[`must/${len}`] = c && [c.tokens, c.logprob];
+          }
+          out.push(row);
+        }
+        return out;""",
+    )
+    names = list(rt.manifest["state"])
+    for i, row in enumerate(got):
+        st = OnnxStepper(rt.sessions["init"], rt.sessions["decoder"], names, feats[i : i + 1], False)
+        for length, lp in ((rt.max_len, 0), (rt.max_len, 1), (3, 0)):
+            want = beam_search(st, 3, length, length_penalty=lp, n_best=3)[0]
+            assert [t for t, _ in row[f"{length}/{lp}"]] == [c.tokens for c in want], (i, length, lp)
+            assert [s for _, s in row[f"{length}/{lp}"]] == pytest.approx([c.logprob for c in want], abs=1e-3)
+        for length in (rt.max_len, 2):
+            c = constrained_beam_search(st, 0, {row["must"]}, 3, length)
+            assert row[f"must/{length}"] == (None if c is None else [c.tokens, pytest.approx(c.logprob, abs=1e-3)])
+
+
+def _tgz(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_write_page_refuses_the_wrong_package_or_encoder(bundled_export: Path, tmp_path: Path) -> None:
+    other = _tgz(tmp_path / "x.tgz", {"package.json": b'{"name": "left-pad", "license": "MIT"}'})
+    with pytest.raises(CaptionerError, match=r"x.tgz: package 'left-pad' \(MIT\), not onnxruntime-web"):
+        write_page(bundled_export, tmp_path / "web", other)
+    meta = b'{"name": "onnxruntime-web", "license": "MIT", "version": "9.9"}'
+    partial = _tgz(tmp_path / "p.tgz", {"package.json": meta, "dist/ort.wasm.min.js": b""})
+    with pytest.raises(CaptionerError, match=r"onnxruntime-web 9.9 lacks dist/ort-wasm-simd-threaded.mjs"):
+        write_page(bundled_export, tmp_path / "web", partial)
+    with pytest.raises(CaptionerError, match=r"nothing.tgz: onnxruntime-web not found"):
+        write_page(bundled_export, tmp_path / "web", tmp_path / "nothing.tgz")
+    seminar = tmp_path / "seminar"
+    shutil.copytree(bundled_export, seminar)
+    spec = json.loads((seminar / "encoder.json").read_text())
+    (seminar / "encoder.json").write_text(json.dumps({**spec, "resize": "seminar", "channels": "BGR"}))
+    with pytest.raises(CaptionerError, match=r"--web: the page preprocesses as Pillow's .* uses 'seminar' \(BGR\)"):
+        write_page(seminar, tmp_path / "web", other)
+    assert not (tmp_path / "web").exists()  # nothing half-written
+    assert main(["export", str(ROOT / "models" / "open-clipart"), "--out", str(tmp_path / "o"), "--web", "w"]) == 2
