@@ -1,12 +1,15 @@
-"""End-to-end caption speed, from JPEG on disk to caption, against the bare encoder forward in the same run.
+"""End-to-end caption speed, from JPEG on disk to caption, for the PyTorch and onnxruntime paths, each against
+its own runtime's bare encoder forward measured in the same run.
 
-    python bench/caption_speed.py [--checkpoint DIR] [--images 200]
+    python bench/caption_speed.py [--checkpoint DIR] [--images 200] [--export DIR]
 
-Single image: decode + resize + encoder + beam-3 decoding at batch 1, best of 10 runs.
-Folder: `captioner caption` over N JPEGs (640x480) at batch 16, with decoding overlapped.
-Both are printed as ratios to the bare encoder forward on the same tensors, in fp32 and with the
-encoder under bf16 autocast (the share of captions that stay identical is printed too).
-Goals on 2 cores: pipeline overhead <= 25% over the encoder, <= 50 ms per single image, >= 40 img/s.
+Single image: `captioner caption` on one JPEG at batch 1 (open, decode, resize, encoder, beam-3 search, the
+photo test and naming), best of 10, over the encoder's forward at batch 1.
+Folder: `captioner caption` over N JPEGs (640x480) at batch 16, image decoding overlapped with the model, in
+images per second over the encoder's throughput at batch 16.
+Stages: where a single image's time goes (best of 10 each). onnxruntime against PyTorch is printed too, and
+the share of captions the two runtimes agree on.
+Goals on 2 cores: single <= 1.25x the encoder, folder >= 0.8x the encoder's throughput.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import argparse
 import io
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from photos import make_photos
 
 from captioner.api import Captioner
 from captioner.caption import caption_paths
-from captioner.images import open_image
+from captioner.decoding import beam_search, name_confident_class
+from captioner.export import export
+from captioner.images import open_image, photo_like
 
 
-def best_of(fn, reps: int) -> float:  # type: ignore[no-untyped-def]
+def best_of(fn: Callable[[], object], reps: int) -> float:
     fn()
     best = float("inf")
     for _ in range(reps):
@@ -35,11 +42,36 @@ def best_of(fn, reps: int) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
+def bare_encoder(cap: Captioner) -> Callable[[np.ndarray], object]:
+    rt = cap.runtime
+    if rt.info["runtime"] == "torch":
+        return lambda x: rt.encoder.forward_features(torch.from_numpy(x))  # type: ignore[attr-defined]
+    return lambda x: rt.sessions["encoder"].run(None, {"image": x})  # type: ignore[attr-defined]
+
+
+def stages(cap: Captioner, path: Path) -> dict[str, float]:
+    """Milliseconds of each step of one image's caption."""
+    rt, x = cap.runtime, cap.preprocess(open_image(path))[None]
+    st, _ = rt.encode(x)
+    nbest = beam_search(st, 3, rt.max_len)
+    ms = {
+        "open+decode": best_of(lambda: open_image(path), 10),
+        "resize+normalise": best_of(lambda: cap.preprocess(open_image(path)), 10)
+        - best_of(lambda: open_image(path), 10),
+        "encoder": best_of(lambda: rt.encode(x), 10),
+        "beam search": best_of(lambda: beam_search(st, 3, rt.max_len), 10),
+        "photo test": best_of(lambda: photo_like(x), 10),
+        "naming": best_of(lambda: name_confident_class(st, nbest, rt.name_threshold, 3, rt.max_len), 10),
+    }
+    return {k: v * 1e3 for k, v in ms.items()}
+
+
 def run(cap: Captioner, paths: list[Path], batch: int) -> tuple[dict[str, float], list[str]]:
-    x1 = cap.encoder.preprocess(open_image(paths[0]))[None]
-    xb = torch.stack([cap.encoder.preprocess(open_image(p)) for p in paths[:batch]])
-    enc1 = best_of(lambda: cap.encoder.forward_features(x1), 10)
-    encb = best_of(lambda: cap.encoder.forward_features(xb), 3) / batch
+    enc = bare_encoder(cap)
+    x1 = cap.preprocess(open_image(paths[0]))[None]
+    xb = np.stack([cap.preprocess(open_image(p)) for p in paths[:batch]])
+    enc1 = best_of(lambda: enc(x1), 10)
+    encb = best_of(lambda: enc(xb), 3) / batch
     single = best_of(lambda: caption_paths(cap, [str(paths[0])], io.StringIO(), io.StringIO(), batch_size=1), 10)
     out = io.StringIO()
     t = time.perf_counter()
@@ -50,28 +82,37 @@ def run(cap: Captioner, paths: list[Path], batch: int) -> tuple[dict[str, float]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="default: the bundled model")
+    ap.add_argument("--export", help="its `captioner export` folder (default: exported here, to a temporary folder)")
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=16)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_photos(Path(tmp), a.images, captions=False)
+        exported = Path(a.export) if a.export else Path(tmp) / "onnx"
+        if not a.export:
+            export(a.checkpoint or Path(__file__).parents[1] / "models" / "open-clipart", exported)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.images} JPEGs 640x480, beam 3")
-        results = {}
-        for bf16 in (False, True):
-            cap = Captioner.load(a.checkpoint, bf16=bf16)
-            r, caps = run(cap, paths, a.batch_size)
-            results[bf16] = caps
-            name = "bf16 encoder" if bf16 else "fp32"
+        caps, rows = {}, {}
+        for name, cap in (("torch", Captioner.load(a.checkpoint)), ("onnx", Captioner.load(exported, runtime="onnx"))):
+            r, caps[name] = run(cap, paths, a.batch_size)
+            rows[name] = r
             print(
-                f"{name}: single image {r['single_ms']:.1f} ms end to end vs encoder {r['enc1_ms']:.1f} ms "
-                f"(ratio {r['single_ms'] / r['enc1_ms']:.2f}); folder {r['folder_ips']:.1f} img/s vs encoder "
+                f"{name:5s}: single image {r['single_ms']:.1f} ms end to end vs its encoder {r['enc1_ms']:.1f} ms "
+                f"(ratio {r['single_ms'] / r['enc1_ms']:.2f}); folder {r['folder_ips']:.1f} img/s vs its encoder "
                 f"{r['encb_ips']:.1f} img/s (ratio {r['folder_ips'] / r['encb_ips']:.2f})"
             )
-        same = sum(a == b for a, b in zip(results[False], results[True], strict=True)) / len(results[False])
-        print(f"captions identical between fp32 and bf16 encoder: {same:.1%}")
-        print("goals: ratio single <= 1.25 and folder >= 0.8; single <= 50 ms; folder >= 40 img/s")
+            print("       stages (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in stages(cap, paths[0]).items()))
+        t, o = rows["torch"], rows["onnx"]
+        print(
+            f"onnx vs torch: single image {t['single_ms'] / o['single_ms']:.2f}x as fast, folder "
+            f"{o['folder_ips'] / t['folder_ips']:.2f}x, bare encoder {t['enc1_ms'] / o['enc1_ms']:.2f}x (batch 1), "
+            f"{o['encb_ips'] / t['encb_ips']:.2f}x (batch {a.batch_size})"
+        )
+        same = np.mean([x == y for x, y in zip(caps["torch"], caps["onnx"], strict=True)])
+        print(f"captions identical between the runtimes: {same:.1%} of {a.images}")
+        print("goals: ratio single <= 1.25 and folder >= 0.8, for each runtime")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def main() -> None:
             data = mutate(rng.choice(base), rng)
             n += 1
             try:
-                cap.encoder.preprocess(open_image(data, 4_000_000))
+                cap.preprocess(open_image(data, 4_000_000))
             except ImageError:
                 pass
             except Exception as e:  # noqa: BLE001 - a crash is what we are looking for

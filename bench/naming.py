@@ -94,15 +94,15 @@ def named(caption: str, nouns: set[str]) -> bool:
 
 
 @torch.inference_mode()
-def mean_gate(cap: Captioner, x: torch.Tensor) -> float:
+def mean_gate(cap: Captioner, x: np.ndarray) -> float:
     """Mean copy-gate value over the words of the copy decoder's greedy captions."""
-    m = cap.ck.model
-    f = cap.encoder.forward_features(x)
+    m = cap.runtime.ck.model
+    f = cap.runtime.encoder.forward_features(torch.from_numpy(x))
     feats = torch.cat([f.pooled, f.logits], 1).float()
     results = cap.caption_tensors(x, beam=1)
     gates = []
     for i, r in enumerate(results):
-        ids = [START_IX] + [cap.ck.vocab.stoi[w] for w in r.words]
+        ids = [START_IX] + [cap.runtime.vocab.stoi[w] for w in r.words]
         s = m.init_state(feats[i : i + 1])
         out, _ = m.lstm(m.embed(torch.tensor([ids])), (s["h"][None], s["c"][None]))
         g = torch.sigmoid(m.gate(torch.cat([out[0], s["copy_p"].expand(len(ids), -1)], -1)))
@@ -121,14 +121,14 @@ def main() -> None:
     plain = Captioner.load(a.plain)
     copies = [Captioner.load(c, name_threshold=a.name_threshold) for c in a.copy]
     copy = copies[0]
-    x = torch.stack([copy.encoder.preprocess(img) for img, _, _ in photos])
-    feats = copy.encoder.forward_features(x)
+    x = np.stack([copy.preprocess(img) for img, _, _ in photos])
+    feats = copy.runtime.encoder.forward_features(torch.from_numpy(x))
     items = [it for it in read_manifest(a.data) if it.split == "train"]
     store = FeatureStore(Path(a.data) / "features")
     train_feats = store.get("pooled", [store.row[it.image] for it in items if it.image in store.row])
     train_caps = [it.captions for it in items if it.image in store.row]
     nn = bl.nearest(train_feats, feats.pooled.numpy(), k=1)
-    names = class_words(set(copy.ck.vocab.itos[4:]))
+    names = class_words(set(copy.runtime.vocab.itos[4:]))
     copy_names = [f"copy decoder (beam 3){f' #{i + 1}' if len(copies) > 1 else ''}" for i in range(len(copies))]
     systems = {
         "plain decoder (beam 3)": [r.caption for r in plain.caption_tensors(x)],
@@ -147,7 +147,7 @@ def main() -> None:
         print(f"  {src:18s} plain: {p!r:28s} copy: {c!r}")
     drawings = [it for it in read_manifest(a.data) if it.split == "test" and it.source in ("openclipart", "openmoji")]
     root = dataset_root(a.data)
-    xd = torch.stack([copy.encoder.preprocess(open_image(root / it.image)) for it in drawings[:200]])
+    xd = np.stack([copy.preprocess(open_image(root / it.image)) for it in drawings[:200]])
     for n, c in zip(copy_names, copies, strict=True):
         print(f"{n}: mean copy gate on photos {mean_gate(c, x):.3f}, on 200 test drawings {mean_gate(c, xd):.3f}")
 

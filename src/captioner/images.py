@@ -65,16 +65,16 @@ def flat_share(x: np.ndarray) -> np.ndarray:
     exactly their colour. Flat fills make drawings and clip art high; sensor noise keeps photos near 0."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     core = x[:, :, :-1, :-1]
-    same = (
-        (core == x[:, :, 1:, :-1]).all(1) & (core == x[:, :, :-1, 1:]).all(1) & (core == x[:, :, 1:, 1:]).all(1)
-    )  # (B, S-1, S-1)
-    bits = np.ascontiguousarray(core).view(np.int32).astype(np.int64)  # (B, 3, S-1, S-1): equal colours, equal keys
+    same = ((core == x[:, :, 1:, :-1]) & (core == x[:, :, :-1, 1:]) & (core == x[:, :, 1:, 1:])).all(1)  # (B, S-1, S-1)
+    bits = core.view(np.int32)  # (B, 3, S-1, S-1): equal colours, equal keys
     with np.errstate(over="ignore"):
-        key = (bits[:, 0] * 1_000_003 + bits[:, 1]) * 1_000_033 + bits[:, 2]  # (B, S-1, S-1); wraps, rarely collides
+        key = (bits[:, 0].astype(np.int64) * 1_000_003 + bits[:, 1]) * 1_000_033 + bits[:, 2]  # wraps, rarely collides
     out = np.zeros(len(x))
     for i, (k, flat) in enumerate(zip(key.reshape(len(x), -1), same.reshape(len(x), -1), strict=True)):
-        values, counts = np.unique(k, return_counts=True)
-        fg = k != values[counts.argmax()]
+        s = np.sort(k)
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        bg = s[starts[np.diff(np.r_[starts, len(s)]).argmax()]]  # the commonest key; ties: the smallest
+        fg = k != bg
         out[i] = (flat & fg).sum() / max(1, fg.sum())
     return out
 

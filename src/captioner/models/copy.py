@@ -13,7 +13,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..text import PAD_IX
-from .showtell import State, add_lstm_layers, image_state, run_lstm
+from .showtell import State, add_lstm_layers, image_state, lstm_step, run_lstm
 
 NUM_CLASSES = 1000
 
@@ -56,5 +56,5 @@ class CopyDecoder(nn.Module):
 
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """tokens (B,) -> log-probabilities (B, V) and the next state."""
-        out, hc = run_lstm(self, tokens[:, None], state)  # (B, 1, H)
+        out, hc = lstm_step(self, tokens, state)  # (B, 1, H)
         return self.mix(out, state)[:, 0], {**state, **hc}
