@@ -98,3 +98,22 @@ def test_flat_share_counts_flat_pixels_outside_the_background() -> None:
     noisy = x + 0.01 * np.random.default_rng(0).normal(size=x.shape).astype(np.float32)  # sensor noise
     assert flat_share(noisy).tolist() == [0.0, 0.0]  # no two neighbours are equal
     assert photo_like(np.concatenate([x[:1], noisy[:1]])).tolist() == [False, True]
+
+
+def test_draft_decodes_big_jpegs_at_the_scale_resize_would_reduce_to(tmp_path: Path) -> None:
+    from captioner.spec import EncoderSpec, preprocess
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (30, 40, 3), np.uint8)
+    big = Image.fromarray(small).resize((4000, 3000), Image.Resampling.BICUBIC)
+    big.save(tmp_path / "big.jpg", quality=92)
+    big.save(tmp_path / "big.png")
+    assert open_image(tmp_path / "big.jpg", draft=224).size == (1000, 750)  # 1/4: the smallest scale >= 672
+    assert open_image(tmp_path / "big.jpg", draft=400).size == (2000, 1500)  # 1/8 would fall below 1200
+    assert open_image(tmp_path / "big.png", draft=224).size == (4000, 3000)  # not a JPEG: decoded whole
+    Image.fromarray(small).resize((1000, 700)).save(tmp_path / "mid.jpg")
+    assert open_image(tmp_path / "mid.jpg", draft=224).size == (1000, 700)  # resize would not reduce: whole
+    spec = EncoderSpec("x", "x", 224, "shorter-side+center-crop", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 1, 1, 1, 1)
+    full = preprocess(open_image(tmp_path / "big.jpg"), spec)
+    fast = preprocess(open_image(tmp_path / "big.jpg", draft=224), spec)
+    assert np.abs(full - fast).mean() < 2.0  # close on the 0..255 scale, not equal

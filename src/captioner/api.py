@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from PIL import Image
 
+from .config import MAX_PIXELS
 from .decoding import Caption, Stepper, beam_search, name_confident_class, sample
 from .errors import CaptionerError
 from .images import open_image, photo_like, to_rgb
@@ -131,14 +132,17 @@ class Captioner:
         """An RGB image -> the encoder's input (3, S, S), as its spec says."""
         return preprocess(img, self.runtime.spec)
 
-    def _array(self, image: ImageLike) -> np.ndarray:
+    def prepare(self, image: ImageLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+        """Any image (path, bytes, PIL image, HxWx3 uint8 array) -> the encoder's input (3, S, S). Files are
+        opened with open_image's JPEG draft decoding at the encoder's scale."""
         if isinstance(image, Image.Image):
             img = to_rgb(image)
         elif isinstance(image, np.ndarray):
             arr = image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype(np.uint8)
             img = to_rgb(Image.fromarray(arr))
         else:
-            img = open_image(image if isinstance(image, bytes) else Path(image))
+            source = image if isinstance(image, bytes) else Path(image)
+            img = open_image(source, max_pixels, draft=self.runtime.spec.input_size)
         return self.preprocess(img)
 
     def caption_tensors(
@@ -192,7 +196,7 @@ class Captioner:
         """Caption one image (path, bytes, PIL image or HxWx3 uint8 array) or a list of them."""
         single = not isinstance(images, (list, tuple))
         results: list[Result] = []
-        for chunk, xs in prefetched([images] if single else list(images), self._array, batch_size):
+        for chunk, xs in prefetched([images] if single else list(images), self.prepare, batch_size):
             for im, r in zip(chunk, self.caption_tensors(np.stack(xs), beam, n_best, temperature), strict=True):
                 r.source = str(im) if isinstance(im, (str, Path)) else ""
                 results.append(r)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .api import Captioner, prefetched
 from .data.importers import IMAGE_EXTS
-from .images import ImageError, open_image
+from .images import ImageError
 from .metrics import health
 from .ticker import Ticker
 
@@ -33,7 +33,7 @@ def gather(args: Iterable[str], stdin: TextIO = sys.stdin) -> Iterator[str]:
 
 def _load(cap: Captioner, path: str) -> np.ndarray | ImageError:
     try:
-        return cap.preprocess(open_image(path))
+        return cap.prepare(path)
     except ImageError as e:
         return e
 

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from ..api import Captioner
 from ..config import Limits
-from ..images import ImageError, open_image
+from ..images import ImageError
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,10 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         if len(data) > limits.max_bytes:
             return _error(413, f"upload larger than {limits.max_bytes} bytes")
         try:
-            img = open_image(data, limits.max_pixels)
+            x = cap.prepare(data, limits.max_pixels)
         except ImageError as e:
             status = 413 if "exceeds the limit" in str(e) or "bomb" in str(e) else 415
             return _error(status, f"{upload.filename or 'upload'}: {e}")
-        x = cap.preprocess(img)
         result = await batcher.submit(x, beam, n_best)
         return JSONResponse({**result, "source": upload.filename or ""})
 
