@@ -7,8 +7,8 @@ Single image: `captioner caption` on one JPEG at batch 1 (open, decode, resize, 
 photo test and naming), best of 10, over the encoder's forward at batch 1.
 Folder: `captioner caption` over N JPEGs (640x480) at batch 16, image decoding overlapped with the model, in
 images per second over the encoder's throughput at batch 16.
-Stages: where a single image's time goes (best of 10 each). onnxruntime against PyTorch is printed too, and
-the share of captions the two runtimes agree on.
+Stages: where a single image's time goes (best of 10 each). Runtimes: PyTorch, onnxruntime fp32 and int8;
+onnxruntime against PyTorch is printed too, and the share of captions each agrees on with PyTorch.
 Goals on 2 cores: single <= 1.25x the encoder, folder >= 0.8x the encoder's throughput.
 """
 
@@ -84,7 +84,9 @@ def run(cap: Captioner, paths: list[Path], batch: int) -> tuple[dict[str, float]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="default: the bundled model")
-    ap.add_argument("--export", help="its `captioner export` folder (default: exported here, to a temporary folder)")
+    ap.add_argument(
+        "--export", help="its `captioner export --int8` folder (default: exported here, to a temporary one)"
+    )
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=16)
     a = ap.parse_args()
@@ -92,10 +94,15 @@ def main() -> None:
         paths = make_photos(Path(tmp), a.images, captions=False)
         exported = Path(a.export) if a.export else Path(tmp) / "onnx"
         if not a.export:
-            export(a.checkpoint or Path(__file__).parents[1] / "models" / "open-clipart", exported)
+            export(a.checkpoint or Path(__file__).parents[1] / "models" / "open-clipart", exported, int8=True)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.images} JPEGs 640x480, beam 3")
         caps, rows = {}, {}
-        for name, cap in (("torch", Captioner.load(a.checkpoint)), ("onnx", Captioner.load(exported, runtime="onnx"))):
+        runtimes = {
+            "torch": Captioner.load(a.checkpoint),
+            "onnx": Captioner.load(exported, runtime="onnx"),
+            "int8": Captioner.load(exported, runtime="onnx", int8=True),
+        }
+        for name, cap in runtimes.items():
             r, caps[name] = run(cap, paths, a.batch_size)
             rows[name] = r
             print(
@@ -110,8 +117,9 @@ def main() -> None:
             f"{o['folder_ips'] / t['folder_ips']:.2f}x, bare encoder {t['enc1_ms'] / o['enc1_ms']:.2f}x (batch 1), "
             f"{o['encb_ips'] / t['encb_ips']:.2f}x (batch {a.batch_size})"
         )
-        same = np.mean([x == y for x, y in zip(caps["torch"], caps["onnx"], strict=True)])
-        print(f"captions identical between the runtimes: {same:.1%} of {a.images}")
+        for name in ("onnx", "int8"):
+            same = np.mean([x == y for x, y in zip(caps["torch"], caps[name], strict=True)])
+            print(f"captions identical to torch's: {name} {same:.1%} of {a.images}")
         print("goals: ratio single <= 1.25 and folder >= 0.8, for each runtime")
 
 

@@ -81,7 +81,8 @@ class OnnxStepper:
 
 
 class OnnxRuntime:
-    """api.Runtime over an export folder: encoder.onnx, init.onnx and decoder.onnx (or their .int8 versions)."""
+    """api.Runtime over an export folder: encoder.onnx, init.onnx and decoder.onnx, or with int8 the compact
+    graphs that manifest.json's 'int8' names."""
 
     def __init__(self, folder: Path, int8: bool, name_threshold: float | None) -> None:
         try:
@@ -89,12 +90,12 @@ class OnnxRuntime:
         except ImportError:
             raise CaptionerError("runtime onnx needs onnxruntime: pip install -e '.[onnx]'") from None
         m = read_manifest(folder)
-        suffix = ".int8.onnx" if int8 else ".onnx"
-        missing = [g + suffix for g in GRAPHS if g + suffix not in m["files"]]
+        files = m.get("int8", {}) if int8 else {g: f"{g}.onnx" for g in GRAPHS}
+        missing = [g for g in GRAPHS if files.get(g) not in m["files"]]
         if missing:
-            hint = " (export with --int8)" if int8 else ""
-            raise CaptionerError(f"{folder}: the export has no {', '.join(missing)}{hint}")
-        self.sessions = {g: _session(folder / (g + suffix)) for g in GRAPHS}
+            what = "int8 graphs (export with --int8)" if int8 else ", ".join(f"{g}.onnx" for g in missing)
+            raise CaptionerError(f"{folder}: the export has no {what}")
+        self.sessions = {g: _session(folder / files[g]) for g in GRAPHS}
         self.manifest, self.feature = m, str(m["feature"])
         self.vocab = Vocab.load(folder / "vocab.json")
         self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
