@@ -81,3 +81,17 @@ def test_damaged_or_incomplete_export_is_refused(exported: Path, tmp_path: Path)
         Captioner.load(exported, runtime="onnx", bf16=True)
     with pytest.raises(CaptionerError, match="int8 is for runtime onnx"):
         Captioner.load(BUNDLED, int8=True)
+
+
+def test_service_runs_on_the_onnx_runtime(exported: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from captioner.serve.app import create_app
+
+    cap = Captioner.load(exported, runtime="onnx")
+    with TestClient(create_app(cap)) as client:
+        health = client.get("/health").json()
+        assert health["runtime"] == "onnx" and health["model"] == str(exported) and health["kind"] == "copy"
+        png = EXAMPLES[1].read_bytes()
+        r = client.post("/caption?beam=3", files={"image": (EXAMPLES[1].name, png, "image/jpeg")}).json()
+    assert r["caption"] == Captioner.load(BUNDLED).caption(EXAMPLES[1]).caption
