@@ -22,6 +22,8 @@ from captioner.data.opencorpus import (
     near_duplicate_pairs,
     openmoji,
     svg_metadata,
+    title_rule,
+    unidentified_name,
 )
 from captioner.errors import CaptionerError
 
@@ -137,6 +139,13 @@ def test_title_and_description_cleaning() -> None:
     assert clean_title("gramastar", 1375) == ""  # shared by too many files: a label
     assert clean_title("Full Moon", 3) == "Full Moon"
     assert clean_title("fc23", 1) == ""
+    assert clean_title("Dog 01 Drawn With Straight Lines", 1) == ""  # a serial inside the title
+    assert clean_title("MPCAD Box 40x30x", 1) == "" and clean_title("ec2.py", 1) == ""
+    assert clean_title("FatherChristmas", 1) == "" and clean_title("eMule Icon", 1) == ""  # joined file names
+    assert clean_title("large braces.svg", 1) == "" and clean_title("ralf@ark.in-berlin.de", 1) == ""
+    assert clean_title("9 mm gun", 1) == "9 mm gun" and clean_title("Ice Cream Cone (3 Scoop)", 1) != ""
+    assert title_rule("dots square grid 02 pattern") == "serial number" and title_rule("BlueMan") == "file name"
+    assert title_rule("crosses 2 pattern") == "" and title_rule("LED Circle (Grey)") == ""
     assert clean_description("EPS converted from  http://aiga.org") == ""
     assert clean_description("A simple shield") == ""  # under 4 words
     assert (
@@ -145,6 +154,13 @@ def test_title_and_description_cleaning() -> None:
     )
     text = svg("", "Work title", "Work description", creator="Artist Name")
     assert svg_metadata(text) == ("Work title", "Work description")
+
+
+def test_unknown_words_rule_needs_an_unidentified_language() -> None:
+    assert unidentified_name("gps geko", "und") and unidentified_name("Sony Clie", "und")
+    assert not unidentified_name("finland", "und") and not unidentified_name("Canada - Yukon", "und")  # names
+    assert not unidentified_name("tree - RPG map elements", "und")  # one unknown word in four
+    assert not unidentified_name("Casa in campagna", "it")  # an identified language is kept in it
 
 
 def test_cap_shared_caption() -> None:

@@ -16,7 +16,7 @@ WORDS = Path("/usr/share/dict/words")  # Debian's wamerican
 CANDIDATES = ("en", "it", "de", "fr", "es", "pt", "nl", "ru", "pl", "sv", "da", "fi", "cs", "hu", "ca", "el", "uk")
 CANDIDATES += ("ja", "ko", "tr")
 THRESHOLD = 0.5  # lingua's confidence needed to name a language (bench/langid.py: precision against coverage)
-_WORD = re.compile(r"[^\W\d_]+")
+WORD = re.compile(r"[^\W\d_]+")  # a run of letters
 
 
 @cache
@@ -27,6 +27,12 @@ def english_words(path: Path = WORDS) -> frozenset[str]:
     except FileNotFoundError:
         raise CaptionerError(f"{path}: English word list not found (apt-get install wamerican)") from None
     return frozenset(w for w in lines if w.isalpha() and w.islower())
+
+
+@cache
+def known_words(path: Path = WORDS) -> frozenset[str]:
+    """Every alphabetic entry of the English word list, lower-cased: proper names ('finland') included."""
+    return frozenset(w.lower() for w in path.read_text(encoding="utf-8", errors="replace").split("\n") if w.isalpha())
 
 
 class LanguageTagger:
@@ -42,7 +48,7 @@ class LanguageTagger:
         self.detector = LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
 
     def __call__(self, text: str) -> str:
-        words = _WORD.findall(text.lower())
+        words = WORD.findall(text.lower())
         if not words:
             return UNDETERMINED
         if all(w in self.english for w in words):  # every word is English: short titles fool the statistics

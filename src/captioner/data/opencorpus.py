@@ -28,8 +28,8 @@ from PIL import Image
 from ..errors import CaptionerError
 from ..files import write_bytes
 from ..ticker import Ticker
-from .langid import LanguageTagger
-from .manifest import Item, read_manifest, split_by_hash, write_manifest
+from .langid import WORD, LanguageTagger, known_words
+from .manifest import UNDETERMINED, Item, read_manifest, split_by_hash, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,44 @@ def svg_metadata(text: str) -> tuple[str, str]:
     return (unescape(t.group(1)) if t else "", unescape(d.group(1)) if d else "")
 
 
-def clean_title(title: str, share: int) -> str:
-    """A usable caption from an OpenClipart title, or '' when it is a label, a file name or empty."""
+# Titles that name a file rather than what it shows (docs/data.md shows 20 removed and 20 kept per rule;
+# python bench/title_rules.py prints them):
+_SERIAL = re.compile(r"\b0\d+\b|\b(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+\b")  # "dog 01 drawn", "box 30x20x"
+_FILE_NAME = re.compile(r"\.(?:svg|png|jpe?g|gif|eps|ai|py)\b|openclipart|@|://|www\.|[a-z][A-Z]")  # "x.svg", "eMule"
+
+
+def title_rule(title: str) -> str:
+    """The rule that removes a cleaned OpenClipart title, or '' when none does: 'serial number' (a zero-padded
+    number or a token of letters and digits inside the title) or 'file name' (an extension, 'openclipart', an
+    address, a joined camelCase word)."""
+    if _SERIAL.search(title):
+        return "serial number"
+    return "file name" if _FILE_NAME.search(title) else ""
+
+
+def unidentified_name(caption: str, lang: str) -> bool:
+    """The 'unknown words' rule, once languages are known: a title in no identified language whose words are at
+    least half outside the English word list (proper names included) is a product or model name ('gps geko',
+    'Sony Clie') or a foreign title lingua could not place ('Casa verde'); 'finland', 'Canada - Yukon' stay."""
+    words = WORD.findall(caption.lower())
+    return lang == UNDETERMINED and sum(w not in known_words() for w in words) * 2 >= len(words) > 0
+
+
+def tidy_title(title: str, share: int) -> str:
+    """An OpenClipart title without its 'Clipart by' prefix, trailing numbers and underscores; '' for a
+    collection label (or a title on more than LABEL_SHARE files) and for fewer than 3 letters."""
     t = _BY_PREFIX.sub("", title)
     if share > LABEL_SHARE or _LABEL.search(t):
         return ""
     t = re.sub(r"([\s_-]*\d+)+$", "", t)  # "jigsaw_red_10" -> "jigsaw_red", "arrow08_4" -> "arrow"
     t = " ".join(re.sub(r"[_]+", " ", t).split()).rstrip("#*-~ ")
     return t if sum(c.isalpha() for c in t) >= 3 else ""
+
+
+def clean_title(title: str, share: int) -> str:
+    """A usable caption from an OpenClipart title, or '' when it is a label, a file name, a serial or empty."""
+    t = tidy_title(title, share)
+    return "" if title_rule(t) else t
 
 
 def clean_description(desc: str) -> str:
@@ -333,12 +363,16 @@ def build_open_corpus(
         log.info("%s: %d captioned items", name, len(got))
         raws += got[:limit] if limit else got
     raws = cap_shared(raws)
+    tag = LanguageTagger() if any(SOURCE_LANG[s] is None for s in sources) else None
+    langs = {r.key: _lang(r, tag) for r in raws}
+    named = {r.key for r in raws if r.source == "openclipart" and unidentified_name(r.caption, langs[r.key])}
+    log.info("%d OpenClipart titles removed for unknown words (no language identified)", len(named))
+    raws = [r for r in raws if r.key not in named]
     out = Path(out)
     kept, failed, pixel_hash = _render_all(raws, out, workers)
     if failed:
         log.warning("%d of %d images failed to render and were skipped", len(failed), len(raws))
-    tag = LanguageTagger() if any(SOURCE_LANG[s] is None for s in sources) else None
-    items = [Item(r.key, [r.caption], "train", r.source, r.license, langs=[_lang(r, tag)]) for r in kept]
+    items = [Item(r.key, [r.caption], "train", r.source, r.license, langs=[langs[r.key]]) for r in kept]
     write_manifest(out, items, out, format="open-clipart", sources=list(sources))
     extract(out, out / "features", encoder, batch_size=32, workers=workers)
     store = FeatureStore(out / "features")
