@@ -57,7 +57,8 @@ def test_without_java_meteor_is_unavailable_and_the_rest_runs(monkeypatch) -> No
 def test_health_statistics_and_same_caption_warning(caplog) -> None:
     h = metrics.health(["a dog with a", "a dog with a", "a dog with a", "a red cat"])
     assert h["distinct_pct"] == 50.0 and h["vocab_used"] == 5 and h["mean_length"] == 3.75
-    assert h["function_word_ending_pct"] == 75.0 and h["most_common"] == "a dog with a"
+    assert h["half_phrase_pct"] == 75.0 and h["most_common"] == "a dog with a"
+    assert metrics.health(["a red cat", "a big red"], no_end={"red"})["half_phrase_pct"] == 50.0
     assert h["most_common_pct"] == 75.0 and "75% of images get the same caption" in h["warning"]
     assert "MOST IMAGES GET THE SAME CAPTION" in caplog.text
     assert "warning" not in metrics.health(["a", "b", "c"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from captioner.config import Config, ModelConfig, TrainConfig, load_config
-from captioner.decoding import _filter, beam_search, greedy, sample
+from captioner.decoding import _filter, beam_search, constrained_beam_search, greedy, sample
 from captioner.errors import CaptionerError
 from captioner.models import build_model
 from captioner.models.stepper import TorchStepper as S
@@ -338,3 +338,27 @@ def test_ensemble_mixes_member_probabilities(kind: str) -> None:
     if kind == "attend":  # the members' mean attention, one map per word, each a distribution
         assert len(best.alphas) == len(best.tokens)
         assert all(abs(sum(a) - 1) < 1e-4 for a in best.alphas)
+
+
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
+def test_no_decoder_ends_on_a_word_that_may_not_end(kind: str) -> None:
+    model, feats = _model(kind, 7), _feats(kind, 6)
+    with torch.no_grad():
+        model.head.bias[END_IX] += 4.0  # a decoder that wants to stop after any word
+    no_end = np.zeros(model.head.out_features, dtype=bool)
+    no_end[[START_IX, *range(4, 9)]] = True  # "adjectives": #END# may not follow them (nor #START#)
+
+    def endings(mask: np.ndarray | None, max_len: int) -> list[list[int]]:
+        st = S(model, feats, mask)
+        caps = [c.tokens for c in greedy(st, max_len)]
+        caps += [c.tokens for s in range(4) for c in sample(st, max_len, temperature=1.5, seed=s)]
+        caps += [c.tokens for b in beam_search(st, 3, max_len, n_best=3) for c in b]
+        caps += [c.tokens for c in (constrained_beam_search(st, i, {5}, 3, max_len) for i in range(6)) if c]
+        return caps
+
+    free = endings(None, 6)
+    assert any(t and no_end[t[-1]] for t in free)  # unruled, it does end on them
+    for max_len in (6, 2):  # 2: max_len forces some to stop on such a word, and they are cut back
+        caps = endings(no_end, max_len)
+        assert caps and all(not t or not no_end[t[-1]] for t in caps)
+        assert all(len(t) <= max_len for t in caps)

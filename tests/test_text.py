@@ -144,3 +144,20 @@ def test_as_matrix_rows_are_prefixes(seqs: list[list[int]], max_len: int) -> Non
     for row, s in zip(m, seqs, strict=True):
         k = min(len(s), m.shape[1])
         assert list(row[:k]) == s[:k] and all(row[k:] == PAD_IX)
+
+
+def test_ending_rule_words_and_vocab_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from captioner.endings import may_not_end, no_end_words
+
+    assert may_not_end("the") and may_not_end("with") and may_not_end("wooden")  # closed class; never a noun
+    assert may_not_end("electric", seen=6, last=0) and may_not_end("large", seen=12, last=0)  # adjective first
+    assert not may_not_end("electric")  # ...but only when the captions show it rarely ends one
+    assert not may_not_end("cat") and not may_not_end("green", seen=36, last=14) and not may_not_end("mice")
+    assert may_not_end("up") and not may_not_end("up", seen=13, last=7)  # "thumbs up" ends often
+    caps = ["a large cat", "a large dog", "large red box", "the large hat", "a large fox", "thumbs up"]
+    assert no_end_words(["a", "large", "cat", "up"], caps) == ("a", "large", "up")  # "up" once: too few
+    assert no_end_words(["a", "large", "cat", "up"], caps + ["thumbs up"] * 4) == ("a", "large")
+    v = Vocab(("#PAD#", "#UNK#", "#START#", "#END#", "a", "large", "cat"), 1, ("a", "large"))
+    v.save(tmp_path / "v.json")
+    assert Vocab.load(tmp_path / "v.json") == v
+    assert v.no_end_mask().tolist() == [False, False, True, False, True, True, False]  # #START# too

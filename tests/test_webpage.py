@@ -172,7 +172,7 @@ def test_page_beam_search_equals_python(page: tuple, bundled_export: Path) -> No
     )
     names = list(rt.manifest["state"])
     for i, row in enumerate(got):
-        st = OnnxStepper(rt.sessions["init"], rt.sessions["decoder"], names, feats[i : i + 1], False)
+        st = OnnxStepper(rt.sessions["init"], rt.sessions["decoder"], names, feats[i : i + 1], False, rt.no_end)
         for length, lp in ((rt.max_len, 0), (rt.max_len, 1), (3, 0)):
             want = beam_search(st, 3, length, length_penalty=lp, n_best=3)[0]
             assert [t for t, _ in row[f"{length}/{lp}"]] == [c.tokens for c in want], (i, length, lp)

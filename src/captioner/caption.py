@@ -72,5 +72,5 @@ def caption_paths(
             out.flush()
             bar.update(len(chunk))
     if len(said) >= 3:
-        health(said)  # warns when most images get the same caption, as evaluate does
+        health(said, cap.runtime.vocab.no_end)  # warns when most images get the same caption, as evaluate does
     return failed

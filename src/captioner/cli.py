@@ -165,7 +165,7 @@ def _evaluate(a: argparse.Namespace) -> None:
     h = r["health"]
     print(
         f"health: {h['distinct_pct']:.1f}% distinct, {h['vocab_used']} words used, mean length {h['mean_length']:.2f}, "
-        f"{h['function_word_ending_pct']:.1f}% end on a function word, most common {h['most_common']!r} "
+        f"{h['half_phrase_pct']:.1f}% end mid-phrase, most common {h['most_common']!r} "
         f"({h['most_common_pct']:.1f}%)"
     )
     if "warning" in h:

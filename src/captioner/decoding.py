@@ -20,10 +20,12 @@ State = Any  # whatever the stepper keeps per row; decoding only passes it back 
 class Stepper(Protocol):
     """A decoder over one batch of images, seen as numpy arrays.
 
-    batch: how many images; attends: the state holds where each step looked (alpha)."""
+    batch: how many images; attends: the state holds where each step looked (alpha); no_end: (V,) bool, the
+    tokens after which #END# may not come (Vocab.no_end_mask), or None for no such rule."""
 
     batch: int
     attends: bool
+    no_end: np.ndarray | None
 
     def start(self, rows: np.ndarray) -> State:
         """The state before #START# for the images rows (N,) (an image may repeat, as beams do)."""
@@ -76,10 +78,21 @@ def only_end(logp: np.ndarray) -> np.ndarray:
     return forced
 
 
-def _finish(tokens: list[int], logprob: float, alphas: list[list[float]]) -> Caption:
+def no_end_after(logp: np.ndarray, prev: np.ndarray, no_end: np.ndarray | None) -> np.ndarray:
+    """logp (N, V) with #END# ruled out (in place) where the previous token prev (N,) may not end a caption."""
+    if no_end is not None:
+        logp[no_end[prev], END_IX] = NEG
+    return logp
+
+
+def _finish(tokens: list[int], logprob: float, alphas: list[list[float]], no_end: np.ndarray | None) -> Caption:
+    """A Caption from tokens up to #END#; one that max_len forced to stop on a word that may not end a caption
+    is cut back to its last word that may (its log-probability stays that of the decoded sequence)."""
     words = tokens[: tokens.index(END_IX)] if END_IX in tokens else tokens
-    n = len(words) + (1 if END_IX in tokens else 0)
-    return Caption(words, logprob, logprob / max(1, n), alphas[: len(words)])
+    while no_end is not None and words and no_end[words[-1]]:
+        words = words[:-1]
+    n = len(words) + 1
+    return Caption(words, logprob, logprob / n, alphas[: len(words)])
 
 
 def rollout(
@@ -100,6 +113,8 @@ def rollout(
         logp = masked_logprobs(scores, block_unk)  # (B, V)
         if step == max_len:  # out of room
             logp = only_end(logp)
+        else:
+            logp = no_end_after(logp, tok, st.no_end)
         nxt = pick(logp).astype(np.int64)  # (B,)
         lp = logp[np.arange(b), nxt]  # (B,)
         lps.append(np.where(done, 0.0, lp))
@@ -138,7 +153,7 @@ def sample(
 
     toks, lps, alphas = rollout(st, max_len, pick, block_unk)
     return [
-        _finish([int(t) for t in row if t != PAD_IX], float(lp), [a[i].tolist() for a in alphas])
+        _finish([int(t) for t in row if t != PAD_IX], float(lp), [a[i].tolist() for a in alphas], st.no_end)
         for i, (row, lp) in enumerate(zip(toks, lps.sum(1), strict=True))
     ]
 
@@ -202,9 +217,8 @@ def beam_search(
     finished: list[list[tuple[float, list[int], float, list]]] = [[] for _ in range(b)]
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
-        logp = masked_logprobs(scores, block_unk).reshape(b, k, -1)  # (B, K, V)
-        if t == max_len:  # out of room
-            logp = only_end(logp)
+        logp = masked_logprobs(scores, block_unk)
+        logp = (only_end(logp) if t == max_len else no_end_after(logp, tok, st.no_end)).reshape(b, k, -1)  # (B,K,V)
         top, idx = _topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
         new_score = np.full((b, k), NEG, dtype=np.float32)
         new_src = np.zeros((b, k), dtype=np.int64)
@@ -229,7 +243,11 @@ def beam_search(
     out = []
     for fin in finished:
         fin.sort(key=lambda f: -f[0])
-        out.append([_finish(w + [END_IX], raw, [a.tolist() for a in att]) for _, w, raw, att in fin[:n_best]])
+        out.append(
+            _distinct([_finish(w + [END_IX], raw, [a.tolist() for a in att], st.no_end) for _, w, raw, att in fin])[
+                :n_best
+            ]
+        )
     return out
 
 
@@ -251,8 +269,7 @@ def constrained_beam_search(
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
         logp = masked_logprobs(scores, block_unk)  # (2K, V)
-        if t == max_len:
-            logp = only_end(logp)
+        logp = only_end(logp) if t == max_len else no_end_after(logp, tok, st.no_end)
         is_must = np.zeros(logp.shape[-1], dtype=bool)
         is_must[sorted(must)] = True
         cand = score[:, None] + logp  # (2K, V)
@@ -280,7 +297,7 @@ def constrained_beam_search(
             r = bank * k + j
             new_score[r], src_ix[r], new_tok[r], new_hist[r] = sc, src, w, hist[src] + [w]
         state, score, tok, hist = st.select(state, src_ix), new_score, new_tok, new_hist
-    return None if best is None else _finish(best[1] + [END_IX], best[0], [])
+    return None if best is None else _finish(best[1] + [END_IX], best[0], [], st.no_end)
 
 
 def name_confident_class(
@@ -306,6 +323,12 @@ def name_confident_class(
         if c is not None:
             out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]
     return out
+
+
+def _distinct(caps: list[Caption]) -> list[Caption]:
+    """The captions in order, each token sequence once (cutting back can make two hypotheses the same)."""
+    seen: set[tuple[int, ...]] = set()
+    return [c for c in caps if tuple(c.tokens) not in seen and not seen.add(tuple(c.tokens))]  # type: ignore[func-returns-value]
 
 
 def _walk(top: list[float], idx: list[int], vocab: int, k: int) -> tuple[list, list]:

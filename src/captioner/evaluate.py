@@ -77,7 +77,7 @@ def decode(
     kind = feature_kind(ck.config.model)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
-        st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])))
+        st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])), ck.vocab.no_end_mask())
         if beam <= 1:
             caps = [[c] for c in greedy(st, ck.config.train.max_len)]
         else:
@@ -271,7 +271,7 @@ def _result(ck: Any, out: Path, split: str, beam: int, images: int, scores: dict
         "versions": metric_versions(),
         "metrics": scores["model"],
         "baselines": {k: v for k, v in scores.items() if k != "model"},
-        "health": health(words),
+        "health": health(words, ck.vocab.no_end),
     }
 
 
@@ -351,7 +351,7 @@ def write_report(
 <p>Decoding: {e(", ".join(f"{k} {v}" for k, v in result["decoding"].items()))}. Unavailable: {e(unavailable)}.</p>
 <table><tr><th>system</th>{"".join(f"<th>{n}</th>" for n in names)}</tr>{table}</table>
 <h2>Health</h2>{warn}<p>distinct captions {hl["distinct_pct"]:.1f}%, vocabulary used {hl["vocab_used"]},
-mean length {hl["mean_length"]:.2f}, ending on a function word {hl["function_word_ending_pct"]:.1f}%,
+mean length {hl["mean_length"]:.2f}, ending mid-phrase {hl["half_phrase_pct"]:.1f}%,
 most common caption {e(hl["most_common"])!r} ({hl["most_common_pct"]:.1f}%)</p>
 <h2>Sample</h2>{"".join(cards)}"""
     write_bytes(path, page.encode("utf-8"))

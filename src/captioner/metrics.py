@@ -10,15 +10,13 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
+from .endings import FUNCTION_WORDS
 from .text import tokenize
 
 log = logging.getLogger(__name__)
-FUNCTION_WORDS = {
-    "a", "an", "the", "of", "with", "and", "in", "on", "at", "to", "for", "from", "by", "is", "are", "its", "their",
-}  # fmt: skip
 SPICE_WHY = "SPICE downloads Stanford CoreNLP on first use, which cannot happen offline"
 
 
@@ -120,8 +118,9 @@ def metric_versions() -> dict[str, str]:
     return {p: importlib.metadata.version(p) for p in ("pycocoevalcap", "captioner")}
 
 
-def health(captions: Sequence[str]) -> dict[str, Any]:
-    """Statistics that expose degenerate captioners: repetition, tiny vocabulary, dangling endings."""
+def health(captions: Sequence[str], no_end: Collection[str] = ()) -> dict[str, Any]:
+    """Statistics that expose degenerate captioners: repetition, tiny vocabulary, half phrases (captions ending
+    on a function word or on a word of no_end, the vocabulary's words that may not end a caption)."""
     toks = [tokenize(c) for c in captions]
     n = max(1, len(captions))
     counts = Counter(" ".join(t) for t in toks)
@@ -131,7 +130,7 @@ def health(captions: Sequence[str]) -> dict[str, Any]:
         "distinct_pct": 100.0 * len(counts) / n,
         "vocab_used": len({w for t in toks for w in t}),
         "mean_length": sum(map(len, toks)) / n,
-        "function_word_ending_pct": 100.0 * sum(1 for t in toks if t and t[-1] in FUNCTION_WORDS) / n,
+        "half_phrase_pct": 100.0 * sum(1 for t in toks if t and (t[-1] in FUNCTION_WORDS or t[-1] in no_end)) / n,
         "most_common": top,
         "most_common_pct": 100.0 * top_n / n,
     }

@@ -52,9 +52,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 class OnnxStepper:
     """decoding.Stepper over init.onnx and decoder.onnx for one batch of joined features (B, ...)."""
 
-    def __init__(self, init: Any, decoder: Any, names: list[str], feats: np.ndarray, attends: bool) -> None:
+    def __init__(
+        self, init: Any, decoder: Any, names: list[str], feats: np.ndarray, attends: bool, no_end: np.ndarray | None
+    ) -> None:
         self.init, self.decoder, self.names, self.feats = init, decoder, names, feats
-        self.batch, self.attends = len(feats), attends
+        self.batch, self.attends, self.no_end = len(feats), attends, no_end
 
     def start(self, rows: np.ndarray) -> State:
         out = self.init.run(self.names, {"features": self.feats[rows]})
@@ -101,6 +103,7 @@ class OnnxRuntime:
         self.sessions = {g: _session(folder / files[g]) for g in GRAPHS}
         self.manifest, self.feature = m, str(m["feature"])
         self.vocab = Vocab.load(folder / "vocab.json")
+        self.no_end = self.vocab.no_end_mask()
         self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
         self.labels = tuple(read_json(folder / "labels.json", "class labels"))
         self.max_len = int(m["max_len"])
@@ -121,4 +124,5 @@ class OnnxRuntime:
         parts = {"pooled": pooled, "logits": logits, "grid": grid}
         feats = np.concatenate([parts[k] for k in self.feature.split("+")], axis=-1)
         names = list(self.manifest["state"])
-        return OnnxStepper(self.sessions["init"], self.sessions["decoder"], names, feats, self.attends), logits
+        st = OnnxStepper(self.sessions["init"], self.sessions["decoder"], names, feats, self.attends, self.no_end)
+        return st, logits

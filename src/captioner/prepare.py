@@ -13,6 +13,7 @@ from .data.importers import IMPORTERS
 from .data.manifest import Item, write_manifest
 from .data.seed import read_codes
 from .encoders import external_spec, googlenet_spec
+from .endings import no_end_words
 from .errors import CaptionerError
 from .features import write_store
 from .text import Vocab, tokenize, vocab_stats
@@ -51,6 +52,7 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
     if not train:
         raise CaptionerError("no training captions: the manifest has no items in split 'train'")
     vocab = Vocab.build(train, min_count)
+    vocab = Vocab(vocab.itos, min_count, no_end_words(vocab.itos[4:], train))
     return vocab, vocab_stats(vocab, train)
 
 

@@ -36,6 +36,7 @@ class TorchRuntime:
         self.device, self.kind = dev, feature_kind(self.ck.config.model)
         self.spec, self.vocab, self.labels = self.ck.spec, self.ck.vocab, self.encoder.labels
         self.max_len, self.name_threshold = self.ck.config.train.max_len, self.ck.config.model.name_threshold
+        self.no_end = self.vocab.no_end_mask()
         self.info: dict[str, Any] = {
             "runtime": "torch",
             "model": str(self.ck.path),
@@ -49,4 +50,4 @@ class TorchRuntime:
         """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
         feats = self.encoder.forward_features(torch.from_numpy(x).to(self.device))
         inputs = torch.cat([getattr(feats, k).float() for k in self.kind.split("+")], dim=-1)  # e.g. pooled+logits
-        return TorchStepper(self.ck.model, inputs), feats.logits.float().cpu().numpy()
+        return TorchStepper(self.ck.model, inputs, self.no_end), feats.logits.float().cpu().numpy()

@@ -76,6 +76,7 @@ class Vocab:
 
     itos: tuple[str, ...]
     min_count: int = 5
+    no_end: tuple[str, ...] = ()  # words a caption may not end on (endings.py); decoding enforces it
 
     def __post_init__(self) -> None:
         if tuple(self.itos[:4]) != SPECIALS:
@@ -86,6 +87,12 @@ class Vocab:
 
     def __len__(self) -> int:
         return len(self.itos)
+
+    def no_end_mask(self) -> np.ndarray:
+        """(V,) bool: True where #END# may not follow the token; #START# too (no empty caption)."""
+        mask = np.zeros(len(self.itos), dtype=bool)
+        mask[[START_IX, *(self.stoi[w] for w in self.no_end if w in self.stoi)]] = True
+        return mask
 
     @property
     def stoi(self) -> dict[str, int]:
@@ -123,7 +130,8 @@ class Vocab:
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (atomic)."""
-        write_json(path, {"version": VOCAB_VERSION, "min_count": self.min_count, "itos": list(self.itos)})
+        obj = {"version": VOCAB_VERSION, "min_count": self.min_count, "itos": list(self.itos)}
+        write_json(path, {**obj, **({"no_end": list(self.no_end)} if self.no_end else {})})
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
@@ -132,7 +140,7 @@ class Vocab:
         if not isinstance(obj, dict) or obj.get("version") != VOCAB_VERSION or not isinstance(obj.get("itos"), list):
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)))
+            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), tuple(obj.get("no_end", ())))
         except CaptionerError as e:
             raise CaptionerError(f"{path}: {e}") from e
 

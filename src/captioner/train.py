@@ -20,6 +20,7 @@ from .config import Config
 from .data.manifest import read_manifest
 from .decoding import greedy
 from .distributed import Dist, all_gather, all_sum, barrier, setup, teardown
+from .endings import no_end_words
 from .errors import CaptionerError
 from .features import FeatureStore
 from .imagenet import class_words
@@ -104,7 +105,7 @@ def extend_with_labels(vocab: Vocab) -> tuple[Vocab, list[int]]:
     """The vocabulary plus the basic-level names of the 1000 ImageNet classes, and each class's word id."""
     names = class_words(set(vocab.itos[4:]))
     extra = sorted({n.word for n in names} - set(vocab.itos))
-    vocab = Vocab(vocab.itos + tuple(extra), vocab.min_count)
+    vocab = Vocab(vocab.itos + tuple(extra), vocab.min_count, vocab.no_end + no_end_words(extra, []))
     return vocab, [vocab.stoi[n.word] for n in names]
 
 
@@ -212,11 +213,11 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
         n = int((tokens[:, 1:] != PAD_IX).sum())
         total, count = total + float(caption_loss(logits.float(), tokens)) * n, count + n
     total, count = all_sum([total, count], ddp)
-    hyps = {}
+    hyps, no_end = {}, d.vocab.no_end_mask()
     k = [i for i in mine if i < cfg.train.val_images]
     for s in range(0, len(k), 256):
         feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
-        for i, cap in zip(k[s : s + 256], greedy(TorchStepper(model, feats), cfg.train.max_len), strict=True):
+        for i, cap in zip(k[s : s + 256], greedy(TorchStepper(model, feats, no_end), cfg.train.max_len), strict=True):
             hyps[str(i)] = d.vocab.decode(cap.tokens, articles=True)
     hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
     refs = {key: d.val_refs[int(key)] for key in hyps}

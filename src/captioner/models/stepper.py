@@ -11,10 +11,11 @@ from . import Decoder, State
 
 
 class TorchStepper:
-    """decoding.Stepper over a Decoder and one batch of its input features (B, ...); runs in inference mode."""
+    """decoding.Stepper over a Decoder and one batch of its input features (B, ...); runs in inference mode.
+    no_end: the vocabulary's ending rule (Vocab.no_end_mask()), or None."""
 
-    def __init__(self, model: Decoder, feats: torch.Tensor) -> None:
-        self.model, self.feats = model, feats
+    def __init__(self, model: Decoder, feats: torch.Tensor, no_end: np.ndarray | None = None) -> None:
+        self.model, self.feats, self.no_end = model, feats, no_end
         self.batch, self.attends = feats.shape[0], model.attends
 
     def _ix(self, rows: np.ndarray) -> torch.Tensor:

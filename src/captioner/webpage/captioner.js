@@ -183,6 +183,23 @@
     return out;
   }
 
+  // decoding.no_end_after: no #END# after a word that may not end a caption (vocab.json's no_end, and #START#).
+  function noEndAfter(logp, prev, V, noEnd) {
+    prev.forEach((p, r) => { if (noEnd[p]) logp[r * V + END] = NEG; });
+  }
+
+  // decoding._finish: a caption forced to stop on such a word is cut back to its last word that may end one.
+  function finish(words, logprob, noEnd) {
+    let w = words.slice();
+    while (w.length && noEnd[w[w.length - 1]]) w = w.slice(0, -1);
+    return { tokens: w, logprob, confidence: logprob / (w.length + 1) };
+  }
+
+  function distinct(caps) {
+    const seen = new Set();
+    return caps.filter((c) => { const k = c.tokens.join(); return !seen.has(k) && seen.add(k); });
+  }
+
   function onlyEnd(logp, rows, V) {
     for (let r = 0; r < rows; r++) for (let v = 0; v < V; v++) if (v !== END) logp[r * V + v] = NEG;
   }
@@ -223,6 +240,7 @@
       const step = await st.step(tok, state);
       const V = step.V, logp = maskedLogprobs(step.logp, k, V);
       if (t === maxLen) onlyEnd(logp, k, V);
+      else noEndAfter(logp, tok, V, st.noEnd);
       const total = new Float32Array(k * V);
       for (let r = 0; r < k; r++) for (let v = 0; v < V; v++) total[r * V + v] = score[r] + logp[r * V + v];
       const { ended, live } = walk(topk(total, 2 * k), V, k);
@@ -236,7 +254,7 @@
       tok = word;
     }
     finished.sort((a, b) => b[0] - a[0]);
-    return finished.slice(0, nBest).map(([, words, raw]) => ({ tokens: words, logprob: raw, confidence: raw / (words.length + 1) }));
+    return distinct(finished.map(([, words, raw]) => finish(words, raw, st.noEnd))).slice(0, nBest);
   }
 
   function noBetter(finished, alive, lengthPenalty, nBest) {
@@ -256,6 +274,7 @@
       const step = await st.step(tok, state);
       const V = step.V, logp = maskedLogprobs(step.logp, 2 * k, V);
       if (t === maxLen) onlyEnd(logp, 2 * k, V);
+      else noEndAfter(logp, tok, V, st.noEnd);
       const stay = new Float32Array(k * V), move = new Float32Array(2 * k * V);
       for (let r = 0; r < 2 * k; r++) {
         for (let v = 0; v < V; v++) {
@@ -282,7 +301,7 @@
       state = st.select(step.state, src);
       [score, tok, hist] = [newScore, newTok, newHist];
     }
-    return best === null ? null : { tokens: best[1], logprob: best[0], confidence: best[0] / (best[1].length + 1) };
+    return best === null ? null : finish(best[1], best[0], st.noEnd);
   }
 
   // ---- the graphs: a Stepper over init.onnx and decoder.onnx for one image's features ----
@@ -294,7 +313,7 @@
   }
 
   class Stepper {
-    constructor(model, feats) { this.m = model; this.feats = feats; }
+    constructor(model, feats) { this.m = model; this.feats = feats; this.noEnd = model.noEnd; }
     async start(n) {
       const out = await this.m.init.run({ features: rows(this.feats, new Array(n).fill(0)) });
       return Object.fromEntries(this.m.names.map((k) => [k, out[k]]));
@@ -330,7 +349,10 @@
     ort.env.wasm.wasmPaths = `${base}/ort/`;
     const session = async (f) => ort.InferenceSession.create(new Uint8Array(await (await get(f)).arrayBuffer()), { executionProviders: ["wasm"] });
     const [encoder, init, decoder] = await Promise.all(["encoder.onnx", "init.onnx", "decoder.onnx"].map(session));
-    return { manifest, itos: vocab.itos, spec, labels, encoder, init, decoder, names: manifest.state };
+    const noEnd = new Uint8Array(vocab.itos.length), stoi = new Map(vocab.itos.map((w, i) => [w, i]));
+    noEnd[START] = 1;
+    for (const w of vocab.no_end || []) if (stoi.has(w)) noEnd[stoi.get(w)] = 1;
+    return { manifest, itos: vocab.itos, spec, labels, encoder, init, decoder, names: manifest.state, noEnd };
   }
 
   // Features as init.onnx reads them: the encoder's outputs joined as the manifest's 'feature' says.
