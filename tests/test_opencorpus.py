@@ -154,6 +154,8 @@ def test_title_and_description_cleaning() -> None:
     )
     text = svg("", "Work title", "Work description", creator="Artist Name")
     assert svg_metadata(text) == ("Work title", "Work description")
+    twice = svg("", "Cassa d&amp;#39;epoca", "Croissant (B &amp;amp; W)")
+    assert svg_metadata(twice) == ("Cassa d'epoca", "Croissant (B & W)")  # entities escaped twice
 
 
 def test_unknown_words_rule_needs_an_unidentified_language() -> None:

@@ -11,7 +11,7 @@ from .config import RERANK_TAU, RERANK_WEIGHT, Limits
 HELP = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
 CHECKPOINT_HELP = "checkpoint folder, or an export folder with --runtime onnx (default: the bundled model)"
 RUNTIME_HELP = "torch: a checkpoint folder; onnx: a folder from `captioner export` (needs '.[onnx]'; no PyTorch)"
-INT8_HELP = "with --runtime onnx: the int8 graphs written by `export --int8`"
+INT8_HELP = "with --runtime onnx: the compact graphs of `export --int8` (int8 decoder, float16 encoder weights)"
 NAME_HELP = "copy models: name a photo's top ImageNet class at this probability (default: the checkpoint's; 0: off)"
 ENSEMBLE_HELP = "more checkpoints (same vocabulary and features) to decode with, averaging their word distributions"
 
@@ -156,7 +156,11 @@ def _add_export(sub: Any) -> None:
     s = sub.add_parser("export", formatter_class=HELP, help="write a checkpoint as ONNX graphs (needs '.[onnx]')")
     s.add_argument("checkpoint", help="checkpoint folder")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--int8", action="store_true", help="also write dynamically int8-quantized graphs")
+    s.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write compact graphs: the decoder in int8 (dynamic quantization), the encoder in float16 weights",
+    )
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.add_argument("--web", help="also write a static page that captions in the browser to this folder")
     s.add_argument(
