@@ -358,6 +358,13 @@ def test_no_decoder_ends_on_a_word_that_may_not_end(kind: str) -> None:
 
     free = endings(None, 6)
     assert any(t and no_end[t[-1]] for t in free)  # unruled, it does end on them
+    from captioner.decoding import rollout
+
+    forced, _, _ = rollout(S(model, feats, no_end), 2, lambda lp: lp.argmax(-1))
+    cut = [i for i, row in enumerate(forced.tolist()) if row[1] != END_IX and row[2] == END_IX and no_end[row[1]]]
+    assert cut  # max_len 2 stops some on such a word...
+    ruled = greedy(S(model, feats, no_end), 2)
+    assert all(ruled[i].tokens == [w for w in forced[i, :1].tolist() if not no_end[w]] for i in cut)  # ...cut back
     for max_len in (6, 2):  # 2: max_len forces some to stop on such a word, and they are cut back
         caps = endings(no_end, max_len)
         assert caps and all(not t or not no_end[t[-1]] for t in caps)

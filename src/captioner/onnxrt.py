@@ -1,7 +1,8 @@
 """The onnxruntime runtime of a Captioner: a folder written by `captioner export`, run with no PyTorch import.
 
-The folder's manifest.json says how the graphs connect (export.py); every file it lists is checked against
-its sha256 before a session opens, so a half-copied or edited export is a clear error, not a wrong caption."""
+The folder's manifest.json says how the graphs connect (export.py); each file the runtime uses is checked
+against its sha256 (a graph from the same bytes its session opens), so a half-copied or edited export is a
+clear error, not a wrong caption."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ GRAPHS = ("encoder", "init", "decoder")
 State = dict[str, np.ndarray]
 
 
-def _session(path: Path) -> Any:
+def _session(graph: bytes) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -29,24 +30,32 @@ def _session(path: Path) -> Any:
     # Each session has its own threads; spinning ones steal the cores from the next graph and from image decoding
     # (bench/caption_speed.py: a single image 47.8 -> 27.3 ms end to end, the encoder in the pipeline 25.5 -> 13.1).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """manifest.json of an export, checked: its version, and each listed file present with its sha256."""
+    """manifest.json of an export, its version checked."""
     m = read_json(folder / "manifest.json", "export manifest")
     if not isinstance(m, dict) or m.get("version") != EXPORT_VERSION or not isinstance(m.get("files"), dict):
         raise CaptionerError(
             f"{folder / 'manifest.json'}: not a captioner export (version {EXPORT_VERSION}); "
             "write one with `captioner export CHECKPOINT --out DIR`"
         )
-    for name, f in m["files"].items():
-        p = folder / name
-        if not p.is_file():
-            raise CaptionerError(f"{p}: listed in manifest.json but missing")
-        if hashlib.sha256(p.read_bytes()).hexdigest() != f.get("sha256"):
-            raise CaptionerError(f"{p}: sha256 differs from manifest.json (a changed or half-copied file)")
     return m
+
+
+def verified(folder: Path, manifest: dict[str, Any], name: str) -> bytes:
+    """The bytes of one file the manifest lists, read once and checked against its sha256."""
+    p, entry = folder / name, manifest["files"].get(name)
+    if entry is None:
+        raise CaptionerError(f"{folder / 'manifest.json'}: does not list {name}")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise CaptionerError(f"{p}: listed in manifest.json but missing") from None
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise CaptionerError(f"{p}: sha256 differs from manifest.json (a changed or half-copied file)")
+    return data
 
 
 class OnnxStepper:
@@ -100,7 +109,9 @@ class OnnxRuntime:
         if missing:
             what = "int8 graphs (export with --int8)" if int8 else ", ".join(f"{g}.onnx" for g in missing)
             raise CaptionerError(f"{folder}: the export has no {what}")
-        self.sessions = {g: _session(folder / files[g]) for g in GRAPHS}
+        for name in ("vocab.json", "encoder.json", "labels.json"):
+            verified(folder, m, name)
+        self.sessions = {g: _session(verified(folder, m, files[g])) for g in GRAPHS}  # only the graphs it runs
         self.manifest, self.feature = m, str(m["feature"])
         self.vocab = Vocab.load(folder / "vocab.json")
         self.no_end = self.vocab.no_end_mask()
