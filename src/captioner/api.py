@@ -13,11 +13,12 @@ import numpy as np
 from PIL import Image
 
 from .config import MAX_PIXELS
-from .decoding import Caption, Stepper, beam_search, name_confident_class, sample
+from .decoding import Caption, Stepper
 from .errors import CaptionerError
-from .images import open_image, photo_like, to_rgb
+from .images import open_image, to_rgb
 from .spec import EncoderSpec, preprocess
 from .text import Vocab
+from .truth import Rules, decode, look
 
 DEFAULT_MODEL = "open-clipart"
 T, R = TypeVar("T"), TypeVar("R")
@@ -86,8 +87,10 @@ class Runtime(Protocol):
 class Captioner:
     """A trained model and the encoder it was trained on; captions images end to end."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, runtime: Runtime, people: bool = True) -> None:
+        """people: run the face detector on photos (truth.py); False leaves it out, as the browser page does."""
+        self.runtime, self.people = runtime, people
+        self.rules = Rules.for_vocab(runtime.vocab, runtime.name_threshold)
 
     @classmethod
     def load(
@@ -100,6 +103,7 @@ class Captioner:
         encoder_weights: str | Path | None = None,
         runtime: str = "torch",
         int8: bool = False,
+        people: bool = True,
     ) -> Captioner:
         """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec; or, with
         runtime="onnx", a folder written by `captioner export` (PyTorch is then never imported).
@@ -110,7 +114,8 @@ class Captioner:
         their next-word distributions (models.ensemble).
         encoder_weights: the weights file of an encoder that does not install from a package (googlenet-bvlc:
         the seminar's blvc_googlenet.pkl).
-        int8 (onnx): run the int8 graphs that `export --int8` wrote."""
+        int8 (onnx): run the int8 graphs that `export --int8` wrote.
+        people: find faces in photos and say "person"/"people" there (truth.py)."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
@@ -119,14 +124,14 @@ class Captioner:
                 raise CaptionerError("runtime onnx: ensemble, encoder weights, bf16 and devices are torch options")
             from .onnxrt import OnnxRuntime
 
-            return cls(OnnxRuntime(path, int8, name_threshold))
+            return cls(OnnxRuntime(path, int8, name_threshold), people)
         if runtime != "torch":
             raise CaptionerError(f"unknown runtime {runtime!r}; choose torch or onnx")
         if int8:
             raise CaptionerError("int8 is for runtime onnx (a folder written by `captioner export --int8`)")
         from .runtime_torch import TorchRuntime
 
-        return cls(TorchRuntime(path, device, bf16, name_threshold, ensemble, encoder_weights))
+        return cls(TorchRuntime(path, device, bf16, name_threshold, ensemble, encoder_weights), people)
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         """An RGB image -> the encoder's input (3, S, S), as its spec says."""
@@ -157,15 +162,8 @@ class Captioner:
         """Caption a preprocessed batch (B, 3, S, S)."""
         rt = self.runtime
         st, logits = rt.encode(x)
-        if temperature > 0:
-            nbest = [[c] for c in sample(st, rt.max_len, temperature, seed=seed)]
-        else:
-            nbest = beam_search(st, max(1, beam), rt.max_len, n_best=max(1, n_best))
-
-            def photo(i: int) -> bool:
-                return bool(photo_like(x[i : i + 1])[0])
-
-            nbest = name_confident_class(st, nbest, rt.name_threshold, max(1, beam), rt.max_len, photo)
+        sights = look(x, rt.spec, self.people)
+        nbest = decode(st, sights, self.rules, rt.max_len, max(1, beam), max(1, n_best), temperature, seed)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
         out = []

@@ -21,11 +21,13 @@ class Stepper(Protocol):
     """A decoder over one batch of images, seen as numpy arrays.
 
     batch: how many images; attends: the state holds where each step looked (alpha); no_end: (V,) bool, the
-    tokens after which #END# may not come (Vocab.no_end_mask), or None for no such rule."""
+    tokens after which #END# may not come (Vocab.no_end_mask), or None for no such rule; forbid: (B, V) bool, the
+    words image b may not say (truth.Rules.forbid: colours its pixels do not show), or None."""
 
     batch: int
     attends: bool
     no_end: np.ndarray | None
+    forbid: np.ndarray | None
 
     def start(self, rows: np.ndarray) -> State:
         """The state before #START# for the images rows (N,) (an image may repeat, as beams do)."""
@@ -85,6 +87,13 @@ def no_end_after(logp: np.ndarray, prev: np.ndarray, no_end: np.ndarray | None) 
     return logp
 
 
+def rule_out(logp: np.ndarray, st: Stepper, rows: np.ndarray) -> np.ndarray:
+    """logp (N, V) with the words the stepper forbids for the images rows (N,) ruled out (in place)."""
+    if st.forbid is not None:
+        logp[st.forbid[rows]] = NEG
+    return logp
+
+
 def _finish(tokens: list[int], logprob: float, alphas: list[list[float]], no_end: np.ndarray | None) -> Caption:
     """A Caption from tokens up to #END#; one that max_len forced to stop on a word that may not end a caption
     is cut back to its last word that may (its log-probability stays that of the decoded sequence)."""
@@ -110,7 +119,7 @@ def rollout(
     toks, lps, alphas = [], [], []
     for step in range(max_len + 1):
         scores, state = st.step(tok, state)
-        logp = masked_logprobs(scores, block_unk)  # (B, V)
+        logp = rule_out(masked_logprobs(scores, block_unk), st, np.arange(b))  # (B, V)
         if step == max_len:  # out of room
             logp = only_end(logp)
         else:
@@ -217,7 +226,7 @@ def beam_search(
     finished: list[list[tuple[float, list[int], float, list]]] = [[] for _ in range(b)]
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
-        logp = masked_logprobs(scores, block_unk)
+        logp = rule_out(masked_logprobs(scores, block_unk), st, np.repeat(np.arange(b), k))
         logp = (only_end(logp) if t == max_len else no_end_after(logp, tok, st.no_end)).reshape(b, k, -1)  # (B,K,V)
         top, idx = _topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
         new_score = np.full((b, k), NEG, dtype=np.float32)
@@ -252,7 +261,12 @@ def beam_search(
 
 
 def constrained_beam_search(
-    st: Stepper, image: int, must: set[int], beam: int = 3, max_len: int = 20, block_unk: bool = True
+    st: Stepper,
+    image: int,
+    must: set[int],
+    beam: int = 3,
+    max_len: int = 20,
+    block_unk: bool = True,
 ) -> Caption | None:
     """The most probable caption of one image of the batch that contains one of the words `must`.
 
@@ -268,7 +282,7 @@ def constrained_beam_search(
     best: tuple[float, list[int]] | None = None
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
-        logp = masked_logprobs(scores, block_unk)  # (2K, V)
+        logp = rule_out(masked_logprobs(scores, block_unk), st, np.full(2 * k, image))  # (2K, V)
         logp = only_end(logp) if t == max_len else no_end_after(logp, tok, st.no_end)
         is_must = np.zeros(logp.shape[-1], dtype=bool)
         is_must[sorted(must)] = True
@@ -300,26 +314,37 @@ def constrained_beam_search(
     return None if best is None else _finish(best[1] + [END_IX], best[0], [], st.no_end)
 
 
-def name_confident_class(
-    st: Stepper,
-    nbest: list[list[Caption]],
-    threshold: float,
-    beam: int,
-    max_len: int,
-    is_photo: Callable[[int], bool] | None = None,
-) -> list[list[Caption]]:
-    """Copy decoders: where the encoder's top ImageNet class has probability >= threshold and image i is a
-    photo (is_photo(i), asked only for those images; None: all are), the first caption becomes the best one
-    that says that class's word (constrained_beam_search). threshold 0 (or no copy path) changes nothing."""
-    offer = st.offered() if threshold > 0 else None
-    if offer is None:
-        return nbest
-    p, w = offer
+@dataclass(frozen=True)
+class Must:
+    """What a caption must say: one of `words` (constrained_beam_search), or exactly the tokens `exact`."""
+
+    words: frozenset[int] = frozenset()
+    exact: tuple[int, ...] = ()
+
+
+def say(st: Stepper, image: int, tokens: list[int], block_unk: bool = True) -> Caption:
+    """The caption `tokens` for one image of the batch, scored as decoding scores (#END# included)."""
+    state, tok, logprob = st.start(np.array([image])), START_IX, 0.0
+    for t in [*tokens, END_IX]:
+        scores, state = st.step(np.array([tok], dtype=np.int64), state)
+        logprob += float(masked_logprobs(scores, block_unk)[0, t])
+        tok = t
+    return Caption(list(tokens), logprob, logprob / (len(tokens) + 1))
+
+
+def require(st: Stepper, nbest: list[list[Caption]], musts: list[Must | None], beam: int, max_len: int) -> list:
+    """Where musts[i] is given, image i's first caption becomes the one it says exactly, or the best one that
+    says one of its words (constrained_beam_search), the others following; where no such caption ends within
+    max_len, nbest[i] stays."""
     out = list(nbest)
-    for i in np.flatnonzero((p[:, 0] >= threshold) & (w[:, 0] != PAD_IX)).tolist():
-        if is_photo is not None and not is_photo(i):
+    for i, must in enumerate(musts):
+        if must is None:
             continue
-        c = constrained_beam_search(st, i, {int(w[i, 0])}, beam, max_len)
+        c = (
+            say(st, i, list(must.exact))
+            if must.exact
+            else constrained_beam_search(st, i, set(must.words), beam, max_len)
+        )
         if c is not None:
             out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]
     return out

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import html
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,23 @@ import torch
 from PIL import Image
 
 from . import baselines as bl
+from . import truth
 from .checkpoint import load_ensemble
+from .colours import COLOURS
 from .config import RERANK_TAU, RERANK_WEIGHT
 from .data.manifest import Item, dataset_root, read_manifest
-from .decoding import Caption, beam_search, greedy, name_confident_class
+from .decoding import Caption
 from .errors import CaptionerError
 from .features import FeatureStore
 from .files import read_json, write_bytes, write_json
-from .images import ImageError, open_image, photo_like
+from .images import ImageError, open_image
 from .metrics import coco_metrics, health, metric_versions
 from .models import feature_kind
 from .models.ensemble import Ensemble
 from .models.stepper import TorchStepper, sequence_logprob
 from .spec import preprocess
 from .text import as_matrix
+from .truth import Rules, Sight, look
 
 log = logging.getLogger(__name__)
 CSS = """body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}
@@ -69,39 +71,35 @@ def decode(
     rows: list[int],
     beam: int,
     n_best: int,
+    sights: list[Sight] | None = None,
     batch: int = 128,
-    is_photo: Callable[[int], bool] | None = None,
 ) -> list[list[Caption]]:
-    """n-best captions for each feature row (greedy when beam is 1); is_photo(j) says whether the image of
-    rows[j] is a photograph, for copy models that name confident classes (model.name_threshold)."""
+    """n-best captions for each feature row (greedy when beam is 1), under truth.py's rules with sights[j] for
+    the image of rows[j] (split_sights); None: no sights (no colour, people or naming rule)."""
     kind = feature_kind(ck.config.model)
+    rules = Rules.for_vocab(ck.vocab, ck.config.model.name_threshold if sights is not None else 0.0)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
         st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])), ck.vocab.no_end_mask())
-        if beam <= 1:
-            caps = [[c] for c in greedy(st, ck.config.train.max_len)]
-        else:
-            caps = beam_search(st, beam, ck.config.train.max_len, n_best=max(n_best, 1))
-        thr = ck.config.model.name_threshold
-        ph = (lambda i, s=s: is_photo(s + i)) if is_photo is not None else None
-        out += name_confident_class(st, caps, thr, beam, ck.config.train.max_len, ph)
+        seen = sights[s : s + batch] if sights is not None else [BLIND] * st.batch
+        out += truth.decode(st, seen, rules, ck.config.train.max_len, beam, n_best)
     return out
 
 
-def photo_test(ck: Any, sp: Split, root: Path) -> Callable[[int], bool]:
-    """is_photo(j): whether the split's j-th image looks like a photograph (images.photo_like), read from
-    the dataset only when decoding asks (images whose top class is confident), once per image however often
-    it is asked (an ensemble's members ask again)."""
+BLIND = Sight(photo=False, colours=frozenset(COLOURS), people=0)  # an image decoded with no rule
 
-    @functools.cache
-    def is_photo(j: int) -> bool:
-        path = root / sp.items[j].image
+
+def split_sights(ck: Any, sp: Split, root: Path, people: bool = True) -> list[Sight]:
+    """truth.look of every image of the split, read from the dataset (a missing or broken image is an error)."""
+    out = []
+    for it in sp.items:
+        path = root / it.image
         try:
-            return bool(photo_like(preprocess(open_image(path), ck.spec)[None])[0])
+            x = preprocess(open_image(path), ck.spec)[None]
         except ImageError as e:
-            raise CaptionerError(f"{path}: {e} (needed to tell photos from drawings)") from None
-
-    return is_photo
+            raise CaptionerError(f"{path}: {e} (needed to read the image's colours, faces and kind)") from None
+        out += look(x, ck.spec, people)
+    return out
 
 
 RERANK_NAME = "rerank (model + weighted neighbours, n-best + neighbours)"
@@ -227,8 +225,8 @@ def evaluate(
     items = read_manifest(data)
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
-    photo = photo_test(ck, sp, dataset_root(data))
-    caps = decode(ck, store, sp.rows, beam, n_best, is_photo=photo)
+    seen = split_sights(ck, sp, dataset_root(data))
+    caps = decode(ck, store, sp.rows, beam, n_best, seen)
     words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
@@ -236,7 +234,7 @@ def evaluate(
         members = None
         if isinstance(ck.model, Ensemble):  # each member's own n-best, for the consensus reranker
             members = [
-                _texts(ck, decode(dataclasses.replace(ck, model=m), store, sp.rows, beam, n_best, is_photo=photo))
+                _texts(ck, decode(dataclasses.replace(ck, model=m), store, sp.rows, beam, n_best, seen))
                 for m in ck.model.members
             ]
         nbest = _texts(ck, caps)

@@ -66,6 +66,7 @@ class OnnxStepper:
     ) -> None:
         self.init, self.decoder, self.names, self.feats = init, decoder, names, feats
         self.batch, self.attends, self.no_end = len(feats), attends, no_end
+        self.forbid: np.ndarray | None = None
 
     def start(self, rows: np.ndarray) -> State:
         out = self.init.run(self.names, {"features": self.feats[rows]})

@@ -12,11 +12,12 @@ from . import Decoder, State
 
 class TorchStepper:
     """decoding.Stepper over a Decoder and one batch of its input features (B, ...); runs in inference mode.
-    no_end: the vocabulary's ending rule (Vocab.no_end_mask()), or None."""
+    no_end: the vocabulary's ending rule (Vocab.no_end_mask()), or None; forbid: decoding.Stepper's."""
 
     def __init__(self, model: Decoder, feats: torch.Tensor, no_end: np.ndarray | None = None) -> None:
         self.model, self.feats, self.no_end = model, feats, no_end
         self.batch, self.attends = feats.shape[0], model.attends
+        self.forbid: np.ndarray | None = None
 
     def _ix(self, rows: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64)).to(self.feats.device)

@@ -1,0 +1,124 @@
+"""What the pixels say, and decoding held to it: the one place caption, evaluate, serve and the API decode.
+
+For each image, a Sight (read off the encoder's own input square): whether it is a photo (images.photo_like),
+which colours its centre shows (colours.py) and, in photos, how many faces OpenCV finds (people.py). Then
+decode(), in order:
+  1. colour words naming a colour the image's centre does not show are never said (Stepper.forbid);
+  2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
+  3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person); else a
+     photo whose top ImageNet class reaches name_threshold says that class's word (copy models): the first
+     caption becomes the best one that does (decoding.require)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .colours import WORD_COLOURS, centre, colour_shares, shown
+from .decoding import Caption, Must, Stepper, beam_search, greedy, require, sample
+from .images import photo_like
+from .people import count_people
+from .spec import EncoderSpec
+from .text import PAD_IX, Vocab
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What one image shows, read without the caption model."""
+
+    photo: bool
+    colours: frozenset[str]  # colours.shown of the centre of the encoder's square
+    people: int  # faces found (photos only; 0 for drawings)
+
+
+def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
+    """The encoder's input (B, 3, S, S) back to (B, S, S, 3) uint8 RGB."""
+    mean, std = np.array(spec.mean, np.float32)[:, None, None], np.array(spec.std, np.float32)[:, None, None]
+    rgb = x * std + mean
+    if spec.channels == "BGR":
+        rgb = rgb[:, ::-1]
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
+    """Sights of a preprocessed batch (B, 3, S, S); people=False skips the face detector (counts 0)."""
+    rgb = pixels(x, spec)
+    photos = photo_like(x)
+    return [
+        Sight(
+            bool(ph),
+            shown(colour_shares(centre(im))),
+            count_people(im) if people and ph else 0,
+        )
+        for im, ph in zip(rgb, photos, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The truth rules over one vocabulary: which ids are colour words, and the ids of "person" and "people"."""
+
+    vocab_size: int
+    colour_ids: dict[int, frozenset[str]]
+    person: tuple[int, ...]  # "a person", when the vocabulary has both words
+    people: tuple[int, ...]  # "people"
+    name_threshold: float
+
+    @classmethod
+    def for_vocab(cls, vocab: Vocab, name_threshold: float) -> Rules:
+        ids = {w: i for i, w in enumerate(vocab.itos)}
+        return cls(
+            len(vocab.itos),
+            {ids[w]: c for w, c in WORD_COLOURS.items() if w in ids},
+            tuple(ids[w] for w in ("a", "person")) if {"a", "person"} <= ids.keys() else (),
+            (ids["people"],) if "people" in ids else (),
+            name_threshold,
+        )
+
+    def forbid(self, sights: list[Sight]) -> np.ndarray:
+        """(B, V) bool: the colour words each image does not show."""
+        out = np.zeros((len(sights), self.vocab_size), dtype=bool)
+        for i, s in enumerate(sights):
+            out[i, [w for w, cs in self.colour_ids.items() if not cs & s.colours]] = True
+        return out
+
+    def musts(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None) -> list[Must | None]:
+        """Per image, what its first caption must say: photos with faces say "a person" (one face) or "people"
+        (more) and nothing else, since nothing in the model knows more about people; else photos whose top class
+        reaches name_threshold (copy models) say that class's word; else nothing."""
+        out: list[Must | None] = []
+        for i, s in enumerate(sights):
+            said = self.people if s.people > 1 else self.person
+            if s.photo and s.people and said:
+                out.append(Must(exact=said))
+            elif s.photo and offered is not None and self.name_threshold > 0 and _confident(offered, i, self):
+                out.append(Must(frozenset({int(offered[1][i, 0])})))
+            else:
+                out.append(None)
+        return out
+
+
+def _confident(offered: tuple[np.ndarray, np.ndarray], i: int, rules: Rules) -> bool:
+    p, w = offered
+    return bool(p[i, 0] >= rules.name_threshold and w[i, 0] != PAD_IX)
+
+
+def decode(
+    st: Stepper,
+    sights: list[Sight],
+    rules: Rules,
+    max_len: int,
+    beam: int = 3,
+    n_best: int = 1,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> list[list[Caption]]:
+    """n-best captions per image of the stepper's batch under the rules (module docstring). beam 1 is greedy;
+    temperature > 0 samples (colour rule only: a sample is not made to hold a word)."""
+    st.forbid = rules.forbid(sights)
+    if temperature > 0:
+        return [[c] for c in sample(st, max_len, temperature, seed=seed)]
+    nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=max(1, n_best))
+    offered = st.offered() if rules.name_threshold > 0 else None
+    return require(st, nbest, rules.musts(sights, offered), max(1, beam), max_len)
