@@ -20,7 +20,7 @@ MIN_NEIGHBOURS = 3
 MIN_FACE = 24  # pixels
 SCALE_STEP = 1.1
 PERSON_LEXFILE = 18  # WordNet's noun.person
-GROUP_WORDS = frozenset("people men women children boys girls kids persons couple family crowd group".split())
+GROUP_WORDS = frozenset("person people men women children boys girls kids persons couple family crowd group".split())
 
 
 @cache
