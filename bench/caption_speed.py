@@ -27,9 +27,10 @@ from photos import make_photos
 
 from captioner.api import Captioner
 from captioner.caption import caption_paths
-from captioner.decoding import beam_search, name_confident_class
+from captioner.decoding import beam_search, require
 from captioner.export import export
-from captioner.images import open_image, photo_like
+from captioner.images import open_image
+from captioner.truth import look
 
 
 def best_of(fn: Callable[[], object], reps: int) -> float:
@@ -54,14 +55,15 @@ def stages(cap: Captioner, path: Path) -> dict[str, float]:
     rt, x = cap.runtime, cap.preprocess(open_image(path))[None]
     st, _ = rt.encode(x)
     nbest = beam_search(st, 3, rt.max_len)
+    musts = cap.rules.musts(look(x, rt.spec), st.offered())
     ms = {
         "open+decode": best_of(lambda: open_image(path), 10),
         "resize+normalise": best_of(lambda: cap.preprocess(open_image(path)), 10)
         - best_of(lambda: open_image(path), 10),
         "encoder": best_of(lambda: rt.encode(x), 10),
         "beam search": best_of(lambda: beam_search(st, 3, rt.max_len), 10),
-        "photo test": best_of(lambda: photo_like(x), 10),
-        "naming": best_of(lambda: name_confident_class(st, nbest, rt.name_threshold, 3, rt.max_len), 10),
+        "look (photo test, colours, faces)": best_of(lambda: look(x, rt.spec), 10),
+        "naming": best_of(lambda: require(st, nbest, musts, 3, rt.max_len), 10),
     }
     return {k: v * 1e3 for k, v in ms.items()}
 

@@ -23,7 +23,7 @@ import numpy as np
 from captioner import baselines as bl
 from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import dataset_root, read_manifest
-from captioner.evaluate import RERANK_NAME, decode, load_split, neighbours, photo_test, rerank_pool, run_baselines
+from captioner.evaluate import RERANK_NAME, decode, load_split, neighbours, rerank_pool, run_baselines, split_sights
 from captioner.features import FeatureStore
 from captioner.metrics import ptb_tokenize
 
@@ -62,7 +62,7 @@ def main() -> None:
     store = FeatureStore(a.features or ck.config.train.features or data / "features")
     items = read_manifest(data)
     sp = load_split(items, store, a.split)
-    caps = decode(ck, store, sp.rows, a.beam, a.beam, is_photo=photo_test(ck, sp, dataset_root(data)))
+    caps = decode(ck, store, sp.rows, a.beam, a.beam, split_sights(ck, sp, dataset_root(data)))
     nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
     systems = run_baselines(items, store, sp, nbest, ck)
     train_caps, nn, sims = neighbours(items, store, sp)

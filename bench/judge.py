@@ -29,9 +29,9 @@ from captioner.evaluate import (
     load_split,
     model_scores,
     neighbours,
-    photo_test,
     rerank_pool,
     run_baselines,
+    split_sights,
 )
 from captioner.evaluate import RERANK_TAU as TAU
 from captioner.features import FeatureStore
@@ -50,7 +50,7 @@ def split_pool(
 ) -> dict:
     """Features (images x candidates x FEATURES), CIDEr-D targets, the pool mask and the fixed systems' scores."""
     sp = load_split(items, store, split)
-    caps = decode(ck, store, sp.rows, beam, beam, is_photo=photo_test(ck, sp, dataset_root(data)))
+    caps = decode(ck, store, sp.rows, beam, beam, split_sights(ck, sp, dataset_root(data)))
     nbest = [[ck.vocab.decode(c.tokens, articles=True) for c in cs] for cs in caps]
     systems = run_baselines(items, store, sp, nbest, ck)
     train_caps, nn, sims = neighbours(items, store, sp, k)

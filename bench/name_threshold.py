@@ -3,7 +3,7 @@
     python bench/name_threshold.py CHECKPOINT [--data runs/open] [--write]
 
 On photographs (images.photo_like) whose top ImageNet class reaches the threshold, decoding must say that
-class's word (decoding.name_confident_class). Lower thresholds name more photos and risk more wrong names.
+class's word (truth.Rules.musts). Lower thresholds name more photos and risk more wrong names.
 This prints validation CIDEr-D (beam 3) with naming off and at thresholds 0.9, 0.8, ..., 0.3, and picks
 the lowest threshold whose CIDEr-D stays within 1% of naming off, so drawings keep their quality.
 --write stores it in the checkpoint's config.json."""

@@ -100,7 +100,8 @@ def figures(caps: list[str], truth: dict, tagger: LanguageTagger) -> dict[str, f
     return {
         "named": np.mean([named(caps[i], truth["nouns"][i]) for i in range(n)]),
         "top right, missed": np.mean([not named(caps[i], truth["nouns"][i]) for i in truth["confident_right"]])
-        if truth["confident_right"] else 0.0,
+        if truth["confident_right"]
+        else 0.0,
         "false colour": len(false_col) / len(with_obj),
         "colour recall": np.mean(recall) if recall else 0.0,
         "half phrase": np.mean([bool(ws) and may_not_end(ws[-1]) for ws in words]),
@@ -139,9 +140,7 @@ def main() -> None:
         "shares": [object_shares(nm) for nm in names],
         "people_ix": list(range(n, len(images))),
         "negative_ix": [i for i, nm in enumerate(names) if nm not in people_names],
-        "confident_right": [
-            i for i in range(n) if probs[i, top5[i, 0]] >= thr and named(head[i], nouns[i])
-        ],
+        "confident_right": [i for i in range(n) if probs[i, top5[i, 0]] >= thr and named(head[i], nouns[i])],
     }
     ceiling = np.mean([any(named(with_article(words[int(c)].word), nouns[i]) for c in top5[i]) for i in range(n)])
     tagger = LanguageTagger()
@@ -154,9 +153,11 @@ def main() -> None:
         systems["reference, truth rules"] = caption_all(ref, x, True)
         systems["reference, naming rule only"] = caption_all(ref, x, False)
     systems["classifier head: a <top-1 name>"] = head + [with_article(words[int(t[0])].word) for t in top5[n:]]
-    print(f"{n} named photos ({sum(s is not None for s in truth['shares'])} Tux Paint cut-outs with masks), "
-          f"{len(truth['people_ix'])} people photos, {len(truth['negative_ix'])} without people; "
-          f"classifier top-5 ceiling {ceiling:.1%}; {len(truth['confident_right'])} with a confident right top class")
+    print(
+        f"{n} named photos ({sum(s is not None for s in truth['shares'])} Tux Paint cut-outs with masks), "
+        f"{len(truth['people_ix'])} people photos, {len(truth['negative_ix'])} without people; "
+        f"classifier top-5 ceiling {ceiling:.1%}; {len(truth['confident_right'])} with a confident right top class"
+    )
     rows = {k: figures(v, truth, tagger) for k, v in systems.items()}
     cols = list(next(iter(rows.values())))
     print(f"{'system':34s} " + " ".join(f"{c:>17s}" for c in cols))

@@ -200,7 +200,9 @@ def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
         evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev2", meteor=False, ensemble=[other])
 
 
-def test_photo_test_reads_each_image_once(tiny_checkpoint: Path, shapes_data: Path, monkeypatch) -> None:
+def test_split_sights_reads_each_image_once_and_names_what_is_missing(
+    tiny_checkpoint: Path, shapes_data: Path, monkeypatch
+) -> None:
     import captioner.evaluate as ev
     from captioner.checkpoint import load_checkpoint
     from captioner.features import FeatureStore
@@ -211,7 +213,16 @@ def test_photo_test_reads_each_image_once(tiny_checkpoint: Path, shapes_data: Pa
     real = ev.open_image
     monkeypatch.setattr(ev, "open_image", lambda p: opened.append(p) or real(p))
     root = dataset_root(shapes_data)
-    is_photo = ev.photo_test(ck, sp, root)
-    answers = [is_photo(j) for j in (0, 1, 0, 1, 0)]  # an ensemble's members ask again
-    assert not any(answers)  # flat drawn shapes are not photographs
-    assert opened == [root / sp.items[0].image, root / sp.items[1].image]
+    sights = ev.split_sights(ck, sp, root)
+    assert opened == [root / it.image for it in sp.items]
+    assert not any(s.photo or s.people for s in sights)  # flat drawn shapes are not photographs
+    broken = root / sp.items[1].image
+
+    def refuse(p: Path) -> object:
+        if p == broken:
+            raise ev.ImageError("corrupt or truncated image")
+        return real(p)
+
+    monkeypatch.setattr(ev, "open_image", refuse)  # the shared fixture's files stay as they are
+    with pytest.raises(CaptionerError, match=f"{broken}: corrupt or truncated image"):
+        ev.split_sights(ck, sp, root)

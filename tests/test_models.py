@@ -286,22 +286,7 @@ def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
     assert small is not None and must & set(small.tokens) and len(small.tokens) <= max_len
 
 
-@torch.no_grad()
-def test_naming_replaces_the_caption_only_for_confident_photos() -> None:
-    from captioner.decoding import name_confident_class
-
-    m = _copy_model()
-    feats = torch.zeros(3, D + 1000)
-    feats[:, D + 7] = 12.0  # class 7 (word 11) is near certain for every image...
-    feats[2, D + 7] = 0.0  # ...but the third
-    plain = beam_search(S(m, feats), beam=3, max_len=6)
-    assert all(11 not in c[0].tokens for c in plain)  # the untrained decoder does not say it
-    asked: list[int] = []
-    named = name_confident_class(S(m, feats), plain, 0.5, 3, 6, is_photo=lambda i: asked.append(i) or i != 1)
-    assert asked == [0, 1]  # the photo test runs only where the classifier is confident
-    assert 11 in named[0][0].tokens  # a confident photo: the class's word is said
-    assert named[1] == plain[1] and named[2] == plain[2]  # a drawing, an unsure classifier: unchanged
-    assert name_confident_class(S(m, feats), plain, 0.0, 3, 6) == plain  # threshold 0: off
+def test_copy_threshold_above_one_is_refused() -> None:
     with pytest.raises(CaptionerError, match="model.name_threshold"):
         ModelConfig(kind="copy", name_threshold=1.5)
 

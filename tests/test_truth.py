@@ -1,0 +1,147 @@
+"""truth.py's rules: colour words only where the pixels show the colour, "a person" where a face is found,
+the confident class's word in photos; and the colour naming rule on built images with known colours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from captioner.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
+from captioner.decoding import beam_search, constrained_beam_search, greedy, sample
+from captioner.models.stepper import TorchStepper
+from captioner.people import MIN_NEIGHBOURS, count_people, faces, person_words, says_person
+from captioner.text import SPECIALS, Vocab
+from captioner.truth import Rules, Sight, decode, look, pixels
+from tests.test_models import D, _copy_model, _feats, _model
+
+ALL = frozenset(COLOURS)
+
+
+def test_each_pixel_gets_the_colour_a_person_would_name() -> None:
+    named = {
+        "red": (220, 20, 30), "orange": (250, 140, 0), "yellow": (250, 230, 20), "green": (30, 160, 40),
+        "blue": (20, 60, 220), "purple": (110, 20, 140), "pink": (250, 170, 200), "brown": (120, 70, 20),
+        "black": (10, 10, 10), "white": (250, 250, 250), "grey": (128, 128, 128),
+    }  # fmt: skip
+    got = pixel_colours(np.array([list(named.values())], dtype=np.uint8))[0]
+    assert [COLOURS[i] for i in got] == list(named)
+    assert [COLOURS[i] for i in pixel_colours(np.array([[(255, 0, 255), (128, 0, 128), (210, 180, 140)]]))[0]] == [
+        "pink", "purple", "brown",
+    ]  # fmt: skip
+
+
+def test_the_mask_decides_which_colours_an_object_shows() -> None:
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[:] = (20, 60, 220)  # a blue background...
+    img[2:8, 2:8] = (220, 20, 30)  # ...around a red square, 36% of the image
+    img[2, 2] = (30, 160, 40)  # one green pixel: 1/36 of the square, under PRESENT
+    mask = np.zeros((10, 10), bool)
+    mask[2:8, 2:8] = True
+    assert shown(colour_shares(img, mask)) == {"red"}
+    shares = colour_shares(img)
+    assert shares[COLOURS.index("red")] == pytest.approx(35 / 100) and shown(shares) == {"red", "blue"}
+    assert 1 / 36 < PRESENT
+
+
+def _vocab() -> Vocab:
+    words = ["a", "red", "blue", "cat", "person", "people", "dog", "gray"]  # ids 4..11
+    return Vocab((*SPECIALS, *words))
+
+
+@pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
+def test_no_decoder_says_a_colour_the_image_does_not_show(kind: str) -> None:
+    model, feats = _model(kind, 3), _feats(kind, 4)
+    v = model.head.out_features
+    rules = Rules(v, {5: frozenset({"red"}), 6: frozenset({"blue"}), 11: frozenset({"grey"})}, (), (), 0.0)
+    with torch.no_grad():
+        model.head.bias[[5, 6, 11]] += 12.0  # a decoder that loves colour words
+        if kind == "copy":
+            model.gate.bias.fill_(-1e4)  # its copy path would offer other words
+    sights = [Sight(False, frozenset(s), 0) for s in ({"green"}, {"red"}, {"blue", "grey"}, ALL - {"red"})]
+    st = TorchStepper(model, feats)
+    free = [c.tokens for c in greedy(st, 6)]
+    assert all({5, 6, 11} & set(t) for t in free)  # unruled, every caption says one
+    st.forbid = rules.forbid(sights)
+    allowed = [set(), {5}, {6, 11}, {6, 11}]
+    for i in range(4):
+        said = [greedy(st, 6)[i].tokens, *(c.tokens for c in beam_search(st, 3, 6, n_best=3)[i])]
+        said += [sample(st, 6, temperature=1.5, seed=s)[i].tokens for s in range(3)]
+        said += [c.tokens for c in [constrained_beam_search(st, i, {7}, 3, 6)] if c]
+        assert all(set(t) & {5, 6, 11} <= allowed[i] for t in said), (i, said)
+
+
+def test_photos_with_faces_say_a_person_and_confident_photos_their_class() -> None:
+    m = _copy_model()
+    vocab = _vocab()
+    rules = Rules.for_vocab(vocab, 0.5)
+    assert rules.person == (4, 8) and rules.people == (9,) and rules.colour_ids[11] == {"grey"}
+    feats = torch.zeros(5, D + 1000)
+    feats[:, D + 7] = 12.0  # class 7 -> word 11 is near certain for every image but the last
+    feats[4, D + 7] = 0.0
+    sights = [
+        Sight(True, ALL, 0),  # a photo: its class is named
+        Sight(False, ALL, 0),  # a drawing: unchanged
+        Sight(True, ALL, 1),  # a photo of one person
+        Sight(True, ALL, 3),  # ...of several
+        Sight(True, ALL, 0),  # an unsure classifier: unchanged
+    ]
+    plain = beam_search(TorchStepper(m, feats), beam=3, max_len=6)
+    assert all(11 not in c[0].tokens for c in plain)  # the untrained decoder does not say it
+    got = decode(TorchStepper(m, feats), sights, Rules(m.head.out_features, {}, (4, 8), (9,), 0.5), 6, beam=3)
+    assert 11 in got[0][0].tokens
+    assert got[1] == plain[1] and got[4] == plain[4]
+    assert got[2][0].tokens == [4, 8] and got[3][0].tokens == [9]
+    off = decode(TorchStepper(m, feats), sights, Rules(m.head.out_features, {}, (), (), 0.0), 6, beam=3)
+    assert off == plain  # no words for people, threshold 0: nothing changes
+
+
+def test_person_words_come_from_wordnet() -> None:
+    pw = person_words()
+    assert {"person", "people", "woman", "officer", "astronaut", "girl"} <= pw
+    assert not {"cat", "dog", "car", "tree", "espresso"} & pw
+    assert says_person(["a", "police", "officer"]) and not says_person(["a", "blue", "cat"])
+
+
+def _skimage(name: str) -> np.ndarray:
+    import skimage.data as sd
+
+    from captioner.images import open_image
+
+    return np.asarray(open_image(Path(sd.__file__).parent / name).resize((224, 224)))
+
+
+def test_people_are_counted_only_at_or_above_the_detectors_threshold() -> None:
+    astronaut = _skimage("astronaut.png")
+    scores = faces(astronaut, 1)
+    assert scores and count_people(astronaut) == sum(s >= MIN_NEIGHBOURS for s in faces(astronaut, MIN_NEIGHBOURS))
+    assert count_people(astronaut) == 1
+    assert count_people(astronaut, max(scores) + 1) == 0  # above the strongest face's score: none
+    assert count_people(_skimage("chelsea.png")) == 0 and count_people(_skimage("coffee.png")) == 0
+
+
+def test_look_reads_the_encoders_square_back_to_pixels() -> None:
+    from captioner.api import Captioner
+
+    cap = Captioner.load()
+    img = np.zeros((300, 300, 3), np.uint8)
+    img[:] = (120, 70, 20)  # brown...
+    img[120:180, 120:180] = (220, 20, 30)  # ...with a red square in the middle
+    x = cap.prepare(Image.fromarray(img).resize((224, 224)))[None]
+    assert np.array_equal(pixels(x, cap.runtime.spec)[0], np.asarray(Image.fromarray(img).resize((224, 224))))
+    (s,) = look(x, cap.runtime.spec)
+    assert s == Sight(False, frozenset({"brown", "red"}), 0)  # flat fills: a drawing, no faces looked for
+
+
+def test_bundled_model_says_no_colour_its_example_does_not_show() -> None:
+    from captioner.api import Captioner
+
+    cap = Captioner.load()
+    chelsea = _skimage("chelsea.png")
+    r = cap.caption(chelsea)
+    assert not {"blue", "green"} & set(r.caption.split())  # the brown tabby was "a blue cat"
+    assert "cat" in r.caption.split()
+    assert cap.caption(_skimage("astronaut.png")).caption == "a person"
