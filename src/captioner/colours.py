@@ -82,3 +82,13 @@ def centre(rgb: np.ndarray) -> np.ndarray:
     s = rgb.shape[-2]
     a = int(round(s * (1 - CENTRE) / 2))
     return rgb[..., a : s - a, a : s - a, :]
+
+
+def colour_table(itos: tuple[str, ...] | list[str]) -> dict:
+    """The rule's settings and the vocabulary's colour words, as the browser page reads them (export manifest)."""
+    return {
+        "names": list(COLOURS),
+        "present": PRESENT,
+        "centre": CENTRE,
+        "words": {w: sorted(WORD_COLOURS[w]) for w in itos if w in WORD_COLOURS},
+    }

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .colours import colour_table
 from .encoders import Encoder, encoder_for
 from .errors import CaptionerError
 from .files import write_json
@@ -189,6 +190,7 @@ def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names:
         "state": list(names),
         "max_len": ck.config.train.max_len,
         "name_threshold": ck.config.model.name_threshold,
+        "colours": colour_table(ck.vocab.itos),  # truth.py's colour rule, for the page
         "files": {
             f: {"sha256": hashlib.sha256((out / f).read_bytes()).hexdigest(), "bytes": (out / f).stat().st_size}
             for f in files

@@ -168,7 +168,8 @@
 
   // ---- decoding: decoding.py's beam search, constrained beam search and naming, for one image ----
 
-  function maskedLogprobs(scores, rows, V) {
+  // masked log-probabilities, then (decoding.rule_out) the words the image may not say set to NEG
+  function maskedLogprobs(scores, rows, V, forbid = null) {
     const out = new Float32Array(rows * V);
     for (let r = 0; r < rows; r++) {
       const row = out.subarray(r * V, (r + 1) * V);
@@ -179,8 +180,52 @@
       for (let v = 0; v < V; v++) sum += Math.exp(row[v] - max);
       const lse = Math.fround(Math.log(sum));
       for (let v = 0; v < V; v++) row[v] = Math.fround(row[v] - max) - lse; // float32 steps, as numpy's
+      if (forbid) for (let v = 0; v < V; v++) if (forbid[v]) row[v] = NEG;
     }
     return out;
+  }
+
+  // ---- colours.py: the colour name of each pixel, the colours the image's centre shows ----
+
+  function colourOf(r8, g8, b8) { // index into colours.COLOURS, by colours.py's rule (float32 steps)
+    const f = Math.fround, r = f(r8 / 255), g = f(g8 / 255), b = f(b8 / 255);
+    const mx = Math.max(r, g, b), mn = Math.min(r, g, b), c = f(mx - mn), s = mx > 0 ? f(c / Math.max(mx, f(1e-6))) : 0;
+    const safe = Math.max(c, f(1e-6));
+    let h = mx === r ? (((f(f(g - b) / safe) % 6) + 6) % 6) : mx === g ? f(f(f(b - r) / safe) + 2) : f(f(f(r - g) / safe) + 4);
+    h = f(h * 60);
+    const bounds = [15, 45, 70, 165, 255, 290, 345];
+    let hue = 3;
+    for (let i = 0; i < bounds.length; i++) if (h < bounds[i]) { hue = [3, 4, 5, 6, 7, 8, 9][i]; break; }
+    if (hue === 5 && mx < f(0.55)) hue = 10;
+    if (hue === 9 && mx < f(0.65)) hue = 8;
+    if ((h >= 290 || h < 15) && mx >= f(0.70) && s < f(0.55)) hue = 9;
+    const warm = h < 50 || h >= 345;
+    if ((warm && mx < f(0.55)) || (h >= 15 && h < 50 && s < f(0.5))) hue = 10;
+    let out = s < f(0.18) || c < f(0.08) ? (mx >= f(0.80) ? 1 : 2) : hue;
+    if (mx < f(0.22)) out = 0;
+    return out;
+  }
+
+  // truth.look's colours: the centre square of the encoder's input, back on 0..255
+  function shownColours(x, spec, table) {
+    const s = spec.input_size, a = Math.round(s * (1 - table.centre) / 2), n = s * s;
+    const counts = new Array(table.names.length).fill(0);
+    const px = (ch, i) => Math.min(255, Math.max(0, Math.round(x[ch * n + i] * spec.std[ch] + spec.mean[ch])));
+    const bgr = spec.channels === "BGR";
+    for (let y = a; y < s - a; y++) for (let xx = a; xx < s - a; xx++) {
+      const i = y * s + xx, c0 = px(0, i), c1 = px(1, i), c2 = px(2, i);
+      counts[bgr ? colourOf(c2, c1, c0) : colourOf(c0, c1, c2)]++;
+    }
+    const total = (s - 2 * a) ** 2;
+    return new Set(table.names.filter((_, k) => counts[k] / total >= table.present));
+  }
+
+  // truth.Rules.forbid for one image: the colour words whose colours it does not show
+  function forbidden(model, x) {
+    const table = model.manifest.colours, shown = shownColours(x, model.spec, table);
+    const forbid = new Uint8Array(model.itos.length);
+    model.itos.forEach((w, i) => { const cs = table.words[w]; if (cs && !cs.some((c) => shown.has(c))) forbid[i] = 1; });
+    return forbid;
   }
 
   // decoding.no_end_after: no #END# after a word that may not end a caption (vocab.json's no_end, and #START#).
@@ -238,7 +283,7 @@
     const finished = [];
     for (let t = 0; t <= maxLen; t++) {
       const step = await st.step(tok, state);
-      const V = step.V, logp = maskedLogprobs(step.logp, k, V);
+      const V = step.V, logp = maskedLogprobs(step.logp, k, V, st.forbid);
       if (t === maxLen) onlyEnd(logp, k, V);
       else noEndAfter(logp, tok, V, st.noEnd);
       const total = new Float32Array(k * V);
@@ -272,7 +317,7 @@
     let best = null;
     for (let t = 0; t <= maxLen; t++) {
       const step = await st.step(tok, state);
-      const V = step.V, logp = maskedLogprobs(step.logp, 2 * k, V);
+      const V = step.V, logp = maskedLogprobs(step.logp, 2 * k, V, st.forbid);
       if (t === maxLen) onlyEnd(logp, 2 * k, V);
       else noEndAfter(logp, tok, V, st.noEnd);
       const stay = new Float32Array(k * V), move = new Float32Array(2 * k * V);
@@ -370,6 +415,7 @@
   // Api.caption_tensors for one image: beam search, then the copy path's naming of a confident photo.
   async function captionTensor(model, x, beam = 3, nBest = 3) {
     const m = model.manifest, { feats, logits } = await encode(model, x), st = new Stepper(model, feats);
+    st.forbid = forbidden(model, x); // the page has no face detector: truth.py's people rule is left out
     let caps = await beamSearch(st, beam, m.max_len, nBest);
     if (m.kind === "copy" && m.name_threshold > 0) {
       const s0 = await st.start(1), p = s0.copy_p.data[0], w = Number(s0.copy_w.data[0]);
@@ -396,5 +442,5 @@
     return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest);
   }
 
-  window.captioner = { load, preprocess, pixels, flatShare, encode, Stepper, beamSearch, constrainedBeamSearch, captionTensor, captionBlob, decode };
+  window.captioner = { load, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, captionTensor, captionBlob, decode };
 })();
