@@ -139,7 +139,8 @@ def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> 
         for (const n of args[0]) {
           const px = await captioner.pixels(await (await fetch('t/' + n)).blob());
           const x = captioner.preprocess(px.data, px.width, px.height, spec);
-          out[n] = [Array.from(x), captioner.flatShare(x, spec.input_size), [...captioner.shownColours(x, spec, table)]];
+          const shown = [...captioner.shownColours(x, spec, table)];
+          out[n] = [Array.from(x), captioner.flatShare(x, spec.input_size), shown];
         }
         return out;""",
         names,
