@@ -89,8 +89,12 @@ def decode(
 BLIND = Sight(photo=False, colours=frozenset(COLOURS), people=0)  # an image decoded with no rule
 
 
-def split_sights(ck: Any, sp: Split, root: Path, people: bool = True) -> list[Sight]:
-    """truth.look of every image of the split, read from the dataset (a missing or broken image is an error)."""
+def split_sights(ck: Any, sp: Split, root: Path, people: bool = True) -> list[Sight] | None:
+    """truth.look of every image of the split, read from the dataset (a missing or broken image is an error);
+    None for a dataset of features without images (the seminar's codes): decoding then has no sights."""
+    if not any((root / it.image).is_file() for it in sp.items):
+        log.warning("%s: none of the split's images are here; decoding without truth.py's rules", root)
+        return None
     out = []
     for it in sp.items:
         path = root / it.image
