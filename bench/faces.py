@@ -1,0 +1,67 @@
+"""Which OpenCV detector says "a person"? Each one on the encoder's 224 x 224 square.
+
+    python bench/faces.py
+
+Prints, for OpenCV's default frontal-face cascade (5 neighbours), the 'alt2' cascade at people.py's threshold
+and the HOG pedestrian detector: how many of Tux Paint's photo stamps without people fire it (raster stamps
+outside 'cartoon' folders with more than 1,000 colours, firemen and paratrooper left out), and how many of
+scikit-image's 100 lfw_subset faces it finds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data as sd
+from PIL import Image
+
+from captioner.images import open_image
+from captioner.people import MIN_NEIGHBOURS, count_people
+
+STAMPS = Path("/usr/share/tuxpaint/stamps")
+PEOPLE = ("fireman", "paratrooper")
+
+
+def square(img: Image.Image, s: int = 224) -> np.ndarray:
+    w, h = img.size
+    k = s / min(w, h)
+    img = img.resize((max(s, round(w * k)), max(s, round(h * k))), Image.Resampling.BICUBIC)
+    a = np.asarray(img)
+    top, left = (a.shape[0] - s) // 2, (a.shape[1] - s) // 2
+    return np.ascontiguousarray(a[top : top + s, left : left + s])
+
+
+def main() -> None:
+    stamps = []
+    for p in sorted(STAMPS.rglob("*.png")):
+        if "cartoon" in p.parts or any(k in p.name for k in PEOPLE):
+            continue
+        rgba = np.asarray(Image.open(p).convert("RGBA")).reshape(-1, 4)
+        if len(np.unique(rgba, axis=0)) > 1000:
+            stamps.append(square(open_image(p)))
+    faces = [square(Image.fromarray((f * 255).round().astype(np.uint8)).convert("RGB")) for f in sd.lfw_subset()[:100]]
+    default = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+
+    def grey(a: np.ndarray) -> np.ndarray:
+        return cv2.equalizeHist(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY))
+
+    detectors: dict[str, Callable[[np.ndarray], bool]] = {
+        "frontalface_default, 5 neighbours": lambda a: (
+            len(default.detectMultiScale(grey(a), 1.1, 5, minSize=(24, 24))) > 0
+        ),
+        f"frontalface_alt2, {MIN_NEIGHBOURS} neighbours (people.py)": lambda a: count_people(a) > 0,
+        "HOG pedestrians": lambda a: (
+            len(hog.detectMultiScale(grey(a), winStride=(8, 8), padding=(8, 8), scale=1.05)[0]) > 0
+        ),
+    }
+    print(f"{len(stamps)} Tux Paint photo stamps without people, {len(faces)} lfw_subset faces")
+    for name, fires in detectors.items():
+        print(f"{name:42s} fires on {sum(map(fires, stamps)):3d} stamps, finds {sum(map(fires, faces)):3d} faces")
+
+
+if __name__ == "__main__":
+    main()
