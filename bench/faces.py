@@ -9,6 +9,7 @@ scikit-image's 100 lfw_subset faces it finds."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,18 +20,19 @@ from PIL import Image
 
 from captioner.images import open_image
 from captioner.people import MIN_NEIGHBOURS, count_people
+from captioner.spec import EncoderSpec, preprocess
+from captioner.truth import pixels
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 PEOPLE = ("fireman", "paratrooper")
 
 
-def square(img: Image.Image, s: int = 224) -> np.ndarray:
-    w, h = img.size
-    k = s / min(w, h)
-    img = img.resize((max(s, round(w * k)), max(s, round(h * k))), Image.Resampling.BICUBIC)
-    a = np.asarray(img)
-    top, left = (a.shape[0] - s) // 2, (a.shape[1] - s) // 2
-    return np.ascontiguousarray(a[top : top + s, left : left + s])
+SPEC = EncoderSpec.from_json(json.loads((Path(__file__).parents[1] / "models/open-clipart/encoder.json").read_text()))
+
+
+def square(img: Image.Image) -> np.ndarray:
+    """The encoder's input square as the detector sees it in truth.look."""
+    return pixels(preprocess(img, SPEC)[None], SPEC)[0]
 
 
 def main() -> None:

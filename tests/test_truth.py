@@ -114,13 +114,20 @@ def _skimage(name: str) -> np.ndarray:
     return np.asarray(open_image(Path(sd.__file__).parent / name).resize((224, 224)))
 
 
-def test_people_are_counted_only_at_or_above_the_detectors_threshold() -> None:
+def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch) -> None:
+    import captioner.people as people
+    from captioner.api import Captioner
+
     astronaut = _skimage("astronaut.png")
-    scores = faces(astronaut, 1)
-    assert scores and count_people(astronaut) == sum(s >= MIN_NEIGHBOURS for s in faces(astronaut, MIN_NEIGHBOURS))
-    assert count_people(astronaut) == 1
-    assert count_people(astronaut, max(scores) + 1) == 0  # above the strongest face's score: none
+    top = max(faces(astronaut, 1))  # the strongest face's score (agreeing windows)
+    counts = [count_people(astronaut, t) for t in range(1, top + 2)]
+    assert counts[MIN_NEIGHBOURS - 1] == 1 and counts[-1] == 0  # one face at the threshold, none above its score
+    assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))  # a higher threshold never finds more
     assert count_people(_skimage("chelsea.png")) == 0 and count_people(_skimage("coffee.png")) == 0
+    cap = Captioner.load()
+    assert cap.caption(astronaut).caption == "a person"
+    monkeypatch.setattr(people, "MIN_NEIGHBOURS", top + 1)  # the face is now below the threshold...
+    assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
 
 
 def test_look_reads_the_encoders_square_back_to_pixels() -> None:

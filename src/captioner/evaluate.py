@@ -65,6 +65,9 @@ def load_split(items: list[Item], store: FeatureStore, split: str, limit: int | 
     return Split(chosen, [item_id(it) for it in chosen], [store.row[it.image] for it in chosen])
 
 
+BLIND = Sight(photo=False, colours=frozenset(COLOURS), people=0)  # an image decoded with no rule
+
+
 def decode(
     ck: Any,
     store: FeatureStore,
@@ -84,9 +87,6 @@ def decode(
         seen = sights[s : s + batch] if sights is not None else [BLIND] * st.batch
         out += truth.decode(st, seen, rules, ck.config.train.max_len, beam, n_best)
     return out
-
-
-BLIND = Sight(photo=False, colours=frozenset(COLOURS), people=0)  # an image decoded with no rule
 
 
 def split_sights(ck: Any, sp: Split, root: Path, people: bool = True) -> list[Sight] | None:

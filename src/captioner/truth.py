@@ -92,16 +92,16 @@ class Rules:
             said = self.people if s.people > 1 else self.person
             if s.photo and s.people and said:
                 out.append(Must(exact=said))
-            elif s.photo and offered is not None and self.name_threshold > 0 and _confident(offered, i, self):
+            elif s.photo and offered is not None and self.confident(offered, i):
                 out.append(Must(frozenset({int(offered[1][i, 0])})))
             else:
                 out.append(None)
         return out
 
-
-def _confident(offered: tuple[np.ndarray, np.ndarray], i: int, rules: Rules) -> bool:
-    p, w = offered
-    return bool(p[i, 0] >= rules.name_threshold and w[i, 0] != PAD_IX)
+    def confident(self, offered: tuple[np.ndarray, np.ndarray], i: int) -> bool:
+        """Image i's top class reaches name_threshold (> 0) and has a word in the vocabulary."""
+        p, w = offered
+        return bool(self.name_threshold > 0 and p[i, 0] >= self.name_threshold and w[i, 0] != PAD_IX)
 
 
 def decode(

@@ -191,7 +191,8 @@
     const f = Math.fround, r = f(r8 / 255), g = f(g8 / 255), b = f(b8 / 255);
     const mx = Math.max(r, g, b), mn = Math.min(r, g, b), c = f(mx - mn), s = mx > 0 ? f(c / Math.max(mx, f(1e-6))) : 0;
     const safe = Math.max(c, f(1e-6));
-    let h = mx === r ? (((f(f(g - b) / safe) % 6) + 6) % 6) : mx === g ? f(f(f(b - r) / safe) + 2) : f(f(f(r - g) / safe) + 4);
+    const floorMod6 = (q) => { const m = q % 6; return m < 0 ? f(m + 6) : m; }; // numpy's float32 %
+    let h = mx === r ? floorMod6(f(f(g - b) / safe)) : mx === g ? f(f(f(b - r) / safe) + 2) : f(f(f(r - g) / safe) + 4);
     h = f(h * 60);
     const bounds = [15, 45, 70, 165, 255, 290, 345];
     let hue = 3;
