@@ -4,7 +4,7 @@ its own runtime's bare encoder forward measured in the same run.
     python bench/caption_speed.py [--checkpoint DIR] [--images 200] [--export DIR]
 
 Single image: `captioner caption` on one JPEG at batch 1 (open, decode, resize, encoder, beam-3 search, the
-photo test and naming), best of 10, over the encoder's forward at batch 1.
+photo test, colours, faces and naming), best of 10, over the encoder's forward at batch 1.
 Folder: `captioner caption` over N JPEGs (640x480) at batch 16, image decoding overlapped with the model, in
 images per second over the encoder's throughput at batch 16.
 Stages: where a single image's time goes (best of 10 each). Runtimes: PyTorch, onnxruntime fp32 and int8;

@@ -89,7 +89,7 @@ def decode(
     return out
 
 
-def split_sights(ck: Any, sp: Split, root: Path, people: bool = True) -> list[Sight] | None:
+def split_sights(ck: Any, sp: Split, root: Path) -> list[Sight] | None:
     """truth.look of every image of the split, read from the dataset (a missing or broken image is an error);
     None for a dataset of features without images (the seminar's codes): decoding then has no sights."""
     if not any((root / it.image).is_file() for it in sp.items):
@@ -102,7 +102,7 @@ def split_sights(ck: Any, sp: Split, root: Path, people: bool = True) -> list[Si
             x = preprocess(open_image(path), ck.spec)[None]
         except ImageError as e:
             raise CaptionerError(f"{path}: {e} (needed to read the image's colours, faces and kind)") from None
-        out += look(x, ck.spec, people)
+        out += look(x, ck.spec)
     return out
 
 
