@@ -55,7 +55,7 @@ def stages(cap: Captioner, path: Path) -> dict[str, float]:
     rt, x = cap.runtime, cap.preprocess(open_image(path))[None]
     st, _ = rt.encode(x)
     nbest = beam_search(st, 3, rt.max_len)
-    musts = cap.rules.musts(look(x, rt.spec), st.offered())
+    musts = cap.rules().musts(look(x, rt.spec), st.offered())
     ms = {
         "open+decode": best_of(lambda: open_image(path), 10),
         "resize+normalise": best_of(lambda: cap.preprocess(open_image(path)), 10)

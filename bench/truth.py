@@ -90,7 +90,7 @@ def caption_all(cap: Captioner, x: np.ndarray, rules: bool) -> list[str]:
             sights = look(xb, rt.spec)
         else:
             sights = [Sight(bool(p), frozenset(COLOURS), 0) for p in photo_like(xb)]
-        out += [rt.vocab.decode(c[0].tokens, articles=True) for c in decode(st, sights, cap.rules, rt.max_len)]
+        out += [rt.vocab.decode(c[0].tokens, articles=True) for c in decode(st, sights, cap.rules(), rt.max_len)]
     return out
 
 

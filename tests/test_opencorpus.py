@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captioner.data.emoji import openmoji
 from captioner.data.manifest import Item, read_manifest
 from captioner.data.opencorpus import (
-    Raw,
-    assign_splits,
     build_open_corpus,
     cap_shared,
     clean_description,
     clean_title,
-    near_duplicate_pairs,
-    openmoji,
+    stamp_captions,
     svg_metadata,
     title_rule,
     unidentified_name,
 )
+from captioner.data.rawitem import Raw
+from captioner.data.splits import assign_splits, near_duplicate_pairs
 from captioner.errors import CaptionerError
 
 pytest.importorskip("cairosvg")
@@ -77,59 +77,119 @@ def sources(tmp_path: Path) -> dict[str, Path]:
     (oc / "bytecopy_01.svg").write_text((oc / "ball_nicu_01.svg").read_text())
     (oc / "broken_01.svg").write_text(svg("", "A broken drawing").replace("<svg", "<svg><oops"))
 
-    moji = tmp_path / "openmoji-17.0.0.tgz"
     meta = [
         {"emoji": "x", "hexcode": "1F600", "annotation": "grinning face", "skintone": ""},
         {"emoji": "x", "hexcode": "1F476", "annotation": "baby", "skintone": ""},
         {"emoji": "x", "hexcode": "1F476-1F3FD", "annotation": "baby: medium skin tone", "skintone": 3},
         {"emoji": "x", "hexcode": "1F601", "annotation": "beaming face", "skintone": ""},
+        {"emoji": "x", "hexcode": "E000", "annotation": "openmoji extra", "skintone": ""},
     ]
-    files = {
-        "package/data/openmoji.json": json.dumps(meta).encode(),
-        "package/color/svg/1F600.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
-        "package/color/svg/1F476.svg": svg(TRI.replace("#0a0", "#f9c")).encode(),
-        "package/color/svg/1F476-1F3FD.svg": svg(TRI).encode(),
-        "package/color/svg/1F601.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
-    }
-    with tarfile.open(moji, "w:gz") as tar:
+    moji = npm_pack(tmp_path / "openmoji-17.0.0.tgz", {
+        "data/openmoji.json": json.dumps(meta).encode(),
+        "color/svg/1F600.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
+        "color/svg/1F476.svg": svg(TRI.replace("#0a0", "#f9c")).encode(),
+        "color/svg/1F476-1F3FD.svg": svg(TRI).encode(),
+        "color/svg/1F601.svg": svg(CIRCLE.replace("#d00", "#fc0")).encode(),
+        "color/svg/E000.svg": svg(RECT.replace("#03c", "#0cc")).encode(),
+    })  # fmt: skip
+    twemoji = npm_pack(tmp_path / "twemoji-svg-15.0.0.tgz", {
+        "license": b"MIT", "1f600.svg": svg(CIRCLE.replace("#d00", "#fd3")).encode(),
+        "1f476.svg": svg(RECT.replace("#03c", "#fca")).encode(), "1f476-1f3fd.svg": svg(TRI).encode(),
+    })  # fmt: skip
+    noto_meta = [
+        {"unified": "1F600", "image": "1f600.png", "has_img_google": True},
+        {"unified": "1F476", "image": "1f476.png", "has_img_google": True},
+        {"unified": "2764-FE0F", "image": "2764-fe0f.png", "has_img_google": False},
+    ]
+    noto = npm_pack(tmp_path / "emoji-datasource-google-16.0.0.tgz", {
+        "emoji.json": json.dumps(noto_meta).encode(), "img/google/64/1f600.png": png((250, 200, 0)),
+        "img/google/64/1f476.png": png((250, 180, 160)), "img/google/64/2764-fe0f.png": png((220, 0, 0)),
+    })  # fmt: skip
+
+    def names(pairs: dict[str, tuple[str, str]]) -> bytes:
+        table = {ch: {"default": [n], "tts": [n]} for ch, (n, _) in pairs.items()}
+        return json.dumps({"annotations": {"identity": {"language": "x"}, "annotations": table}}).encode()
+
+    cldr = npm_pack(tmp_path / "cldr-annotations-full-48.2.0.tgz", {
+        "annotations/en/annotations.json": names({"😀": ("grinning face", ""), "👶": ("baby", "")}),
+        "annotations/ru/annotations.json": names({"😀": ("широко улыбается", ""), "👶": ("ребенок", "")}),
+        "annotations/it/annotations.json": names({"😀": ("faccina con un gran sorriso", "")}),
+    })  # fmt: skip
+    return {"tuxpaint": tmp_path / "stamps", "openclipart": tmp_path / "openclipart", "openmoji": moji,
+            "twemoji": twemoji, "noto": noto, "cldr": cldr}  # fmt: skip
+
+
+def npm_pack(path: Path, files: dict[str, bytes]) -> Path:
+    """A .tgz as `npm pack` writes it: every file under package/."""
+    with tarfile.open(path, "w:gz") as tar:
         for name, data in files.items():
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(f"package/{name}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return {"tuxpaint": tmp_path / "stamps", "openclipart": tmp_path / "openclipart", "openmoji": moji}
+    return path
+
+
+def png(rgb: tuple[int, int, int]) -> bytes:
+    im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    im.paste((*rgb, 255), (12, 12, 52, 52))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
 
 
 def test_build_open_corpus(sources: dict[str, Path], tmp_path: Path, caplog) -> None:
-    summary = build_open_corpus(tmp_path / "out", workers=1, paths=sources)
+    summary = build_open_corpus(tmp_path / "out", workers=1, paths=sources, langs=("en", "ru", "fr"))
     items = {it.image: it for it in read_manifest(tmp_path / "out")}
-    assert {k: v.captions[0] for k, v in items.items()} == {
-        "images/tuxpaint/animals/cats/cat.png": "A ginger cat.",
-        "images/tuxpaint/animals/cats/dog.png": "A green dog.",
-        "images/openclipart/animals/ball_nicu_01.png": "red ball",
-        "images/openclipart/animals/icon_01.png": "A blue brick lying flat on the ground.",
-        "images/openmoji/1F600.png": "grinning face",
-        "images/openmoji/1F476.png": "baby",
-        "images/openmoji/1F601.png": "beaming face",
+    assert {k: list(zip(v.langs, v.captions, strict=True)) for k, v in items.items()} == {
+        "images/tuxpaint/animals/cats/cat.png": [("en", "A ginger cat."), ("fr", "Un chat roux.")],  # no de asked
+        "images/tuxpaint/animals/cats/dog.png": [("en", "A green dog.")],
+        "images/openclipart/animals/ball_nicu_01.png": [("en", "red ball")],
+        "images/openclipart/animals/icon_01.png": [("en", "A blue brick lying flat on the ground.")],
+        "images/openmoji/1f600.png": [("en", "grinning face"), ("ru", "широко улыбается")],
+        "images/openmoji/1f476.png": [("en", "baby"), ("ru", "ребенок")],
+        "images/openmoji/1f601.png": [("en", "beaming face")],  # CLDR does not name it: OpenMoji's English
+        "images/openmoji/e000.png": [("en", "openmoji extra")],
+        "images/twemoji/1f600.png": [("en", "grinning face"), ("ru", "широко улыбается")],
+        "images/twemoji/1f476.png": [("en", "baby"), ("ru", "ребенок")],  # no skin tone
+        "images/noto/1f600.png": [("en", "grinning face"), ("ru", "широко улыбается")],
+        "images/noto/1f476.png": [("en", "baby"), ("ru", "ребенок")],  # no image without has_img_google
     }
-    assert items["images/openmoji/1F600.png"].license == "CC-BY-SA-4.0"
-    assert items["images/tuxpaint/animals/cats/cat.png"].langs == items["images/openmoji/1F476.png"].langs == ["en"]
-    assert items["images/openclipart/animals/icon_01.png"].langs == ["en"]  # identified: every word is English
+    licences = {k.split("/")[1]: v.license for k, v in items.items()}
+    assert licences == {"tuxpaint": "GPL-2.0", "openclipart": "public-domain", "openmoji": "CC-BY-SA-4.0",
+                        "twemoji": "CC-BY-4.0", "noto": "Apache-2.0"}  # fmt: skip
     assert items["images/tuxpaint/animals/cats/cat.png"].source == "tuxpaint"
-    # the same pixels under two names stay in one split
-    assert items["images/openmoji/1F600.png"].split == items["images/openmoji/1F601.png"].split
+    # one emoji's styles share a split, and so do the same pixels under two names
+    for key in ("1f600", "1f476"):
+        assert len({items[f"images/{s}/{key}.png"].split for s in ("openmoji", "twemoji", "noto")}) == 1
+    assert items["images/openmoji/1f600.png"].split == items["images/openmoji/1f601.png"].split
     img = Image.open(tmp_path / "out" / "images/tuxpaint/animals/cats/cat.png")
     assert img.size == (256, 256) and img.getpixel((2, 2)) == (255, 255, 255)
+    assert Image.open(tmp_path / "out" / "images/noto/1f600.png").size == (256, 256)
     assert summary["render_failures"] == 1 and "broken_01.svg: skipped" in caplog.text
-    assert summary["near_duplicate_groups"] >= 1 and summary["near_duplicate_images"] >= 2
+    assert summary["languages"] == {"en": 12, "ru": 6, "fr": 1}
     assert (tmp_path / "out" / "features" / "index.json").exists()
-    assert (tmp_path / "out" / "vocab.json").exists()
+    vocab = json.loads((tmp_path / "out" / "vocab.json").read_text())
+    assert set(vocab["langs"]) <= {"en", "ru", "fr"} and "<en>" in vocab["itos"]
 
 
-def test_missing_source_names_the_install_command(tmp_path: Path) -> None:
+def test_missing_source_names_the_install_command(tmp_path: Path, sources: dict[str, Path]) -> None:
     with pytest.raises(CaptionerError, match=r"apt-get install openclipart-svg"):
         build_open_corpus(tmp_path / "o", sources=["openclipart"], paths={"openclipart": tmp_path / "nope"})
     with pytest.raises(CaptionerError, match=r"npm pack openmoji"):
         list(openmoji(tmp_path / "nope.tgz"))
+    for style, hint in (("twemoji", "npm pack @twemoji/svg"), ("noto", "npm pack emoji-datasource-google")):
+        with pytest.raises(CaptionerError, match=f"{style}: .*not found; install it with `{hint}"):
+            build_open_corpus(tmp_path / "o", sources=[style], paths={style: tmp_path / "x", "cldr": sources["cldr"]})
+        with pytest.raises(CaptionerError, match="cldr: .*`npm pack cldr-annotations-full.*names the emoji styles"):
+            build_open_corpus(tmp_path / "o", sources=[style], paths={"cldr": tmp_path / "none"})
+
+
+def test_tux_paint_translations() -> None:
+    text = "A ram.\nru.utf8=Баран.\npt_BR.utf8=Um carneiro.\nsr@latin.utf8=Ovan.\nde.utf8=\nfr.utf8=Un bélier.\n"
+    assert stamp_captions(text, ("en", "ru", "pt-BR", "sr", "de")) == (
+        "A ram.",
+        (("pt-BR", "Um carneiro."), ("ru", "Баран."), ("sr", "Ovan.")),  # an empty line is no caption
+    )
 
 
 def test_title_and_description_cleaning() -> None:

@@ -53,7 +53,7 @@ def test_seed_import_round_trip(seed_dir: Path, tmp_path: Path) -> None:
     assert [it.split for it in items] == [split_by_hash(f"seed/{i:06d}") for i in range(ROWS)]
     assert summary["images"] == ROWS
     vocab = Vocab.load(tmp_path / "out" / "vocab.json")
-    assert vocab.min_count == 5 and set(vocab.itos[4:]) <= set(WORDS)
+    assert vocab.min_count == 5 and vocab.itos[4] == "<en>" and set(vocab.itos[5:]) <= set(WORDS)  # COCO: English
     store = FeatureStore(tmp_path / "out" / "features")
     np.testing.assert_array_equal(store.get("logits", list(range(ROWS))), np.load(seed_dir / "image_codes.npy"))
     assert store.spec == googlenet_spec(floor=True) and list(store.arrays) == ["logits"]

@@ -80,9 +80,9 @@ def test_parallel_requests_are_batched_and_match_single(cap: Captioner, monkeypa
     sizes: list[int] = []
     model_call = cap.caption_tensors
 
-    def counted(x, *args):  # type: ignore[no-untyped-def]
+    def counted(x, *args, **kw):  # type: ignore[no-untyped-def]
         sizes.append(len(x))
-        return model_call(x, *args)
+        return model_call(x, *args, **kw)
 
     monkeypatch.setattr(cap, "caption_tensors", counted)
     with TestClient(create_app(cap, Limits(batch_wait_s=0.2))) as client:

@@ -90,7 +90,19 @@ class Captioner:
     def __init__(self, runtime: Runtime, people: bool = True) -> None:
         """people: run the face detector on photos (truth.py); False leaves it out, as the browser page does."""
         self.runtime, self.people = runtime, people
-        self.rules = Rules.for_vocab(runtime.vocab, runtime.name_threshold)
+        self._rules: dict[str | None, Rules] = {}
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The caption languages the model knows (BCP-47 tags); () for a model trained without language tags."""
+        return tuple(self.runtime.vocab.langs)
+
+    def rules(self, lang: str | None = None) -> Rules:
+        """The truth rules for captions in `lang` (None: English, or the model's only language); an unknown
+        language is a CaptionerError listing the known ones."""
+        if lang not in self._rules:
+            self._rules[lang] = Rules.for_vocab(self.runtime.vocab, self.runtime.name_threshold, lang)
+        return self._rules[lang]
 
     @classmethod
     def load(
@@ -158,12 +170,14 @@ class Captioner:
         temperature: float = 0.0,
         top_k_tags: int = 5,
         seed: int = 0,
+        lang: str | None = None,
     ) -> list[Result]:
-        """Caption a preprocessed batch (B, 3, S, S)."""
+        """Caption a preprocessed batch (B, 3, S, S) in language `lang` (None: English)."""
         rt = self.runtime
+        rules = self.rules(lang)  # an unknown language fails before any work
         st, logits = rt.encode(x)
         sights = look(x, rt.spec, self.people)
-        nbest = decode(st, sights, self.rules, rt.max_len, max(1, beam), max(1, n_best), temperature, seed)
+        nbest = decode(st, sights, rules, rt.max_len, max(1, beam), max(1, n_best), temperature, seed)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
         out = []
@@ -190,12 +204,16 @@ class Captioner:
         n_best: int = 1,
         temperature: float = 0.0,
         batch_size: int = 16,
+        lang: str | None = None,
     ) -> Result | list[Result]:
-        """Caption one image (path, bytes, PIL image or HxWx3 uint8 array) or a list of them."""
+        """Caption one image (path, bytes, PIL image or HxWx3 uint8 array) or a list of them, in language `lang`
+        (a BCP-47 tag the model knows, Captioner.languages; None: English)."""
         single = not isinstance(images, (list, tuple))
+        self.rules(lang)  # an unknown language fails before any image is read
         results: list[Result] = []
         for chunk, xs in prefetched([images] if single else list(images), self.prepare, batch_size):
-            for im, r in zip(chunk, self.caption_tensors(np.stack(xs), beam, n_best, temperature), strict=True):
+            got = self.caption_tensors(np.stack(xs), beam, n_best, temperature, lang=lang)
+            for im, r in zip(chunk, got, strict=True):
                 r.source = str(im) if isinstance(im, (str, Path)) else ""
                 results.append(r)
         return results[0] if single else results

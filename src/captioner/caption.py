@@ -49,11 +49,13 @@ def caption_paths(
     temperature: float = 0.0,
     batch_size: int = 16,
     progress: bool = False,
+    lang: str | None = None,
 ) -> int:
-    """Write one line per path; returns how many could not be captioned.
+    """Write one line per path, captioned in `lang` (None: English); returns how many could not be captioned.
 
     Images of the next batch are decoded in threads while the current batch runs through the model."""
     failed, said = 0, []
+    cap.rules(lang)  # an unknown language fails before any image is read
     with Ticker(len(paths), "caption", "img", quiet=not progress) as bar:
         for chunk, loaded in prefetched(paths, lambda p: _load(cap, p), batch_size):
             good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, np.ndarray)]
@@ -65,7 +67,7 @@ def caption_paths(
                         print(json.dumps({"source": p, "error": str(e)}), file=out)
             if good:
                 x = np.stack([x for _, x in good])
-                for (p, _), r in zip(good, cap.caption_tensors(x, beam, n_best, temperature), strict=True):
+                for (p, _), r in zip(good, cap.caption_tensors(x, beam, n_best, temperature, lang=lang), strict=True):
                     r.source = p
                     said.append(r.caption)
                     print(json.dumps(r.to_json(), ensure_ascii=False) if as_json else f"{p}\t{r.caption}", file=out)

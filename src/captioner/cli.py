@@ -83,13 +83,14 @@ def _extract(a: argparse.Namespace) -> None:
 
 
 def _open_clipart(a: argparse.Namespace) -> None:
+    from .data.manifest import check_lang
     from .data.opencorpus import build_open_corpus
 
-    paths = {
-        k: Path(v) for k, v in (("tuxpaint", a.tuxpaint), ("openclipart", a.openclipart), ("openmoji", a.openmoji)) if v
-    }
+    names = ("tuxpaint", "openclipart", "openmoji", "twemoji", "noto", "cldr")
+    paths = {k: Path(getattr(a, k)) for k in names if getattr(a, k)}
+    langs = tuple(check_lang(t.strip(), "--langs") for t in a.langs.split(",") if t.strip())
     summary = build_open_corpus(
-        a.out, limit=a.limit, workers=a.workers, sources=a.sources, paths=paths, min_count=a.min_count
+        a.out, limit=a.limit, workers=a.workers, sources=a.sources, paths=paths, min_count=a.min_count, langs=langs
     )
     _print_summary(summary, Path(a.out))
     print(
@@ -157,6 +158,7 @@ def _evaluate(a: argparse.Namespace) -> None:
         rerank_tau=a.rerank_tau,
         name_threshold=a.name_threshold,
         ensemble=a.ensemble,
+        lang=a.lang,
     )
     width = max(len(n) for n in ["model", *r["baselines"]])  # one column for the names, however long
     _print_metrics("model", r["metrics"], width)
@@ -202,7 +204,7 @@ def _caption(a: argparse.Namespace) -> int:
     progress = len(paths) > a.batch_size  # a bar on a terminal, a log line every 30 s otherwise
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
-        cap, paths, sys.stdout, sys.stderr, a.json, a.beam, a.n_best, temperature, a.batch_size, progress
+        cap, paths, sys.stdout, sys.stderr, a.json, a.beam, a.n_best, temperature, a.batch_size, progress, a.lang
     )
     if failed:
         print(f"captioner: {failed} of {len(paths)} files could not be captioned", file=sys.stderr)

@@ -29,6 +29,28 @@ WORD_COLOURS: dict[str, frozenset[str]] = {
     "scarlet": frozenset({"red"}),
     "crimson": frozenset({"red"}),
 }
+# Russian colour adjectives by stem, in every case, number and gender (hard and soft declensions): "красн" gives
+# красный, красная, красного, ... but never a noun such as белка (squirrel) or сердце.
+_RU_HARD = ("ый", "ая", "ое", "ые", "ого", "ому", "ой", "ую", "ым", "ых", "ыми", "ом")
+_RU_SOFT = ("ий", "яя", "ее", "ие", "его", "ему", "ей", "юю", "им", "их", "ими", "ем")
+_RU_STEMS = {
+    "красн": "red", "оранжев": "orange", "жёлт": "yellow", "желт": "yellow", "зелён": "green", "зелен": "green",
+    "голуб": "blue", "фиолетов": "purple", "пурпурн": "purple", "розов": "pink", "коричнев": "brown",
+    "чёрн": "black", "черн": "black", "бел": "white", "сер": "grey",
+}  # fmt: skip
+RU_WORD_COLOURS: dict[str, frozenset[str]] = {
+    **{stem + e: frozenset({c}) for stem, c in _RU_STEMS.items() for e in _RU_HARD},
+    **{"син" + e: frozenset({"blue"}) for e in _RU_SOFT},
+    **{"золот" + e: WORD_COLOURS["gold"] for e in _RU_HARD},
+    **{"серебрян" + e: WORD_COLOURS["silver"] for e in _RU_HARD},
+}
+
+
+def colour_words(lang: str) -> dict[str, frozenset[str]]:
+    """The colour words of a language (English and Russian) and the colours each names; {} for others."""
+    return {"en": WORD_COLOURS, "ru": RU_WORD_COLOURS}.get(lang, {})
+
+
 PRESENT = 0.05  # share of the pixels a colour needs to count as shown
 CENTRE = 0.6  # decoding looks at the middle CENTRE x CENTRE of the encoder's square, where the subject is
 

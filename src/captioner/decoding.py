@@ -22,12 +22,14 @@ class Stepper(Protocol):
 
     batch: how many images; attends: the state holds where each step looked (alpha); no_end: (V,) bool, the
     tokens after which #END# may not come (Vocab.no_end_mask), or None for no such rule; forbid: (B, V) bool, the
-    words image b may not say (truth.Rules.forbid: colours its pixels do not show), or None."""
+    words image b may not say (truth.Rules.forbid: colours its pixels do not show; words of other languages), or
+    None; first: the token every caption starts from (#START#, or a language's token: Vocab.first)."""
 
     batch: int
     attends: bool
     no_end: np.ndarray | None
     forbid: np.ndarray | None
+    first: int
 
     def start(self, rows: np.ndarray) -> State:
         """The state before #START# for the images rows (N,) (an image may repeat, as beams do)."""
@@ -114,7 +116,7 @@ def rollout(
     #END#, and per step the attention (B, cells) for attention models."""
     b = st.batch
     state = st.start(np.arange(b))
-    tok = np.full(b, START_IX, dtype=np.int64)
+    tok = np.full(b, st.first, dtype=np.int64)
     done = np.zeros(b, dtype=bool)
     toks, lps, alphas = [], [], []
     for step in range(max_len + 1):
@@ -218,7 +220,7 @@ def beam_search(
     """
     b, k = st.batch, beam
     state = st.start(np.repeat(np.arange(b), k))
-    tok = np.full(b * k, START_IX, dtype=np.int64)
+    tok = np.full(b * k, st.first, dtype=np.int64)
     score = np.full((b, k), NEG, dtype=np.float32)
     score[:, 0] = 0.0  # all beams start identical: keep one alive
     hist = np.zeros((b, k, 0), dtype=np.int64)
@@ -275,7 +277,7 @@ def constrained_beam_search(
     Returns None when no hypothesis in bank 1 ends within max_len words."""
     k = max(1, beam)
     state = st.start(np.full(2 * k, image))
-    tok = np.full(2 * k, START_IX, dtype=np.int64)
+    tok = np.full(2 * k, st.first, dtype=np.int64)
     score = np.full(2 * k, NEG, dtype=np.float32)
     score[0] = 0.0  # rows 0..k-1: bank 0; rows k..2k-1: bank 1
     hist: list[list[int]] = [[] for _ in range(2 * k)]
@@ -324,7 +326,7 @@ class Must:
 
 def say(st: Stepper, image: int, tokens: list[int], block_unk: bool = True) -> Caption:
     """The caption `tokens` for one image of the batch, scored as decoding scores (#END# included)."""
-    state, tok, logprob = st.start(np.array([image])), START_IX, 0.0
+    state, tok, logprob = st.start(np.array([image])), st.first, 0.0
     for t in [*tokens, END_IX]:
         scores, state = st.step(np.array([tok], dtype=np.int64), state)
         logprob += float(masked_logprobs(scores, block_unk)[0, t])

@@ -52,6 +52,16 @@ class Split:
     rows: list[int]
 
 
+def in_language(items: list[Item], lang: str) -> list[Item]:
+    """The items with only their captions in `lang`; items with none are left out."""
+    out = []
+    for it in items:
+        caps = [c for c, t in zip(it.captions, it.langs, strict=True) if t == lang]
+        if caps:
+            out.append(dataclasses.replace(it, captions=caps, langs=[lang] * len(caps)))
+    return out
+
+
 def item_id(item: Item) -> str:
     """COCO image id when the manifest carries one, else the image path."""
     return str(item.extra.get("id", item.image))
@@ -76,11 +86,12 @@ def decode(
     n_best: int,
     sights: list[Sight] | None = None,
     batch: int = 128,
+    lang: str | None = None,
 ) -> list[list[Caption]]:
-    """n-best captions for each feature row (greedy when beam is 1), under truth.py's rules with sights[j] for
-    the image of rows[j] (split_sights); None: no sights (no colour, people or naming rule)."""
+    """n-best captions in `lang` for each feature row (greedy when beam is 1), under truth.py's rules with
+    sights[j] for the image of rows[j] (split_sights); None: no sights (no colour, people or naming rule)."""
     kind = feature_kind(ck.config.model)
-    rules = Rules.for_vocab(ck.vocab, ck.config.model.name_threshold if sights is not None else 0.0)
+    rules = Rules.for_vocab(ck.vocab, ck.config.model.name_threshold if sights is not None else 0.0, lang)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
         st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])), ck.vocab.no_end_mask())
@@ -111,15 +122,17 @@ ENSEMBLE_RERANK_NAME = "rerank (ensemble members' consensus + weighted neighbour
 ENSEMBLE_NEIGHBOURS = 0.5  # ensembles: weight of the neighbours' CIDEr-D beside the members' (chosen on val)
 
 
-def model_scores(ck: Any, store: FeatureStore, rows: list[int], cands: list[list[str]], batch: int = 512) -> list:
-    """The model's mean log-probability per token of each candidate caption of each image."""
+def model_scores(
+    ck: Any, store: FeatureStore, rows: list[int], cands: list[list[str]], batch: int = 512, lang: str | None = None
+) -> list:
+    """The model's mean log-probability per token of each candidate caption (in `lang`) of each image."""
     kind = feature_kind(ck.config.model)
     flat = [(i, c) for i, cs in enumerate(cands) for c in cs]
     scores: list[float] = []
     for s in range(0, len(flat), batch):
         chunk = flat[s : s + batch]
         feats = torch.from_numpy(store.get(kind, [rows[i] for i, _ in chunk]))
-        tokens = torch.from_numpy(as_matrix([ck.vocab.encode(c, ck.config.train.max_len) for _, c in chunk]))
+        tokens = torch.from_numpy(as_matrix([ck.vocab.encode(c, ck.config.train.max_len, lang) for _, c in chunk]))
         scores += sequence_logprob(ck.model, feats, tokens).tolist()
     out, pos = [], 0
     for cs in cands:
@@ -170,6 +183,7 @@ def run_baselines(
     rerank_weight: float = RERANK_WEIGHT,
     rerank_tau: float = RERANK_TAU,
     members: list[list[list[str]]] | None = None,
+    lang: str | None = None,
 ) -> dict[str, list[str]]:
     """Every baseline's caption for every image of the split, and the reranked model output.
 
@@ -197,7 +211,7 @@ def run_baselines(
         jw = [[1 / len(members)] * len(members) + [ENSEMBLE_NEIGHBOURS * x for x in w] for w in weights]
         out[ENSEMBLE_RERANK_NAME] = rerank(cands, judges, jw, [[0.0] * len(c) for c in cands], cider, 1.0)
     else:
-        lp = model_scores(ck, store, sp.rows, cands)
+        lp = model_scores(ck, store, sp.rows, cands, lang=lang)
         out[RERANK_NAME] = rerank(cands, neigh, weights, lp, cider, rerank_weight)
     if "logits" in store.arrays:
         out["a/an <top-1 ImageNet class>"] = bl.class_captions(store.get("logits", sp.rows))
@@ -218,19 +232,26 @@ def evaluate(
     rerank_tau: float = RERANK_TAU,
     name_threshold: float | None = None,
     ensemble: Sequence[str | Path] = (),
+    lang: str | None = None,
 ) -> dict[str, Any]:
     """Caption a split with a checkpoint, score it and the baselines, write predictions/metrics/report.
     name_threshold overrides the checkpoint's model.name_threshold (copy models); ensemble names more
-    checkpoints to decode and judge with (checkpoint.load_ensemble)."""
+    checkpoints to decode and judge with (checkpoint.load_ensemble). lang (a multilingual model; None:
+    English): captions are decoded in it, the references are the split's captions in it, and the baselines
+    answer with training captions in it."""
     ck = load_ensemble([checkpoint, *ensemble]).with_name_threshold(name_threshold)
     data = Path(data or ck.config.train.data)
     store = FeatureStore(features or ck.config.train.features or data / "features")
     ck.spec.check_same(store.spec, f"checkpoint {ck.path} vs features {store.path}")
     items = read_manifest(data)
+    tag = ck.vocab.itos[ck.vocab.first(lang)][1:-1] if ck.vocab.langs else (lang or "en")
+    if ck.vocab.langs:
+        items = in_language(items, tag)
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
     seen = split_sights(ck, sp, dataset_root(data))
-    caps = decode(ck, store, sp.rows, beam, n_best, seen)
+    dlang = tag if ck.vocab.langs else None
+    caps = decode(ck, store, sp.rows, beam, n_best, seen, lang=dlang)
     words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
     systems = {"model": words}
@@ -238,13 +259,14 @@ def evaluate(
         members = None
         if isinstance(ck.model, Ensemble):  # each member's own n-best, for the consensus reranker
             members = [
-                _texts(ck, decode(dataclasses.replace(ck, model=m), store, sp.rows, beam, n_best, seen))
+                _texts(ck, decode(dataclasses.replace(ck, model=m), store, sp.rows, beam, n_best, seen, lang=dlang))
                 for m in ck.model.members
             ]
         nbest = _texts(ck, caps)
-        systems.update(run_baselines(items, store, sp, nbest, ck, 5, rerank_weight, rerank_tau, members))
-    scores = {name: coco_metrics(refs, dict(zip(sp.ids, hyp, strict=True)), meteor) for name, hyp in systems.items()}
-    out = Path(out or Path(ck.path).parent / f"eval-{split}")
+        systems.update(run_baselines(items, store, sp, nbest, ck, 5, rerank_weight, rerank_tau, members, dlang))
+    hyps = {name: dict(zip(sp.ids, hyp, strict=True)) for name, hyp in systems.items()}
+    scores = {name: coco_metrics(refs, h, meteor, tag) for name, h in hyps.items()}
+    out = Path(out or Path(ck.path).parent / (f"eval-{split}" if tag == "en" else f"eval-{split}-{tag}"))
     result = _result(ck, out, split, beam, len(sp.ids), scores, words)
     write_json(out / "predictions.json", [{"image_id": i, "caption": w} for i, w in zip(sp.ids, words, strict=True)])
     write_json(out / "metrics.json", result)

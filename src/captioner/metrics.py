@@ -72,8 +72,12 @@ def ptb_tokenize(texts: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     return {k: [_tok(t) for t in v] for k, v in texts.items()}
 
 
-def coco_metrics(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], meteor: bool = True) -> dict[str, Any]:
-    """BLEU-1..4, METEOR, ROUGE-L and CIDEr-D as pycocoevalcap computes them, on PTB-tokenized text.
+def coco_metrics(
+    refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], meteor: bool = True, lang: str = "en"
+) -> dict[str, Any]:
+    """BLEU-1..4, METEOR, ROUGE-L and CIDEr-D as pycocoevalcap computes them, on PTB-tokenized text; text in
+    another language than English is tokenized by text.tokenize (Unicode words, no English rules to speak of)
+    and has no METEOR (pycocoevalcap runs it with English paraphrase tables).
 
     Metrics that cannot run are listed under 'unavailable' with the reason; the others still run."""
     from pycocoevalcap.bleu.bleu import Bleu
@@ -81,19 +85,24 @@ def coco_metrics(refs: Mapping[str, Sequence[str]], hyps: Mapping[str, str], met
     from pycocoevalcap.rouge.rouge import Rouge
 
     keys = sorted(k for k in hyps if k in refs)
-    gts = ptb_tokenize({k: refs[k] for k in keys})
-    res = {k: [v[0] or "#"] for k, v in ptb_tokenize({k: [hyps[k]] for k in keys}).items()}
+    english = lang in ("en", "und") or lang.startswith("en-")
+    tok = ptb_tokenize if english else (lambda d: {k: [_tok(t) for t in v] for k, v in d.items()})
+    gts = tok({k: refs[k] for k in keys})
+    res = {k: [v[0] or "#"] for k, v in tok({k: [hyps[k]] for k in keys}).items()}
     out: dict[str, Any] = {
         "images": len(keys),
-        "tokenizer": "ptb-java" if java_available() else "captioner-ptb",
+        "tokenizer": ("ptb-java" if java_available() else "captioner-ptb") if english else "captioner-unicode",
+        **({} if english else {"lang": lang}),
     }
     unavailable = {"SPICE": SPICE_WHY}
+    if not english:
+        meteor, unavailable["METEOR"] = False, "English only (pycocoevalcap's METEOR runs with -l en)"
     if not keys:
         return {**out, "unavailable": unavailable}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out.update({f"BLEU-{n + 1}": float(b) for n, b in enumerate(bleu)})
     if not meteor:
-        unavailable["METEOR"] = "skipped on request"
+        unavailable.setdefault("METEOR", "skipped on request")
     elif not java_available():
         unavailable["METEOR"] = "needs Java (`apt-get install default-jre-headless`)"
     else:

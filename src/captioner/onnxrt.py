@@ -15,7 +15,7 @@ import numpy as np
 from .errors import CaptionerError
 from .files import read_json
 from .spec import EncoderSpec
-from .text import Vocab
+from .text import START_IX, Vocab
 
 EXPORT_VERSION = 1  # of the folder `captioner export` writes (export.py imports it from here)
 GRAPHS = ("encoder", "init", "decoder")
@@ -67,6 +67,7 @@ class OnnxStepper:
         self.init, self.decoder, self.names, self.feats = init, decoder, names, feats
         self.batch, self.attends, self.no_end = len(feats), attends, no_end
         self.forbid: np.ndarray | None = None
+        self.first = START_IX
 
     def start(self, rows: np.ndarray) -> State:
         out = self.init.run(self.names, {"features": self.feats[rows]})

@@ -7,6 +7,7 @@ from importlib.metadata import version
 from typing import Any
 
 from .config import RERANK_TAU, RERANK_WEIGHT, Limits
+from .data.rawitem import LANGS, SOURCES
 
 HELP = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
 CHECKPOINT_HELP = "checkpoint folder, or an export folder with --runtime onnx (default: the bundled model)"
@@ -16,6 +17,9 @@ NAME_HELP = "copy models: name a photo's top ImageNet class at this probability 
 ENSEMBLE_HELP = "more checkpoints (same vocabulary and features) to decode with, averaging their word distributions"
 
 WEIGHTS_HELP = "weights file for an encoder not installed from a package (googlenet-bvlc: blvc_googlenet.pkl)"
+
+
+LANG_HELP = "caption language, a BCP-47 tag the model knows such as en or ru (default: English)"
 
 
 def _add_prepare(sub: Any) -> None:
@@ -101,6 +105,11 @@ def _add_evaluate(sub: Any) -> None:
         help="reranker: temperature of the neighbours' cosine similarities",
     )
     s.add_argument("--no-meteor", action="store_true", help="skip METEOR (saves the JVM start)")
+    s.add_argument(
+        "--lang",
+        help="caption and score in this language (BCP-47 tag; default English): the references "
+        "are the split's captions in it, and 1-NN retrieval answers with training captions in it",
+    )
     s.add_argument("--name-threshold", type=float, help=NAME_HELP)
     s.add_argument("--ensemble", nargs="+", default=[], metavar="CHECKPOINT", help=ENSEMBLE_HELP)
 
@@ -119,6 +128,7 @@ def _add_caption(sub: Any) -> None:
     s.add_argument("--sample", action="store_true", help="sample instead of beam search")
     s.add_argument("--temperature", type=float, default=1.0, help="with --sample: >1 more varied, <1 surer")
     s.add_argument("--batch-size", type=int, default=16, help="images per model call")
+    s.add_argument("--lang", help=LANG_HELP)
     s.add_argument("--name-threshold", type=float, help=NAME_HELP)
     s.add_argument("--ensemble", nargs="+", default=[], metavar="CHECKPOINT", help=ENSEMBLE_HELP)
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -182,15 +192,29 @@ def _add_data(sub: Any) -> None:
     d.add_argument(
         "--sources",
         nargs="+",
-        default=["tuxpaint", "openclipart", "openmoji"],
-        choices=["tuxpaint", "openclipart", "openmoji"],
-        help="which sources to include",
+        default=list(SOURCES),
+        choices=SOURCES,
+        help="which sources to include (the emoji styles openmoji, twemoji and noto need --cldr for their names)",
+    )
+    d.add_argument(
+        "--langs",
+        default=",".join(LANGS),
+        help="caption languages, comma-separated BCP-47 tags: Tux Paint's translations and CLDR's emoji names in "
+        "these are added (OpenClipart titles keep whatever language they are in)",
     )
     d.add_argument("--tuxpaint", help="stamps folder (default /usr/share/tuxpaint/stamps)")
     d.add_argument("--openclipart", help="SVG folder (default /usr/share/openclipart/svg)")
     d.add_argument(
         "--openmoji",
         help="openmoji .tgz from `npm pack openmoji`, or its folder (default node_modules/openmoji)",
+    )
+    d.add_argument("--twemoji", help="`npm pack @twemoji/svg` .tgz or folder (default node_modules/@twemoji/svg)")
+    d.add_argument(
+        "--noto",
+        help="`npm pack emoji-datasource-google` .tgz or folder (default node_modules/emoji-datasource-google)",
+    )
+    d.add_argument(
+        "--cldr", help="`npm pack cldr-annotations-full` .tgz or folder (default node_modules/cldr-annotations-full)"
     )
     d = dsub.add_parser(
         "scenes", formatter_class=HELP, help="synthetic compositional scenes with held-out combinations"

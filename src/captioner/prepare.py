@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.importers import IMPORTERS
-from .data.manifest import Item, write_manifest
+from .data.manifest import UNDETERMINED, Item, write_manifest
 from .data.seed import read_codes
 from .encoders import external_spec, googlenet_spec
 from .endings import no_end_words
@@ -47,12 +47,14 @@ def store_external(path: Path, items: list[Item], out: Path) -> None:
 
 
 def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str, float]]:
-    """Vocabulary from the training split's captions, with its statistics."""
-    train = [c for it in items if it.split == "train" for c in it.captions]
-    if not train:
+    """Vocabulary from the training split's captions, with its statistics; multilingual (a token per language,
+    each language's words: text.Vocab) unless no caption's language is known."""
+    pairs = [(c, t) for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)]
+    if not pairs:
         raise CaptionerError("no training captions: the manifest has no items in split 'train'")
-    vocab = Vocab.build(train, min_count)
-    vocab = Vocab(vocab.itos, min_count, no_end_words(vocab.itos[4:], train))
+    train, langs = [c for c, _ in pairs], [t for _, t in pairs]
+    vocab = Vocab.build(train, min_count, None if set(langs) == {UNDETERMINED} else langs)
+    vocab = Vocab(vocab.itos, min_count, no_end_words(vocab.itos[4 + len(vocab.langs) :], train), vocab.langs)
     return vocab, vocab_stats(vocab, train)
 
 

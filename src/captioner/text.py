@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +70,24 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def lang_token(tag: str) -> str:
+    """The token that starts a caption in language `tag`: '<ru>'."""
+    return f"<{tag}>"
+
+
 @dataclass(frozen=True)
 class Vocab:
-    """Index <-> word mapping; indices 0..3 are #PAD#, #UNK#, #START#, #END#."""
+    """Index <-> word mapping; indices 0..3 are #PAD#, #UNK#, #START#, #END#.
+
+    A multilingual vocabulary (langs non-empty) has a token per language ('<en>', '<ru>') right after those; a
+    caption starts with its language's token instead of #START#, as multilingual translation models do, and
+    langs[tag] lists the word ids seen in that language's training captions: decoding in a language says no
+    other word, so no word leaks from one language into another's caption."""
 
     itos: tuple[str, ...]
     min_count: int = 5
     no_end: tuple[str, ...] = ()  # words a caption may not end on (endings.py); decoding enforces it
+    langs: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if tuple(self.itos[:4]) != SPECIALS:
@@ -84,14 +95,43 @@ class Vocab:
         if len(set(self.itos)) != len(self.itos):
             raise CaptionerError("vocabulary has duplicate words")
         object.__setattr__(self, "_stoi", {w: i for i, w in enumerate(self.itos)})
+        missing = [t for t in self.langs if lang_token(t) not in self._stoi]  # type: ignore[attr-defined]
+        if missing or any(not 0 <= i < len(self.itos) for ids in self.langs.values() for i in ids):
+            raise CaptionerError(f"vocabulary: languages {missing or list(self.langs)} lack tokens or list bad ids")
+
+    def first(self, lang: str | None = None) -> int:
+        """The token a caption starts with: #START#, or in a multilingual vocabulary the token of `lang`
+        (None: English, else the first language). A language the vocabulary lacks is an error naming those it has."""
+        if not self.langs:
+            if lang not in (None, "en"):
+                raise CaptionerError(
+                    f"language {lang!r}: this model was trained without language tags; it writes "
+                    "in its training captions' language only (omit --lang)"
+                )
+            return START_IX
+        lang = lang or ("en" if "en" in self.langs else next(iter(self.langs)))
+        if lang not in self.langs:
+            raise CaptionerError(f"language {lang!r} is unknown to this model; it knows {', '.join(self.langs)}")
+        return self.stoi[lang_token(lang)]
+
+    def allowed(self, lang: str | None = None) -> np.ndarray | None:
+        """(V,) bool: the tokens a caption in `lang` may say (its words and #END#), or None (monolingual)."""
+        if not self.langs:
+            self.first(lang)  # the same error for a language a monolingual model lacks
+            return None
+        ok = np.zeros(len(self.itos), dtype=bool)
+        ok[[*self.langs[self.itos[self.first(lang)][1:-1]], END_IX]] = True
+        return ok
 
     def __len__(self) -> int:
         return len(self.itos)
 
     def no_end_mask(self) -> np.ndarray:
-        """(V,) bool: True where #END# may not follow the token; #START# too (no empty caption)."""
+        """(V,) bool: True where #END# may not follow the token; #START# and language tokens too (no empty
+        caption)."""
         mask = np.zeros(len(self.itos), dtype=bool)
         mask[[START_IX, *(self.stoi[w] for w in self.no_end if w in self.stoi)]] = True
+        mask[[self.stoi[lang_token(t)] for t in self.langs]] = True
         return mask
 
     @property
@@ -99,21 +139,32 @@ class Vocab:
         return self._stoi  # type: ignore[attr-defined,no-any-return]
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_count: int = 5) -> Vocab:
-        """Words seen at least min_count times, most frequent first (ties alphabetical)."""
-        counts = Counter(w for c in captions for w in tokenize(c))
+    def build(cls, captions: Iterable[str], min_count: int = 5, langs: Sequence[str] | None = None) -> Vocab:
+        """Words seen at least min_count times, most frequent first (ties alphabetical); with `langs` (each
+        caption's language) a multilingual vocabulary: a token per language, and each language's words."""
+        tokens = [tokenize(c) for c in captions]
+        counts = Counter(w for t in tokens for w in t)
         words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
-        return cls(SPECIALS + tuple(words), min_count)
+        if langs is None:
+            return cls(SPECIALS + tuple(words), min_count)
+        tags = sorted(set(langs))
+        itos = SPECIALS + tuple(lang_token(t) for t in tags) + tuple(words)
+        ids = {w: i for i, w in enumerate(itos)}
+        seen: dict[str, set[int]] = {t: set() for t in tags}
+        for t, lang in zip(tokens, langs, strict=True):
+            seen[lang].update(ids[w] for w in t if w in ids and w not in SPECIALS)
+        return cls(itos, min_count, langs={t: tuple(sorted(seen[t])) for t in tags})
 
-    def encode(self, caption: str | Sequence[str], max_len: int | None = None) -> list[int]:
-        """#START# w1 .. wn #END# as indices; unknown words map to #UNK#.
+    def encode(self, caption: str | Sequence[str], max_len: int | None = None, lang: str | None = None) -> list[int]:
+        """#START# (or the language token, Vocab.first) w1 .. wn #END# as indices; unknown words map to #UNK#.
 
         A caption longer than max_len words is cut to max_len and gets no #END#: the sentence did not end there,
         so training must not teach the model to stop there."""
         words = tokenize(caption) if isinstance(caption, str) else list(caption)
         ids = [self.stoi.get(w, UNK_IX) for w in words[:max_len]]
         cut = max_len is not None and len(words) > max_len
-        return [START_IX, *ids] if cut else [START_IX, *ids, END_IX]
+        first = self.first(lang)
+        return [first, *ids] if cut else [first, *ids, END_IX]
 
     def decode(self, ids: Iterable[int], articles: bool = False) -> str:
         """Indices to text, stopping at #END# and skipping #START# and padding.
@@ -124,14 +175,15 @@ class Vocab:
             i = int(i)
             if i == END_IX:
                 break
-            if i not in (START_IX, PAD_IX):
+            if i not in (START_IX, PAD_IX) and not (self.langs and self.itos[i][1:-1] in self.langs):
                 words.append(self.itos[i])
         return " ".join(fix_articles(words) if articles else words)
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (atomic)."""
         obj = {"version": VOCAB_VERSION, "min_count": self.min_count, "itos": list(self.itos)}
-        write_json(path, {**obj, **({"no_end": list(self.no_end)} if self.no_end else {})})
+        obj |= {"no_end": list(self.no_end)} if self.no_end else {}
+        write_json(path, obj | ({"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
@@ -140,8 +192,9 @@ class Vocab:
         if not isinstance(obj, dict) or obj.get("version") != VOCAB_VERSION or not isinstance(obj.get("itos"), list):
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), tuple(obj.get("no_end", ())))
-        except CaptionerError as e:
+            langs = {str(t): tuple(int(i) for i in ids) for t, ids in dict(obj.get("langs", {})).items()}
+            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), tuple(obj.get("no_end", ())), langs)
+        except (CaptionerError, TypeError, ValueError) as e:
             raise CaptionerError(f"{path}: {e}") from e
 
 

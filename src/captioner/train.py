@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .baselines import CiderD
 from .checkpoint import feat_dim, load_checkpoint, resolve, save_checkpoint
 from .config import Config
-from .data.manifest import read_manifest
+from .data.manifest import Item, read_manifest
 from .decoding import greedy
 from .distributed import Dist, all_gather, all_sum, barrier, setup, teardown
 from .endings import no_end_words
@@ -74,16 +74,16 @@ def load_data(cfg: Config) -> TrainData:
     split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
     if not split["train"]:
         raise CaptionerError(f"{data}: no training images with features")
-    enc = lambda it: [vocab.encode(c, t.max_len) for c in it.captions]  # noqa: E731
+    split["val"] = [it for it in split["val"] if _known(vocab, it)]
     d = TrainData(
         store,
         vocab,
         kind,
         np.array([store.row[it.image] for it in split["train"]]),
-        [enc(it) for it in split["train"]],
+        [_encode(vocab, it, t.max_len) for it in split["train"]],
         np.array([store.row[it.image] for it in split["val"]], dtype=np.int64),
-        [enc(it) for it in split["val"]],
-        [it.captions for it in split["val"]],
+        [_encode(vocab, it, t.max_len) for it in split["val"]],
+        [_default_language(vocab, it) for it in split["val"]],
     )
     d.class_word = class_word
     d.train_refs = [it.captions for it in split["train"]]
@@ -101,11 +101,38 @@ def load_data(cfg: Config) -> TrainData:
     return d
 
 
+def _encode(vocab: Vocab, it: Item, max_len: int) -> list[list[int]]:
+    """The item's captions in the languages the vocabulary knows, each starting with its language token."""
+    return [
+        vocab.encode(c, max_len, t if vocab.langs else None)
+        for c, t in zip(it.captions, it.langs, strict=True)
+        if not vocab.langs or t in vocab.langs
+    ]
+
+
+def _known(vocab: Vocab, it: Item) -> bool:
+    """The item has a caption in a language the vocabulary knows (validation skips the others)."""
+    return not vocab.langs or any(t in vocab.langs for t in it.langs)
+
+
+def _default_language(vocab: Vocab, it: Item) -> list[str]:
+    """Validation's references: the captions in the language decoding defaults to (Vocab.first), or all."""
+    if not vocab.langs:
+        return it.captions
+    tag = vocab.itos[vocab.first()][1:-1]
+    return [c for c, t in zip(it.captions, it.langs, strict=True) if t == tag]
+
+
 def extend_with_labels(vocab: Vocab) -> tuple[Vocab, list[int]]:
-    """The vocabulary plus the basic-level names of the 1000 ImageNet classes, and each class's word id."""
+    """The vocabulary plus the basic-level names of the 1000 ImageNet classes (English words), and each class's
+    word id."""
     names = class_words(set(vocab.itos[4:]))
     extra = sorted({n.word for n in names} - set(vocab.itos))
-    vocab = Vocab(vocab.itos + tuple(extra), vocab.min_count, vocab.no_end + no_end_words(extra, []))
+    itos = vocab.itos + tuple(extra)
+    langs = dict(vocab.langs)
+    if "en" in langs:
+        langs["en"] = langs["en"] + tuple(range(len(vocab.itos), len(itos)))
+    vocab = Vocab(itos, vocab.min_count, vocab.no_end + no_end_words(extra, []), langs)
     return vocab, [vocab.stoi[n.word] for n in names]
 
 
@@ -213,11 +240,14 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
         n = int((tokens[:, 1:] != PAD_IX).sum())
         total, count = total + float(caption_loss(logits.float(), tokens)) * n, count + n
     total, count = all_sum([total, count], ddp)
-    hyps, no_end = {}, d.vocab.no_end_mask()
+    hyps, no_end, allowed = {}, d.vocab.no_end_mask(), d.vocab.allowed()
     k = [i for i in mine if i < cfg.train.val_images]
     for s in range(0, len(k), 256):
         feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
-        for i, cap in zip(k[s : s + 256], greedy(TorchStepper(model, feats, no_end), cfg.train.max_len), strict=True):
+        st = TorchStepper(model, feats, no_end)
+        st.first = d.vocab.first()  # captions in the default language (English), like the references
+        st.forbid = None if allowed is None else np.broadcast_to(~allowed, (len(feats), len(allowed)))
+        for i, cap in zip(k[s : s + 256], greedy(st, cfg.train.max_len), strict=True):
             hyps[str(i)] = d.vocab.decode(cap.tokens, articles=True)
     hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
     refs = {key: d.val_refs[int(key)] for key in hyps}

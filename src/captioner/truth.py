@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .colours import WORD_COLOURS, centre, colour_shares, shown
+from .colours import centre, colour_shares, colour_words, shown
 from .decoding import Caption, Must, Stepper, beam_search, greedy, require, sample
 from .images import photo_like
 from .people import count_people
 from .spec import EncoderSpec
-from .text import PAD_IX, Vocab
+from .text import PAD_IX, START_IX, Vocab
 
 
 @dataclass(frozen=True)
@@ -55,30 +55,45 @@ def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
     ]
 
 
+# How each language says "a person" and "people" (the words a photo with faces is captioned with).
+PERSON_WORDS = {"en": (("a", "person"), ("people",)), "ru": (("человек",), ("люди",))}
+
+
 @dataclass(frozen=True)
 class Rules:
-    """The truth rules over one vocabulary: which ids are colour words, and the ids of "person" and "people"."""
+    """The truth rules over one vocabulary in one language: the token captions start from, the words outside the
+    language, which ids are colour words, and the ids of "a person" and "people"."""
 
     vocab_size: int
     colour_ids: dict[int, frozenset[str]]
-    person: tuple[int, ...]  # "a person", when the vocabulary has both words
+    person: tuple[int, ...]  # "a person", when the vocabulary has the words
     people: tuple[int, ...]  # "people"
-    name_threshold: float
+    name_threshold: float  # 0 outside English: the copy path offers English class words
+    first: int = START_IX
+    outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
 
     @classmethod
-    def for_vocab(cls, vocab: Vocab, name_threshold: float) -> Rules:
+    def for_vocab(cls, vocab: Vocab, name_threshold: float, lang: str | None = None) -> Rules:
+        """The rules for captions in `lang` (None: the vocabulary's default); an unknown language is an error."""
         ids = {w: i for i, w in enumerate(vocab.itos)}
+        first, allowed = vocab.first(lang), vocab.allowed(lang)
+        tag = vocab.itos[first][1:-1] if vocab.langs else "en"
+        person, people = PERSON_WORDS.get(tag, ((), ()))
         return cls(
             len(vocab.itos),
-            {ids[w]: c for w, c in WORD_COLOURS.items() if w in ids},
-            tuple(ids[w] for w in ("a", "person")) if {"a", "person"} <= ids.keys() else (),
-            (ids["people"],) if "people" in ids else (),
-            name_threshold,
+            {ids[w]: c for w, c in colour_words(tag).items() if w in ids},
+            tuple(ids[w] for w in person) if person and set(person) <= ids.keys() else (),
+            tuple(ids[w] for w in people) if people and set(people) <= ids.keys() else (),
+            name_threshold if tag == "en" else 0.0,
+            first,
+            None if allowed is None else ~allowed,
         )
 
     def forbid(self, sights: list[Sight]) -> np.ndarray:
-        """(B, V) bool: the colour words each image does not show."""
+        """(B, V) bool: the colour words each image does not show, and the words of other languages."""
         out = np.zeros((len(sights), self.vocab_size), dtype=bool)
+        if self.outside is not None:
+            out[:] = self.outside
         for i, s in enumerate(sights):
             out[i, [w for w, cs in self.colour_ids.items() if not cs & s.colours]] = True
         return out
@@ -116,7 +131,7 @@ def decode(
 ) -> list[list[Caption]]:
     """n-best captions per image of the stepper's batch under the rules (module docstring). beam 1 is greedy;
     temperature > 0 samples (colour rule only: a sample is not made to hold a word)."""
-    st.forbid = rules.forbid(sights)
+    st.forbid, st.first = rules.forbid(sights), rules.first
     if temperature > 0:
         return [[c] for c in sample(st, max_len, temperature, seed=seed)]
     nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=max(1, n_best))

@@ -3,7 +3,10 @@
 Sources (nobody on this team wrote the text):
 - Debian tuxpaint-stamps-default: stamp images with a same-named .txt, line 1 in English (GPL-2.0).
 - Debian openclipart-svg: SVGs whose RDF metadata carries dc:title / dc:description (public domain).
-- npm openmoji: color/svg/HEX.svg with the CLDR `annotation` in data/openmoji.json (CC-BY-SA-4.0).
+- emoji in three styles (OpenMoji, Twemoji, Noto) named by CLDR in every language asked for (data/emoji.py).
+
+Every caption carries its language: Tux Paint's first line is English and its other lines are translations
+("ru.utf8=..."), CLDR names are per language, OpenClipart titles are identified (data/langid.py).
 """
 
 from __future__ import annotations
@@ -12,14 +15,12 @@ import hashlib
 import html
 import io
 import itertools
-import json
 import logging
 import re
-import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,53 +29,53 @@ from PIL import Image
 from ..errors import CaptionerError
 from ..files import write_bytes
 from ..ticker import Ticker
+from . import emoji
 from .langid import WORD, LanguageTagger, known_words
-from .manifest import UNDETERMINED, Item, read_manifest, split_by_hash, write_manifest
+from .manifest import UNDETERMINED, Item, read_manifest, write_manifest
+from .rawitem import LANGS, SOURCES, Raw, require
+from .splits import assign_splits, split_pairs
 
 log = logging.getLogger(__name__)
 
 TUXPAINT = Path("/usr/share/tuxpaint/stamps")
 OPENCLIPART = Path("/usr/share/openclipart/svg")
-OPENMOJI = Path("node_modules/openmoji")
 SIZE = 256  # rendered images are SIZE x SIZE, content centred on white
 MAX_SVG_BYTES = 3_000_000
 LABEL_SHARE = 50  # a title on more files than this is a collection label, not a caption
 CAP_PER_CAPTION = 20  # at most this many items may share one caption
-NEAR_DUP_COSINE = 0.95
-
-
-# The language of each source's captions: Tux Paint's first line and OpenMoji's CLDR annotation are English;
-# OpenClipart titles come in several languages, so each is identified (data/langid.py; None here).
-SOURCE_LANG: dict[str, str | None] = {"tuxpaint": "en", "openmoji": "en", "openclipart": None}
-
-
-@dataclass(frozen=True)
-class Raw:
-    """A source item before rendering: where its image bytes come from and its caption."""
-
-    key: str  # output image path, relative to the corpus root
-    source: str
-    license: str
-    caption: str
-    path: str = ""  # file to read, or
-    data: bytes = b""  # the bytes themselves (members of the openmoji tarball)
-    kind: str = "svg"  # "svg" or "raster"
 
 
 # ---------------------------------------------------------------- tuxpaint
 
 
-def tuxpaint(root: Path = TUXPAINT) -> Iterator[Raw]:
-    """Stamps with a same-named .txt; the first line is the English caption."""
-    _require(root, "tuxpaint", "sudo apt-get install tuxpaint-stamps-default")
+_TRANSLATION = re.compile(r"([a-z]{2,3})(?:_([A-Z]{2}))?(?:@\w+)?\.utf-?8=(.*)")  # "pt_BR.utf8=Um carneiro."
+
+
+def stamp_captions(text: str, langs: tuple[str, ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A stamp .txt's English first line, and its translations into `langs` as (BCP-47 tag, caption)."""
+    lines = text.splitlines()
+    english = lines[0].strip() if lines else ""
+    more = {}
+    for line in lines[1:]:
+        m = _TRANSLATION.fullmatch(line.strip())
+        if m and m.group(3).strip():
+            tag = m.group(1) + (f"-{m.group(2)}" if m.group(2) else "")
+            if tag in langs and tag != "en":
+                more.setdefault(tag, m.group(3).strip())
+    return english, tuple(sorted(more.items()))
+
+
+def tuxpaint(root: Path = TUXPAINT, langs: tuple[str, ...] = ("en",)) -> Iterator[Raw]:
+    """Stamps with a same-named .txt: line 1 is the English caption, then 'ru.utf8=...' translations."""
+    require(root, "tuxpaint", "sudo apt-get install tuxpaint-stamps-default")
     for txt in sorted(root.rglob("*.txt")):
         img = next((txt.with_suffix(e) for e in (".png", ".svg") if txt.with_suffix(e).is_file()), None)
-        lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
-        if img is None or not lines or not lines[0].strip():
+        english, more = stamp_captions(txt.read_text(encoding="utf-8", errors="replace"), langs)
+        if img is None or not english:
             continue
         rel = img.relative_to(root).with_suffix(".png").as_posix()
         kind = "svg" if img.suffix == ".svg" else "raster"
-        yield Raw(f"images/tuxpaint/{rel}", "tuxpaint", "GPL-2.0", lines[0].strip(), str(img), kind=kind)
+        yield Raw(f"images/tuxpaint/{rel}", "tuxpaint", "GPL-2.0", english, str(img), kind=kind, more=more)
 
 
 # ---------------------------------------------------------------- openclipart
@@ -156,9 +157,10 @@ def clean_description(desc: str) -> str:
     return first
 
 
-def openclipart(root: Path = OPENCLIPART) -> Iterator[Raw]:
-    """SVGs captioned by their cleaned title, or a real description when the title is unusable."""
-    _require(root, "openclipart", "sudo apt-get install openclipart-svg")
+def openclipart(root: Path = OPENCLIPART, langs: tuple[str, ...] = ()) -> Iterator[Raw]:
+    """SVGs captioned by their cleaned title, or a real description when the title is unusable; the caption's
+    language is identified later, and kept whatever it is (`langs` chooses translations, which titles lack)."""
+    require(root, "openclipart", "sudo apt-get install openclipart-svg")
     files, seen = [], set()
     for p in sorted(root.rglob("*.svg")):
         if p.is_symlink() or not p.is_file():
@@ -174,43 +176,7 @@ def openclipart(root: Path = OPENCLIPART) -> Iterator[Raw]:
         caption = clean_title(title, share[title]) or clean_description(desc)
         if caption:
             rel = p.relative_to(root).with_suffix(".png").as_posix()
-            yield Raw(f"images/openclipart/{rel}", "openclipart", "public-domain", caption, str(p))
-
-
-# ---------------------------------------------------------------- openmoji
-
-
-def openmoji(path: Path = OPENMOJI) -> Iterator[Raw]:
-    """Color emoji SVGs named by their CLDR annotation; skin-tone variants are folded into the base."""
-    hint = "npm pack openmoji  (then pass --openmoji openmoji-<version>.tgz)"
-    _require(path, "openmoji", hint)
-    if path.is_file():
-        wanted: dict[str, bytes] = {}
-        with tarfile.open(path) as tar:  # one pass: random access into a .tgz is slow
-            for m in tar:
-                name = m.name.removeprefix("package/")
-                if m.isfile() and (name == "data/openmoji.json" or name.startswith("color/svg/")):
-                    wanted[name] = tar.extractfile(m).read()  # type: ignore[union-attr]
-        yield from _openmoji_items(wanted.get)
-    else:
-        yield from _openmoji_items(lambda n: (path / n).read_bytes() if (path / n).is_file() else None)
-
-
-def _openmoji_items(read) -> Iterator[Raw]:  # type: ignore[no-untyped-def]
-    meta = read("data/openmoji.json")
-    if meta is None:
-        raise CaptionerError("openmoji: data/openmoji.json missing from the package")
-    for e in json.loads(meta):
-        if e.get("skintone") or not e.get("annotation"):
-            continue
-        svg = read(f"color/svg/{e['hexcode']}.svg")
-        if svg:
-            yield Raw(f"images/openmoji/{e['hexcode']}.png", "openmoji", "CC-BY-SA-4.0", e["annotation"], data=svg)
-
-
-def _require(path: Path, name: str, install: str) -> None:
-    if not path.exists():
-        raise CaptionerError(f"{name}: {path} not found; install it with `{install}`, or leave it out with --sources")
+            yield Raw(f"images/openclipart/{rel}", "openclipart", "public-domain", caption, str(p), lang=None)
 
 
 # ---------------------------------------------------------------- rendering
@@ -263,51 +229,6 @@ def cap_shared(raws: list[Raw], cap: int = CAP_PER_CAPTION) -> list[Raw]:
     return out
 
 
-class _Groups:
-    """Union-find over item indices: near-duplicates end up in one group, hence one split."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        self.parent[self.find(i)] = self.find(j)
-
-
-def near_duplicate_pairs(feats: np.ndarray, threshold: float = NEAR_DUP_COSINE) -> list[tuple[int, int]]:
-    """Index pairs (i < j) whose feature cosine similarity exceeds threshold, computed in blocks."""
-    x = feats.astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-8
-    pairs = []
-    for s in range(0, len(x), 1024):
-        sim = x[s : s + 1024] @ x.T  # (b, N)
-        ii, jj = np.nonzero(sim > threshold)
-        pairs += [(s + i, j) for i, j in zip(ii.tolist(), jj.tolist(), strict=True) if s + i < j]
-    return pairs
-
-
-def assign_splits(
-    items: list[Item], pairs: list[tuple[int, int]], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
-) -> tuple[list[Item], list[int]]:
-    """Split by a hash of each near-duplicate group's first key, so a group never straddles splits.
-
-    Returns the items with their splits and each item's group id."""
-    groups = _Groups(len(items))
-    for i, j in pairs:
-        groups.union(i, j)
-    first: dict[int, str] = {}
-    for i, it in enumerate(items):
-        root = groups.find(i)
-        first[root] = min(first.get(root, it.image), it.image)
-    ids = [groups.find(i) for i in range(len(items))]
-    return [replace(it, split=split_by_hash(first[ids[i]], ratios)) for i, it in enumerate(items)], ids
-
-
 def _render_all(raws: list[Raw], out: Path, workers: int) -> tuple[list[Raw], dict[str, str], list[str]]:
     """Render every item to out/<key>; returns kept items, failures, and a pixel hash per kept item."""
     kept, failed, pixel_hash = [], {}, []
@@ -332,20 +253,59 @@ def _render_all(raws: list[Raw], out: Path, workers: int) -> tuple[list[Raw], di
     return kept, failed, pixel_hash
 
 
-def _lang(r: Raw, tag: LanguageTagger | None) -> str:
-    """The source's language, or the identified one for sources of many languages."""
-    fixed = SOURCE_LANG[r.source]
-    return fixed if fixed is not None or tag is None else tag(r.caption)
+def gather(
+    sources: tuple[str, ...], paths: dict[str, Path], langs: tuple[str, ...], limit: int | None = None
+) -> list[Raw]:
+    """Every source's items (the first `limit` of each), captioned in `langs` where the source has them.
+
+    The emoji styles are named by CLDR (paths['cldr']); an OpenMoji emoji CLDR does not name (a sequence, an
+    OpenMoji extra) keeps OpenMoji's English annotation."""
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        raise CaptionerError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(SOURCES)}")
+    styles = [s for s in sources if s in emoji.STYLE_LICENSE]
+    names = emoji.cldr_names(paths.get("cldr", emoji.CLDR), langs) if styles else {}
+    gatherers = {"tuxpaint": (tuxpaint, TUXPAINT), "openclipart": (openclipart, OPENCLIPART)}
+    raws: list[Raw] = []
+    for name in sources:
+        if name in emoji.STYLE_LICENSE:
+            got = list(emoji.STYLES[name](paths.get(name, emoji.DEFAULT_PATH[name]), names))
+        else:
+            got = list(gatherers[name][0](paths.get(name, gatherers[name][1]), langs))
+        log.info("%s: %d captioned items", name, len(got))
+        raws += got[:limit] if limit else got
+    return raws
+
+
+def _items(raws: list[Raw]) -> list[Item]:
+    """Manifest items: the cleaned caption in its (identified) language first, then its translations."""
+    items = []
+    for r in raws:
+        lang = r.lang or UNDETERMINED
+        extra = {"group": r.group} if r.group else {}
+        items.append(
+            Item(
+                r.key,
+                [r.caption, *(c for _, c in r.more)],
+                "train",
+                r.source,
+                r.license,
+                extra,
+                langs=[lang, *(t for t, _ in r.more)],
+            )
+        )
+    return items
 
 
 def build_open_corpus(
     out: str | Path,
     limit: int | None = None,
     workers: int = 2,
-    sources: list[str] | tuple[str, ...] = ("tuxpaint", "openclipart", "openmoji"),
+    sources: list[str] | tuple[str, ...] = SOURCES,
     paths: dict[str, Path] | None = None,
     encoder: str = "efficientnet-lite0",
     min_count: int = 5,
+    langs: tuple[str, ...] = LANGS,
 ) -> dict[str, object]:
     """Gather, clean, render, de-duplicate and split the open corpus into out/ (manifest + features)."""
     from ..features import FeatureStore, extract
@@ -357,44 +317,32 @@ def build_open_corpus(
         raise CaptionerError(
             "rendering SVGs needs cairosvg: `pip install -e '.[corpus]'` (and Debian's libcairo2)"
         ) from e
-    gatherers = {"tuxpaint": tuxpaint, "openclipart": openclipart, "openmoji": openmoji}
-    unknown = set(sources) - set(gatherers)
-    if unknown:
-        raise CaptionerError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(gatherers)}")
-    paths = paths or {}
-    raws: list[Raw] = []
-    for name in sources:
-        got = list(gatherers[name](paths[name]) if name in paths else gatherers[name]())
-        log.info("%s: %d captioned items", name, len(got))
-        raws += got[:limit] if limit else got
-    raws = cap_shared(raws)
-    tag = LanguageTagger() if any(SOURCE_LANG[s] is None for s in sources) else None
-    langs = {r.key: _lang(r, tag) for r in raws}
-    named = {r.key for r in raws if r.source == "openclipart" and unidentified_name(r.caption, langs[r.key])}
+    raws = cap_shared(gather(tuple(sources), paths or {}, tuple(langs), limit))
+    tag = LanguageTagger() if any(r.lang is None for r in raws) else None
+    titles = {r.key: tag(r.caption) if tag and r.lang is None else r.lang for r in raws}
+    named = {r.key for r in raws if r.lang is None and unidentified_name(r.caption, titles[r.key] or UNDETERMINED)}
     log.info("%d OpenClipart titles removed for unknown words (no language identified)", len(named))
-    raws = [r for r in raws if r.key not in named]
+    raws = [replace(r, lang=titles[r.key]) for r in raws if r.key not in named]
     out = Path(out)
     kept, failed, pixel_hash = _render_all(raws, out, workers)
     if failed:
         log.warning("%d of %d images failed to render and were skipped", len(failed), len(raws))
-    items = [Item(r.key, [r.caption], "train", r.source, r.license, langs=[langs[r.key]]) for r in kept]
-    write_manifest(out, items, out, format="open-clipart", sources=list(sources))
+    items = _items(kept)
+    meta = {"format": "open-clipart", "sources": list(sources), "langs": list(langs)}
+    write_manifest(out, items, out, **meta)
     extract(out, out / "features", encoder, batch_size=32, workers=workers)
     store = FeatureStore(out / "features")
-    rows = [store.row[it.image] for it in items]
-    pairs = near_duplicate_pairs(store.get("pooled", rows))
-    first_by_hash: dict[str, int] = {}
-    for i, h in enumerate(pixel_hash):
-        if first_by_hash.setdefault(h, i) != i:
-            pairs.append((first_by_hash[h], i))
+    pairs = split_pairs(items, pixel_hash, store.get("pooled", [store.row[it.image] for it in items]))
     items, groups = assign_splits(items, pairs)
-    write_manifest(out, items, out, format="open-clipart", sources=list(sources))
+    write_manifest(out, items, out, **meta)
     vocab, stats = build_vocab(read_manifest(out), min_count=min_count)
     vocab.save(out / "vocab.json")
     sizes = Counter(groups)
     dup_groups = sum(1 for n in sizes.values() if n > 1)
     dup_items = sum(n for n in sizes.values() if n > 1)
-    log.info("%d near-duplicate groups (%d images) each kept within one split", dup_groups, dup_items)
+    log.info(
+        "%d groups of near-duplicates or one emoji's styles (%d images), each within one split", dup_groups, dup_items
+    )
     return {
         **summarize(items),
         "vocab": stats,

@@ -6,16 +6,19 @@ import numpy as np
 import torch
 
 from ..decoding import NEG, banned
-from ..text import PAD_IX
+from ..text import PAD_IX, START_IX
 from . import Decoder, State
 
 
 class TorchStepper:
     """decoding.Stepper over a Decoder and one batch of its input features (B, ...); runs in inference mode.
-    no_end: the vocabulary's ending rule (Vocab.no_end_mask()), or None; forbid: decoding.Stepper's."""
+    no_end: the vocabulary's ending rule (Vocab.no_end_mask()), or None; first: the token captions start from
+    (Vocab.first: #START#, or a language's token); forbid: decoding.Stepper's."""
 
-    def __init__(self, model: Decoder, feats: torch.Tensor, no_end: np.ndarray | None = None) -> None:
-        self.model, self.feats, self.no_end = model, feats, no_end
+    def __init__(
+        self, model: Decoder, feats: torch.Tensor, no_end: np.ndarray | None = None, first: int = START_IX
+    ) -> None:
+        self.model, self.feats, self.no_end, self.first = model, feats, no_end, first
         self.batch, self.attends = feats.shape[0], model.attends
         self.forbid: np.ndarray | None = None
 

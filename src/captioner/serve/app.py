@@ -6,6 +6,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.resources import files
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.datastructures import UploadFile
 
 from ..api import Captioner
 from ..config import Limits
+from ..errors import CaptionerError
 from ..images import ImageError
 
 log = logging.getLogger(__name__)
@@ -29,9 +31,9 @@ class Batcher:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="captioner-model")  # one thread runs the model
 
-    async def submit(self, x: np.ndarray, beam: int, n_best: int) -> dict[str, Any]:
+    async def submit(self, x: np.ndarray, beam: int, n_best: int, lang: str | None = None) -> dict[str, Any]:
         fut = asyncio.get_running_loop().create_future()
-        await self.queue.put((x, beam, n_best, fut))
+        await self.queue.put((x, beam, n_best, lang, fut))
         return await fut
 
     async def run(self) -> None:
@@ -44,20 +46,20 @@ class Batcher:
                     jobs.append(await asyncio.wait_for(self.queue.get(), max(left, 0)))
                 except TimeoutError:
                     break
-            groups: dict[tuple[int, int], list] = {}
-            for job in jobs:  # one batch per decoding setting
-                groups.setdefault((job[1], job[2]), []).append(job)
-            for (beam, n_best), group in groups.items():
+            groups: dict[tuple[int, int, str | None], list] = {}
+            for job in jobs:  # one batch per decoding setting and language
+                groups.setdefault((job[1], job[2], job[3]), []).append(job)
+            for (beam, n_best, lang), group in groups.items():
                 x = np.stack([j[0] for j in group])
                 try:
-                    loop = asyncio.get_running_loop()
-                    results = await loop.run_in_executor(self.worker, self.cap.caption_tensors, x, beam, n_best)
+                    run = partial(self.cap.caption_tensors, x, beam, n_best, lang=lang)
+                    results = await asyncio.get_running_loop().run_in_executor(self.worker, run)
                     for j, r in zip(group, results, strict=True):
-                        j[3].set_result(r.to_json()) if not j[3].done() else None
+                        j[4].set_result(r.to_json()) if not j[4].done() else None
                 except Exception as e:  # noqa: BLE001 - a failed batch must not kill the batcher
                     log.exception("captioning failed")
                     for j in group:
-                        j[3].set_exception(e) if not j[3].done() else None
+                        j[4].set_exception(e) if not j[4].done() else None
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -86,16 +88,21 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         return {
             "status": "ok",
             **cap.runtime.info,
+            "languages": list(cap.languages),
             "queued": batcher.queue.qsize(),
         }
 
     @app.post("/caption")
-    async def caption(request: Request, beam: int = 3, n_best: int = 3) -> JSONResponse:
+    async def caption(request: Request, beam: int = 3, n_best: int = 3, lang: str | None = None) -> JSONResponse:
         size = request.headers.get("content-length")
         if size and size.isdigit() and int(size) > limits.max_bytes + 64 * 1024:
             return _error(413, f"upload larger than {limits.max_bytes} bytes")
         if not 1 <= beam <= limits.max_beam or not 1 <= n_best <= beam:
             return _error(422, f"beam must be 1..{limits.max_beam} and n_best 1..beam")
+        try:
+            cap.rules(lang)
+        except CaptionerError as e:
+            return _error(422, str(e))
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith("multipart/form-data"):
             return _error(415, "send the image as multipart/form-data in a field named 'image'")
@@ -116,7 +123,7 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         except ImageError as e:
             status = 413 if "exceeds the limit" in str(e) or "bomb" in str(e) else 415
             return _error(status, f"{upload.filename or 'upload'}: {e}")
-        result = await batcher.submit(x, beam, n_best)
+        result = await batcher.submit(x, beam, n_best, lang)
         return JSONResponse({**result, "source": upload.filename or ""})
 
     return app
