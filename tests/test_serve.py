@@ -72,6 +72,11 @@ def test_bad_input_gets_4xx_with_json(cap: Captioner) -> None:
             r = client.post("/caption", **kwargs)
             assert r.status_code == status and text in r.json()["error"], (status, r.text)
         assert client.post("/caption?beam=99", files={"image": ("a.png", _png(), "image/png")}).status_code == 422
+        r = client.post("/caption?lang=xx", files={"image": ("a.png", _png(), "image/png")})
+        assert r.status_code == 422 and r.json()["error"] == "language 'xx' is unknown to this model; it knows en"
+        assert client.get("/health").json()["languages"] == ["en"]
+        r = client.post("/caption?lang=en", files={"image": ("red.png", _png(), "image/png")})
+        assert r.json()["caption"] == "a red square"
         assert client.get("/health").status_code == 200  # still up
 
 

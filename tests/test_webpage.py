@@ -104,6 +104,40 @@ def test_page_captions_equal_captioner_caption(page: tuple, capsys) -> None:
     assert fetched and all(u.startswith(base) or u.startswith("blob:") for u in fetched)  # nothing from elsewhere
 
 
+@browser
+def test_page_captions_in_the_language_picked(page: tuple) -> None:
+    """The language picker offers the model's languages; Russian captions equal the API's (people=False), and
+    an unknown language is the API's error."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from captioner.api import Captioner
+
+    driver, base, web = page
+    driver.get(base)
+    WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "status").get_attribute("data-ready"))
+    picker = Select(driver.find_element(By.ID, "lang"))
+    blind = Captioner.load(people=False)
+    assert [o.get_attribute("value") for o in picker.options] == [
+        "",
+        *(t for t in blind.languages if t not in ("en", "und")),
+    ]
+    picker.select_by_value("ru")
+    driver.find_element(By.ID, "file").send_keys("\n".join(str(p) for p in EXAMPLES))
+    done = "#results li[data-ms]"
+    WebDriverWait(driver, 240).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, done)) == len(EXAMPLES))
+    got = {
+        li.get_attribute("data-name"): li.find_element(By.CSS_SELECTOR, ".caption").get_attribute("data-caption")
+        for li in driver.find_elements(By.CSS_SELECTOR, done)
+    }
+    want = {Path(r.source).name: r.caption for r in blind.caption([str(p) for p in EXAMPLES], lang="ru")}
+    assert got == want and all(any("а" <= ch <= "я" for ch in c) for c in got.values())  # Cyrillic words
+    err = _run(
+        driver, "const m = await captioner.load(); try { captioner.language(m, 'xx'); } catch (e) { return e.message; }"
+    )
+    assert err == f"language 'xx' is unknown to this model; it knows {', '.join(blind.languages)}"
+
+
 def _test_images(folder: Path) -> list[str]:
     """The examples and images that take every branch of the resize: reduce() first (both factors, or one),
     an upscale, a side already the input size, partial transparency, an EXIF rotation."""

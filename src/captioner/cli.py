@@ -82,6 +82,13 @@ def _extract(a: argparse.Namespace) -> None:
         print(f"  skipped {len(r.failed)} unreadable images (named in the warnings above)")
 
 
+def _held_out_style(a: argparse.Namespace) -> None:
+    from .data.heldout import write_held_out_style
+
+    summary = write_held_out_style(a.data, a.out, a.style, a.only, a.min_count)
+    _print_summary(summary, Path(a.out))
+
+
 def _open_clipart(a: argparse.Namespace) -> None:
     from .data.manifest import check_lang
     from .data.opencorpus import build_open_corpus
@@ -277,6 +284,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "serve": _serve,
     "export": _export,
     "data open-clipart": _open_clipart,
+    "data held-out-style": _held_out_style,
     "data scenes": _scenes,
 }
 

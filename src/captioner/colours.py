@@ -107,10 +107,11 @@ def centre(rgb: np.ndarray) -> np.ndarray:
 
 
 def colour_table(itos: tuple[str, ...] | list[str]) -> dict:
-    """The rule's settings and the vocabulary's colour words, as the browser page reads them (export manifest)."""
+    """The rule's settings and the vocabulary's colour words in every language that has them (English and
+    Russian spell none alike), as the browser page reads them (export manifest)."""
     return {
         "names": list(COLOURS),
         "present": PRESENT,
         "centre": CENTRE,
-        "words": {w: sorted(WORD_COLOURS[w]) for w in itos if w in WORD_COLOURS},
+        "words": {w: sorted(t[w]) for t in (WORD_COLOURS, RU_WORD_COLOURS) for w in itos if w in t},
     }

@@ -217,6 +217,16 @@ def _add_data(sub: Any) -> None:
         "--cldr", help="`npm pack cldr-annotations-full` .tgz or folder (default node_modules/cldr-annotations-full)"
     )
     d = dsub.add_parser(
+        "held-out-style",
+        formatter_class=HELP,
+        help="an open corpus with one emoji style left out of training and tested on emoji trained in others",
+    )
+    d.add_argument("data", help="open corpus folder (`captioner data open-clipart`)")
+    d.add_argument("--out", required=True, help="output folder (manifest, vocabulary; features link to DATA's)")
+    d.add_argument("--style", default="twemoji", help="the emoji style never trained on")
+    d.add_argument("--only", help="train on this emoji style only (the one-style comparison)")
+    d.add_argument("--min-count", type=int, default=2, help="vocabulary: keep words seen this often")
+    d = dsub.add_parser(
         "scenes", formatter_class=HELP, help="synthetic compositional scenes with held-out combinations"
     )
     d.add_argument("--out", required=True, help="output folder (manifest, vocabulary, images, features)")

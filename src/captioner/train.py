@@ -241,7 +241,7 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
         total, count = total + float(caption_loss(logits.float(), tokens)) * n, count + n
     total, count = all_sum([total, count], ddp)
     hyps, no_end, allowed = {}, d.vocab.no_end_mask(), d.vocab.allowed()
-    k = [i for i in mine if i < cfg.train.val_images]
+    k = [i for i in mine if i < cfg.train.val_images and d.val_refs[i]]  # images with references to score
     for s in range(0, len(k), 256):
         feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
         st = TorchStepper(model, feats, no_end)

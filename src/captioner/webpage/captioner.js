@@ -277,7 +277,7 @@
   }
 
   async function beamSearch(st, k, maxLen, nBest, lengthPenalty = 0) {
-    let state = await st.start(k), tok = new Array(k).fill(START);
+    let state = await st.start(k), tok = new Array(k).fill(st.first);
     let score = new Float32Array(k).fill(NEG);
     score[0] = 0;
     let hist = Array.from({ length: k }, () => []);
@@ -311,7 +311,7 @@
 
   // decoding.constrained_beam_search with one word: bank 0 has not said it (and may not end), bank 1 has.
   async function constrainedBeamSearch(st, must, k, maxLen) {
-    let state = await st.start(2 * k), tok = new Array(2 * k).fill(START);
+    let state = await st.start(2 * k), tok = new Array(2 * k).fill(st.first);
     let score = new Float32Array(2 * k).fill(NEG);
     score[0] = 0;
     let hist = Array.from({ length: 2 * k }, () => []);
@@ -359,7 +359,7 @@
   }
 
   class Stepper {
-    constructor(model, feats) { this.m = model; this.feats = feats; this.noEnd = model.noEnd; }
+    constructor(model, feats, first = START) { this.m = model; this.feats = feats; this.noEnd = model.noEnd; this.first = first; }
     async start(n) {
       const out = await this.m.init.run({ features: rows(this.feats, new Array(n).fill(0)) });
       return Object.fromEntries(this.m.names.map((k) => [k, out[k]]));
@@ -398,7 +398,9 @@
     const noEnd = new Uint8Array(vocab.itos.length), stoi = new Map(vocab.itos.map((w, i) => [w, i]));
     noEnd[START] = 1;
     for (const w of vocab.no_end || []) if (stoi.has(w)) noEnd[stoi.get(w)] = 1;
-    return { manifest, itos: vocab.itos, spec, labels, encoder, init, decoder, names: manifest.state, noEnd };
+    const langs = vocab.langs || {}; // Vocab.langs: each language's word ids; its token starts its captions
+    for (const t of Object.keys(langs)) noEnd[stoi.get(`<${t}>`)] = 1;
+    return { manifest, itos: vocab.itos, stoi, langs, spec, labels, encoder, init, decoder, names: manifest.state, noEnd };
   }
 
   // Features as init.onnx reads them: the encoder's outputs joined as the manifest's 'feature' says.
@@ -413,12 +415,30 @@
     return { feats: new ort.Tensor("float32", data, [1, data.length]), logits: out.logits.data };
   }
 
-  // Api.caption_tensors for one image: beam search, then the copy path's naming of a confident photo.
-  async function captionTensor(model, x, beam = 3, nBest = 3) {
-    const m = model.manifest, { feats, logits } = await encode(model, x), st = new Stepper(model, feats);
+  // Vocab.first and Vocab.allowed: the token a caption in `lang` starts from, and the words outside the language
+  function language(model, lang) {
+    const known = Object.keys(model.langs);
+    if (!known.length) {
+      if (lang && lang !== "en") throw new Error(`language '${lang}': this model was trained without language tags; it writes in its training captions' language only`);
+      return { first: START, outside: null, tag: "en" };
+    }
+    const tag = lang || (known.includes("en") ? "en" : known[0]);
+    if (!known.includes(tag)) throw new Error(`language '${tag}' is unknown to this model; it knows ${known.join(", ")}`);
+    const outside = new Uint8Array(model.itos.length).fill(1);
+    for (const i of model.langs[tag]) outside[i] = 0;
+    outside[END] = 0;
+    return { first: model.stoi.get(`<${tag}>`), outside, tag };
+  }
+
+  // Api.caption_tensors for one image: beam search in the language asked for, then the copy path's naming of a
+  // confident photo (English only: the class words are English).
+  async function captionTensor(model, x, beam = 3, nBest = 3, lang = null) {
+    const m = model.manifest, { first, outside, tag } = language(model, lang);
+    const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
     st.forbid = forbidden(model, x); // the page has no face detector: truth.py's people rule is left out
+    if (outside) st.forbid.forEach((_, i) => { if (outside[i]) st.forbid[i] = 1; });
     let caps = await beamSearch(st, beam, m.max_len, nBest);
-    if (m.kind === "copy" && m.name_threshold > 0) {
+    if (m.kind === "copy" && m.name_threshold > 0 && tag === "en") {
       const s0 = await st.start(1), p = s0.copy_p.data[0], w = Number(s0.copy_w.data[0]);
       if (p >= m.name_threshold && w !== PAD && flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
         const c = await constrainedBeamSearch(st, w, beam, m.max_len);
@@ -438,10 +458,11 @@
     return { data: ctx.getImageData(0, 0, bmp.width, bmp.height).data, width: bmp.width, height: bmp.height };
   }
 
-  async function captionBlob(model, blob, beam = 3, nBest = 3) {
+  async function captionBlob(model, blob, beam = 3, nBest = 3, lang = null) {
+    language(model, lang); // an unknown language fails before the image is read
     const px = await pixels(blob);
-    return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest);
+    return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest, lang);
   }
 
-  window.captioner = { load, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, captionTensor, captionBlob, decode };
+  window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, captionTensor, captionBlob, decode };
 })();
