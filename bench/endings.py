@@ -8,6 +8,7 @@ split's beam-3 captions without and with the rule: the share ending mid-phrase a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -20,7 +21,6 @@ from captioner.features import FeatureStore
 from captioner.metrics import bleu_cider, health
 from captioner.models import feature_kind
 from captioner.models.stepper import TorchStepper
-from captioner.text import Vocab
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     items = read_manifest(a.data)
     train = [c for it in items if it.split == "train" for c in it.captions]
     words = no_end_words(ck.vocab.itos[4:], train)
-    vocab = Vocab(ck.vocab.itos, ck.vocab.min_count, words)
+    vocab = dataclasses.replace(ck.vocab, no_end=words)
     print(f"{len(words)} of {len(vocab) - 4} words may not end a caption: {', '.join(words[:60])}, ...")
     test = [it for it in items if it.split == "test"]
     store = FeatureStore(Path(a.data) / "features")

@@ -179,3 +179,25 @@ def test_caption_and_evaluate_in_the_language_asked_for(bilingual_run: Path, cap
     nn = json.loads((bilingual_run / "eval-ru" / "baselines.json").read_text())["nearest neighbour (k=1)"]
     assert all(set(c.split()) <= ru_words for c in nn)  # the baselines answer in Russian too
     assert np.isfinite(r["metrics"]["CIDEr-D"])
+
+
+def test_a_photo_is_named_in_the_language_asked_for_by_the_class_words_translation() -> None:
+    from captioner.prepare import word_translations
+
+    items = [
+        Item("a.png", ["A cat.", "Кошка.", "Chat."], "train", langs=["en", "ru", "fr"]),
+        Item("b.png", ["cat", "кошка"], "train", langs=["en", "ru"]),
+        Item("c.png", ["cat", "кот"], "train", langs=["en", "ru"]),
+        Item("d.png", ["a red dog", "красная собака"], "train", langs=["en", "ru"]),  # not one word: no pair
+        Item("e.png", ["cow", "корова"], "test", langs=["en", "ru"]),  # not training
+    ]
+    known = {"cat", "кошка", "кот", "chat", "dog", "собака", "cow", "корова"}
+    assert word_translations(items, known) == {"fr": {"cat": "chat"}, "ru": {"cat": "кошка"}}
+    v = Vocab.build(["a cat", "кошка", "кот", "dog", "собака"], 1, ["en", "ru", "ru", "en", "ru"])
+    v = Vocab(v.itos, 1, (), v.langs, {"ru": {"cat": "кошка"}})
+    photo = [Sight(True, frozenset(), 0)] * 2
+    offered = (np.array([[0.9], [0.9]]), np.array([[v.stoi["cat"]], [v.stoi["dog"]]]))
+    ru = Rules.for_vocab(v, 0.5, "ru").musts(photo, offered)
+    assert ru[0] is not None and ru[0].words == {v.stoi["кошка"]} and ru[1] is None  # "dog": no translation
+    en = Rules.for_vocab(v, 0.5, "en").musts(photo, offered)
+    assert en[0].words == {v.stoi["cat"]} and en[1].words == {v.stoi["dog"]}  # type: ignore[union-attr]

@@ -154,6 +154,8 @@ def test_ending_rule_words_and_vocab_round_trip(tmp_path) -> None:  # type: igno
     assert not may_not_end("electric")  # ...but only when the captions show it rarely ends one
     assert not may_not_end("cat") and not may_not_end("green", seen=36, last=14) and not may_not_end("mice")
     assert may_not_end("up") and not may_not_end("up", seen=13, last=7)  # "thumbs up" ends often
+    assert may_not_end("красная", seen=20, last=0) and not may_not_end("кошка", seen=20, last=15)  # unknown words:
+    assert not may_not_end("красная", seen=2, last=0)  # the captions decide, when they hold the word often enough
     caps = ["a large cat", "a large dog", "large red box", "the large hat", "a large fox", "thumbs up"]
     assert no_end_words(["a", "large", "cat", "up"], caps) == ("a", "large", "up")  # "up" once: too few
     assert no_end_words(["a", "large", "cat", "up"], caps + ["thumbs up"] * 4) == ("a", "large")

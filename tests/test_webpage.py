@@ -76,20 +76,27 @@ def _run(driver: object, body: str, *args: object) -> object:
     return out["ok"]
 
 
-@browser
-def test_page_captions_equal_captioner_caption(page: tuple, capsys) -> None:
+def _upload(driver: object, images: list[Path]) -> dict[str, str]:
+    """Drop the images on the open page and wait for every caption: {file name: caption}."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver.find_element(By.ID, "file").send_keys("\n".join(str(p) for p in images))  # type: ignore[attr-defined]
+    done = "#results li[data-ms]"
+    WebDriverWait(driver, 240).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, done)) == len(images))
+    return {
+        li.get_attribute("data-name"): li.find_element(By.CSS_SELECTOR, ".caption").get_attribute("data-caption")
+        for li in driver.find_elements(By.CSS_SELECTOR, done)  # type: ignore[attr-defined]
+    }
+
+
+@browser
+def test_page_captions_equal_captioner_caption(page: tuple, capsys) -> None:
+    from selenium.webdriver.common.by import By
+
     driver, base, _ = page
     driver.get(base)
-    driver.find_element(By.ID, "file").send_keys("\n".join(str(p) for p in EXAMPLES))
-    done = "#results li[data-ms]"
-    WebDriverWait(driver, 240).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, done)) == len(EXAMPLES))
-    got = {
-        li.get_attribute("data-name"): li.find_element(By.CSS_SELECTOR, ".caption").get_attribute("data-caption")
-        for li in driver.find_elements(By.CSS_SELECTOR, done)
-    }
+    got = _upload(driver, EXAMPLES)
     from captioner.api import Captioner
 
     blind = Captioner.load(people=False).caption([str(p) for p in EXAMPLES])
@@ -99,7 +106,7 @@ def test_page_captions_equal_captioner_caption(page: tuple, capsys) -> None:
     assert want.pop("astronaut.jpg") == "a person" != got.pop("astronaut.jpg")  # the one face among them
     assert got == want
     assert float(driver.find_element(By.ID, "timing").get_attribute("data-first")) > 0  # time to the first caption
-    assert all(float(li.get_attribute("data-ms")) > 0 for li in driver.find_elements(By.CSS_SELECTOR, done))
+    assert all(float(li.get_attribute("data-ms")) > 0 for li in driver.find_elements(By.CSS_SELECTOR, "#results li"))
     fetched = driver.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
     assert fetched and all(u.startswith(base) or u.startswith("blob:") for u in fetched)  # nothing from elsewhere
 
@@ -123,13 +130,7 @@ def test_page_captions_in_the_language_picked(page: tuple) -> None:
         *(t for t in blind.languages if t not in ("en", "und")),
     ]
     picker.select_by_value("ru")
-    driver.find_element(By.ID, "file").send_keys("\n".join(str(p) for p in EXAMPLES))
-    done = "#results li[data-ms]"
-    WebDriverWait(driver, 240).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, done)) == len(EXAMPLES))
-    got = {
-        li.get_attribute("data-name"): li.find_element(By.CSS_SELECTOR, ".caption").get_attribute("data-caption")
-        for li in driver.find_elements(By.CSS_SELECTOR, done)
-    }
+    got = _upload(driver, EXAMPLES)
     want = {Path(r.source).name: r.caption for r in blind.caption([str(p) for p in EXAMPLES], lang="ru")}
     assert got == want and all(any("а" <= ch <= "я" for ch in c) for c in got.values())  # Cyrillic words
     err = _run(

@@ -1,7 +1,8 @@
 """Where a caption may end. Never on a determiner, preposition or conjunction; never on a word that WordNet
 knows only as an adjective, verb or adverb ("wooden", "happy") unless the training captions often end on it
 ("thumbs up"); never on an adjective-first word (WordNet's tagged senses favour the adjective) that the
-training captions almost never end on ("an electric", "a large").
+training captions almost never end on ("an electric", "a large"); never on a word WordNet does not know (other
+languages' words, names) that the training captions almost never end on ("красная" in "красная кнопка").
 
 The words are kept in the vocabulary (Vocab.no_end) and decoding refuses #END# after them (decoding.py, and
 the browser page's captioner.js); a caption forced to stop at max_len on one of them is cut back to its last
@@ -70,7 +71,9 @@ def may_not_end(word: str, seen: int = 0, last: int = 0) -> bool:
     base, adj, other = noun_base(word), _index("adj"), (_index("verb"), _index("adv"))
     if base is None:  # known to WordNet, never as a noun: unless the captions often end on it ("thumbs up")
         known = word in adj or any(word in d for d in other)
-        return known and not (counted and last >= RARELY_LAST * seen)
+        if not known:  # WordNet does not know it (another language, a name): the captions alone decide
+            return counted and last < RARELY_LAST * seen
+        return not (counted and last >= RARELY_LAST * seen)
     adjective_first = adj.get(word, -1) > _index("noun").get(base, 0)
     return adjective_first and counted and last < RARELY_LAST * seen
 

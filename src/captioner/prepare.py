@@ -54,8 +54,32 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
         raise CaptionerError("no training captions: the manifest has no items in split 'train'")
     train, langs = [c for c, _ in pairs], [t for _, t in pairs]
     vocab = Vocab.build(train, min_count, None if set(langs) == {UNDETERMINED} else langs)
-    vocab = Vocab(vocab.itos, min_count, no_end_words(vocab.itos[4 + len(vocab.langs) :], train), vocab.langs)
+    no_end = no_end_words(vocab.itos[4 + len(vocab.langs) :], train)
+    vocab = Vocab(vocab.itos, min_count, no_end, vocab.langs, word_translations(items, set(vocab.itos)))
     return vocab, vocab_stats(vocab, train)
+
+
+ARTICLES = {"a", "an", "the"}
+
+
+def word_translations(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
+    """Per language, each one-word English training caption's most frequent one-word caption of the same image
+    in that language (ties alphabetical), both words in the vocabulary: "A cat." / "Кошка." gives cat -> кошка.
+    Tux Paint's translations and CLDR's emoji names make such pairs."""
+    pairs: Counter[tuple[str, str, str]] = Counter()
+    for it in items:
+        if it.split != "train":
+            continue
+        toks = [(t, [w for w in tokenize(c) if w not in ARTICLES] if t == "en" else tokenize(c))
+                for c, t in zip(it.captions, it.langs, strict=True)]  # fmt: skip
+        english = {w[0] for t, w in toks if t == "en" and len(w) == 1 and w[0] in known}
+        pairs.update((t, e, w[0]) for e in english for t, w in toks if t != "en" and len(w) == 1 and w[0] in known)
+    best: dict[str, dict[str, tuple[int, str]]] = {}
+    for (lang, en, word), n in pairs.items():
+        old = best.setdefault(lang, {}).get(en)
+        if old is None or (-n, word) < (-old[0], old[1]):
+            best[lang][en] = (n, word)
+    return {lang: {en: w for en, (_, w) in sorted(d.items())} for lang, d in sorted(best.items())}
 
 
 def summarize(items: list[Item]) -> dict[str, object]:

@@ -88,6 +88,9 @@ class Vocab:
     min_count: int = 5
     no_end: tuple[str, ...] = ()  # words a caption may not end on (endings.py); decoding enforces it
     langs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # per language, English words and the word the training captions translate each to ("cat" -> "кошка"):
+    # the name of an image's confident ImageNet class in that language (truth.Rules)
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if tuple(self.itos[:4]) != SPECIALS:
@@ -183,7 +186,8 @@ class Vocab:
         """Write as JSON (atomic)."""
         obj = {"version": VOCAB_VERSION, "min_count": self.min_count, "itos": list(self.itos)}
         obj |= {"no_end": list(self.no_end)} if self.no_end else {}
-        write_json(path, obj | ({"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}))
+        obj |= {"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}
+        write_json(path, obj | ({"translations": self.translations} if self.translations else {}))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
@@ -193,7 +197,10 @@ class Vocab:
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
             langs = {str(t): tuple(int(i) for i in ids) for t, ids in dict(obj.get("langs", {})).items()}
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), tuple(obj.get("no_end", ())), langs)
+            names = {
+                str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get("translations", {}).items()
+            }
+            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), tuple(obj.get("no_end", ())), langs, names)
         except (CaptionerError, TypeError, ValueError) as e:
             raise CaptionerError(f"{path}: {e}") from e
 

@@ -132,7 +132,7 @@ def extend_with_labels(vocab: Vocab) -> tuple[Vocab, list[int]]:
     langs = dict(vocab.langs)
     if "en" in langs:
         langs["en"] = langs["en"] + tuple(range(len(vocab.itos), len(itos)))
-    vocab = Vocab(itos, vocab.min_count, vocab.no_end + no_end_words(extra, []), langs)
+    vocab = Vocab(itos, vocab.min_count, vocab.no_end + no_end_words(extra, []), langs, vocab.translations)
     return vocab, [vocab.stoi[n.word] for n in names]
 
 

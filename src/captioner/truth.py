@@ -5,9 +5,10 @@ which colours its centre shows (colours.py) and, in photos, how many faces OpenC
 decode(), in order:
   1. colour words naming a colour the image's centre does not show are never said (Stepper.forbid);
   2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
-  3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person); else a
-     photo whose top ImageNet class reaches name_threshold says that class's word (copy models): the first
-     caption becomes the best one that does (decoding.require)."""
+  3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person; Russian
+     "человек", "люди"); else a photo whose top ImageNet class reaches name_threshold says that class's word
+     (copy models; in another language its translation from Vocab.translations, where there is one): the
+     first caption becomes the best one that does (decoding.require)."""
 
 from __future__ import annotations
 
@@ -68,9 +69,10 @@ class Rules:
     colour_ids: dict[int, frozenset[str]]
     person: tuple[int, ...]  # "a person", when the vocabulary has the words
     people: tuple[int, ...]  # "people"
-    name_threshold: float  # 0 outside English: the copy path offers English class words
+    name_threshold: float
     first: int = START_IX
     outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
+    rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
 
     @classmethod
     def for_vocab(cls, vocab: Vocab, name_threshold: float, lang: str | None = None) -> Rules:
@@ -79,14 +81,16 @@ class Rules:
         first, allowed = vocab.first(lang), vocab.allowed(lang)
         tag = vocab.itos[first][1:-1] if vocab.langs else "en"
         person, people = PERSON_WORDS.get(tag, ((), ()))
+        names = vocab.translations.get(tag, {})
         return cls(
             len(vocab.itos),
             {ids[w]: c for w, c in colour_words(tag).items() if w in ids},
             tuple(ids[w] for w in person) if person and set(person) <= ids.keys() else (),
             tuple(ids[w] for w in people) if people and set(people) <= ids.keys() else (),
-            name_threshold if tag == "en" else 0.0,
+            name_threshold,
             first,
             None if allowed is None else ~allowed,
+            None if tag == "en" else {ids[e]: ids[w] for e, w in names.items() if e in ids and w in ids},
         )
 
     def forbid(self, sights: list[Sight]) -> np.ndarray:
@@ -108,15 +112,22 @@ class Rules:
             if s.photo and s.people and said:
                 out.append(Must(exact=said))
             elif s.photo and offered is not None and self.confident(offered, i):
-                out.append(Must(frozenset({int(offered[1][i, 0])})))
+                out.append(Must(frozenset({self.said(int(offered[1][i, 0]))})))
             else:
                 out.append(None)
         return out
 
+    def said(self, word: int) -> int:
+        """A class word's id in the caption's language: itself in English, else its translation."""
+        return word if self.rename is None else self.rename[word]
+
     def confident(self, offered: tuple[np.ndarray, np.ndarray], i: int) -> bool:
-        """Image i's top class reaches name_threshold (> 0) and has a word in the vocabulary."""
+        """Image i's top class reaches name_threshold (> 0) and has a word in the vocabulary (outside English:
+        a translation in Vocab.translations)."""
         p, w = offered
-        return bool(self.name_threshold > 0 and p[i, 0] >= self.name_threshold and w[i, 0] != PAD_IX)
+        word = int(w[i, 0])
+        known = word != PAD_IX and (self.rename is None or word in self.rename)
+        return bool(self.name_threshold > 0 and p[i, 0] >= self.name_threshold and known)
 
 
 def decode(

@@ -400,7 +400,7 @@
     for (const w of vocab.no_end || []) if (stoi.has(w)) noEnd[stoi.get(w)] = 1;
     const langs = vocab.langs || {}; // Vocab.langs: each language's word ids; its token starts its captions
     for (const t of Object.keys(langs)) noEnd[stoi.get(`<${t}>`)] = 1;
-    return { manifest, itos: vocab.itos, stoi, langs, spec, labels, encoder, init, decoder, names: manifest.state, noEnd };
+    return { manifest, itos: vocab.itos, stoi, langs, translations: vocab.translations || {}, spec, labels, encoder, init, decoder, names: manifest.state, noEnd };
   }
 
   // Features as init.onnx reads them: the encoder's outputs joined as the manifest's 'feature' says.
@@ -431,17 +431,18 @@
   }
 
   // Api.caption_tensors for one image: beam search in the language asked for, then the copy path's naming of a
-  // confident photo (English only: the class words are English).
+  // confident photo (outside English, by the class word's translation, vocab.json's translations).
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null) {
     const m = model.manifest, { first, outside, tag } = language(model, lang);
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
     st.forbid = forbidden(model, x); // the page has no face detector: truth.py's people rule is left out
     if (outside) st.forbid.forEach((_, i) => { if (outside[i]) st.forbid[i] = 1; });
     let caps = await beamSearch(st, beam, m.max_len, nBest);
-    if (m.kind === "copy" && m.name_threshold > 0 && tag === "en") {
+    if (m.kind === "copy" && m.name_threshold > 0) {
       const s0 = await st.start(1), p = s0.copy_p.data[0], w = Number(s0.copy_w.data[0]);
-      if (p >= m.name_threshold && w !== PAD && flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
-        const c = await constrainedBeamSearch(st, w, beam, m.max_len);
+      const said = tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]);
+      if (p >= m.name_threshold && w !== PAD && said !== undefined && flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
+        const c = await constrainedBeamSearch(st, said, beam, m.max_len);
         if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
       }
     }
