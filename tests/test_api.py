@@ -24,9 +24,22 @@ def test_readme_python_example_runs_and_names_the_cat(monkeypatch) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the documented example, as written
-    first, second = out.getvalue().splitlines()
+    first, second, third = out.getvalue().splitlines()
     assert first.startswith("a cat ") and "Egyptian cat" in first
-    assert second == "['an espresso coffee', 'a rocket']"
+    assert second == "['an espresso', 'a rocket']"
+    assert third == "кошка ('ca', 'da', 'de', 'en')"
+
+
+def test_readme_caption_commands_print_what_the_readme_shows(monkeypatch, capsys) -> None:
+    """Each `captioner caption` command in the README's set-up section, run as written, prints the block that
+    follows it (the English examples and the Russian one)."""
+    readme = (ROOT / "README.md").read_text()
+    pairs = re.findall(r"```bash\n[^\n]*?captioner caption ([^\n]*)\n```\n\n```\n(.*?)```", readme, re.S)
+    assert len(pairs) == 2, pairs
+    monkeypatch.chdir(ROOT)
+    for args, shown in pairs:
+        assert main(["caption", *args.split()]) == 0
+        assert capsys.readouterr().out == shown, args
 
 
 def test_inputs_of_every_kind_give_the_same_caption() -> None:

@@ -5,10 +5,11 @@ which colours its centre shows (colours.py) and, in photos, how many faces OpenC
 decode(), in order:
   1. colour words naming a colour the image's centre does not show are never said (Stepper.forbid);
   2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
-  3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person; Russian
-     "человек", "люди"); else a photo whose top ImageNet class reaches name_threshold says that class's word
-     (copy models; in another language its translation from Vocab.translations, where there is one): the
-     first caption becomes the best one that does (decoding.require)."""
+  3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person; in
+     Russian "человек", "люди", and so on: PERSON_WORDS); else a photo whose top ImageNet class's word
+     reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
+     says that word (copy models; in another language its translation from Vocab.translations, where there
+     is one): the first caption becomes the best one that does (decoding.require)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,13 @@ def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
 
 
 # How each language says "a person" and "people" (the words a photo with faces is captioned with).
-PERSON_WORDS = {"en": (("a", "person"), ("people",)), "ru": (("человек",), ("люди",))}
+PERSON_WORDS = {
+    "en": (("a", "person"), ("people",)),
+    "ru": (("человек",), ("люди",)),
+    "de": (("eine", "person"), ()),  # the training captions have no word for "people"
+    "fr": (("une", "personne"), ("personnes",)),
+    "es": (("una", "persona"), ("personas",)),
+}
 
 
 @dataclass(frozen=True)
@@ -122,12 +129,13 @@ class Rules:
         return word if self.rename is None else self.rename[word]
 
     def confident(self, offered: tuple[np.ndarray, np.ndarray], i: int) -> bool:
-        """Image i's top class reaches name_threshold (> 0) and has a word in the vocabulary (outside English:
-        a translation in Vocab.translations)."""
+        """Image i's top class's word reaches name_threshold (> 0) over the offered classes that say it, and is
+        in the vocabulary (outside English: has a translation in Vocab.translations)."""
         p, w = offered
         word = int(w[i, 0])
         known = word != PAD_IX and (self.rename is None or word in self.rename)
-        return bool(self.name_threshold > 0 and p[i, 0] >= self.name_threshold and known)
+        said = float(p[i][w[i] == word].sum())  # the word's probability: its classes' together (tabby, tiger cat)
+        return bool(self.name_threshold > 0 and said >= self.name_threshold and known)
 
 
 def decode(

@@ -439,7 +439,9 @@
     if (outside) st.forbid.forEach((_, i) => { if (outside[i]) st.forbid[i] = 1; });
     let caps = await beamSearch(st, beam, m.max_len, nBest);
     if (m.kind === "copy" && m.name_threshold > 0) {
-      const s0 = await st.start(1), p = s0.copy_p.data[0], w = Number(s0.copy_w.data[0]);
+      const s0 = await st.start(1), w = Number(s0.copy_w.data[0]);
+      let p = 0; // truth.Rules.confident: the word's probability, summed over the offered classes that say it
+      s0.copy_w.data.forEach((c, j) => { if (Number(c) === w) p = Math.fround(p + s0.copy_p.data[j]); });
       const said = tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]);
       if (p >= m.name_threshold && w !== PAD && said !== undefined && flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
         const c = await constrainedBeamSearch(st, said, beam, m.max_len);
