@@ -42,7 +42,7 @@ from captioner.data.langid import LanguageTagger  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
 from captioner.endings import may_not_end  # noqa: E402
 from captioner.evaluate import decode as decode_rows  # noqa: E402
-from captioner.evaluate import load_split, split_sights  # noqa: E402
+from captioner.evaluate import in_language, load_split, split_sights  # noqa: E402
 from captioner.features import FeatureStore  # noqa: E402
 from captioner.imagenet import class_words, with_article  # noqa: E402
 from captioner.images import open_image, photo_like  # noqa: E402
@@ -120,10 +120,12 @@ def figures(caps: list[str], truth: dict, tagger: LanguageTagger) -> dict[str, f
 
 
 def corpus_cost(checkpoint: str, data: Path) -> None:
-    """Test CIDEr-D and BLEU-4 of the checkpoint (beam 3) with truth.py's rules and with the naming rule only."""
+    """Test CIDEr-D and BLEU-4 of the checkpoint (beam 3, English: references in English where the corpus has
+    several languages) with truth.py's rules and with the naming rule only."""
     ck = load_checkpoint(checkpoint)
     store = FeatureStore(data / "features")
-    sp = load_split(read_manifest(data), store, "test")
+    items = read_manifest(data)
+    sp = load_split(in_language(items, "en") if ck.vocab.langs else items, store, "test")
     seen = split_sights(ck, sp, dataset_root(data))
     if seen is None:
         raise SystemExit(f"{data}: the test split's images are missing")
