@@ -35,17 +35,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoints", nargs="+")
     ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument("--out", default="runs/bench-held-out-style", help="where each evaluation is written")
     a = ap.parse_args()
     print("| system | trained emoji styles | test images | names | head | CIDEr-D |")
     print("|---|---|---|---|---|---|")
-    for path in a.checkpoints:
+    for n, path in enumerate(a.checkpoints):
         ck = load_checkpoint(path)
         data = Path(ck.config.train.data)
         items = read_manifest(data)
         styles = sorted({it.source for it in items if it.split == "train" and it.extra.get("group")})
         test = [it for it in items if it.split == "test"]
         names = {item_id(it): it.captions[it.langs.index("en")] for it in test}
-        out = Path(path).parent / "bench-held-out-style"
+        out = Path(a.out) / str(n)
         r = evaluate(path, "test", a.beam, data, out=out, meteor=False, lang="en")
         preds = {p["image_id"]: p["caption"] for p in json.loads((out / "predictions.json").read_text())}
         base = json.loads((out / "baselines.json").read_text())

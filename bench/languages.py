@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--beam", type=int, default=3)
     ap.add_argument("--min-train", type=int, default=1000)
+    ap.add_argument("--out", default="runs/bench-languages", help="where each language's evaluation is written")
     a = ap.parse_args()
     ck = load_checkpoint(a.checkpoint)
     data = Path(a.data or ck.config.train.data)
@@ -44,7 +45,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for lang in langs:
-        out = Path(a.checkpoint).parent / f"bench-lang-{a.split}-{lang}"
+        out = Path(a.out) / f"{a.split}-{lang}"
         r = evaluate(a.checkpoint, a.split, a.beam, data, out=out, meteor=False, lang=lang)
         m, nn = r["metrics"], r["baselines"][NN]
         words = {ck.vocab.itos[i] for i in ck.vocab.langs[lang]}
