@@ -184,6 +184,14 @@ def test_missing_source_names_the_install_command(tmp_path: Path, sources: dict[
             build_open_corpus(tmp_path / "o", sources=[style], paths={"cldr": tmp_path / "none"})
 
 
+def test_a_broken_cldr_file_is_named(tmp_path: Path) -> None:
+    from captioner.data.emoji import cldr_names
+
+    bad = npm_pack(tmp_path / "cldr.tgz", {"annotations/ru/annotations.json": b'{"annotations": []}'})
+    with pytest.raises(CaptionerError, match=r"cldr: .*cldr.tgz: annotations/ru/annotations.json is not CLDR's"):
+        cldr_names(bad, ("en", "ru"))
+
+
 def test_tux_paint_translations() -> None:
     text = "A ram.\nru.utf8=Баран.\npt_BR.utf8=Um carneiro.\nsr@latin.utf8=Ovan.\nde.utf8=\nfr.utf8=Un bélier.\n"
     assert stamp_captions(text, ("en", "ru", "pt-BR", "sr", "de")) == (

@@ -67,7 +67,10 @@ def cldr_names(path: Path, langs: tuple[str, ...]) -> Names:
     names: Names = {}
     for name, data in files.items():
         lang = name.split("/")[1]
-        table = json.loads(data)["annotations"]["annotations"]
+        try:
+            table = json.loads(data)["annotations"]["annotations"]
+        except (ValueError, KeyError, TypeError):
+            raise CaptionerError(f"cldr: {path}: {name} is not CLDR's annotations JSON") from None
         for text, entry in table.items():
             if entry.get("tts"):
                 names.setdefault(_char_key(text), {})[lang] = entry["tts"][0]
