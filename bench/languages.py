@@ -19,6 +19,7 @@ from captioner.api import Captioner
 from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import read_manifest
 from captioner.evaluate import evaluate
+from captioner.files import read_json
 from captioner.text import tokenize
 
 NN = "nearest neighbour (k=1)"
@@ -49,18 +50,12 @@ def main() -> None:
         r = evaluate(a.checkpoint, a.split, a.beam, data, out=out, meteor=False, lang=lang)
         m, nn = r["metrics"], r["baselines"][NN]
         words = {ck.vocab.itos[i] for i in ck.vocab.langs[lang]}
-        said = [p["caption"] for p in _json(out / "predictions.json")]
+        said = [p["caption"] for p in read_json(out / "predictions.json", "predictions")]
         strays = sum(not set(tokenize(c)) <= words for c in said)
         photos = sum(not set(tokenize(r.caption)) <= words for r in cap.caption([str(p) for p in PHOTOS], lang=lang))
         print(f"| {lang} | {counts[lang]} | {m['images']} | {m['CIDEr-D']:.4f} | {nn['CIDEr-D']:.4f} "
               f"| {m['CIDEr-D'] / nn['CIDEr-D']:.3f} | {m['BLEU-4']:.4f} | {nn['BLEU-4']:.4f} | {strays} "
               f"| {photos} of {len(PHOTOS)} |")  # fmt: skip
-
-
-def _json(path: Path) -> list[dict]:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

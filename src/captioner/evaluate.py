@@ -244,7 +244,7 @@ def evaluate(
     store = FeatureStore(features or ck.config.train.features or data / "features")
     ck.spec.check_same(store.spec, f"checkpoint {ck.path} vs features {store.path}")
     items = read_manifest(data)
-    tag = ck.vocab.itos[ck.vocab.first(lang)][1:-1] if ck.vocab.langs else (lang or "en")
+    tag = ck.vocab.language(lang)
     if ck.vocab.langs:
         items = in_language(items, tag)
     sp = load_split(items, store, split, limit)

@@ -102,28 +102,35 @@ class Vocab:
         if missing or any(not 0 <= i < len(self.itos) for ids in self.langs.values() for i in ids):
             raise CaptionerError(f"vocabulary: languages {missing or list(self.langs)} lack tokens or list bad ids")
 
-    def first(self, lang: str | None = None) -> int:
-        """The token a caption starts with: #START#, or in a multilingual vocabulary the token of `lang`
-        (None: English, else the first language). A language the vocabulary lacks is an error naming those it has."""
+    def language(self, lang: str | None = None) -> str:
+        """The language captions asked in `lang` are written in: `lang` itself, or by default English (else the
+        first language). A language the vocabulary lacks is an error naming those it has; a monolingual
+        vocabulary writes in its captions' language, taken as English."""
         if not self.langs:
             if lang not in (None, "en"):
                 raise CaptionerError(
                     f"language {lang!r}: this model was trained without language tags; it writes "
                     "in its training captions' language only (omit --lang)"
                 )
-            return START_IX
+            return "en"
         lang = lang or ("en" if "en" in self.langs else next(iter(self.langs)))
         if lang not in self.langs:
             raise CaptionerError(f"language {lang!r} is unknown to this model; it knows {', '.join(self.langs)}")
-        return self.stoi[lang_token(lang)]
+        return lang
+
+    def first(self, lang: str | None = None) -> int:
+        """The token a caption in `lang` starts with (Vocab.language): #START#, or in a multilingual vocabulary
+        the language's token."""
+        tag = self.language(lang)
+        return self.stoi[lang_token(tag)] if self.langs else START_IX
 
     def allowed(self, lang: str | None = None) -> np.ndarray | None:
         """(V,) bool: the tokens a caption in `lang` may say (its words and #END#), or None (monolingual)."""
+        tag = self.language(lang)
         if not self.langs:
-            self.first(lang)  # the same error for a language a monolingual model lacks
             return None
         ok = np.zeros(len(self.itos), dtype=bool)
-        ok[[*self.langs[self.itos[self.first(lang)][1:-1]], END_IX]] = True
+        ok[[*self.langs[tag], END_IX]] = True
         return ok
 
     def __len__(self) -> int:

@@ -119,7 +119,7 @@ def _default_language(vocab: Vocab, it: Item) -> list[str]:
     """Validation's references: the captions in the language decoding defaults to (Vocab.first), or all."""
     if not vocab.langs:
         return it.captions
-    tag = vocab.itos[vocab.first()][1:-1]
+    tag = vocab.language()
     return [c for c, t in zip(it.captions, it.langs, strict=True) if t == tag]
 
 

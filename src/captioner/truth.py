@@ -86,7 +86,7 @@ class Rules:
         """The rules for captions in `lang` (None: the vocabulary's default); an unknown language is an error."""
         ids = {w: i for i, w in enumerate(vocab.itos)}
         first, allowed = vocab.first(lang), vocab.allowed(lang)
-        tag = vocab.itos[first][1:-1] if vocab.langs else "en"
+        tag = vocab.language(lang)
         person, people = PERSON_WORDS.get(tag, ((), ()))
         names = vocab.translations.get(tag, {})
         return cls(
