@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
-from captioner.checkpoint import load_checkpoint
+from captioner.checkpoint import FILES, load_checkpoint, save_checkpoint
 from captioner.cli import main
 from captioner.errors import CaptionerError
 
@@ -245,3 +246,16 @@ def test_sigkill_during_checkpoint_writes_never_loses_the_last_good_one(shapes_d
     assert steps == sorted(steps) and len(set(steps)) == len(steps), steps  # every run added steps; none lost
     assert main(["train", *args, "--resume"]) == 0
     assert json.loads((out / "latest" / "meta.json").read_text())["global_step"] == 45
+
+
+def test_checkpoint_files_follow_the_umask(checkpoint: Path, tmp_path: Path) -> None:
+    ck = load_checkpoint(checkpoint)
+    extra = {"step": torch.zeros(1)}
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path / "ck", ck.model, ck.config, ck.vocab, ck.spec, ck.meta, extra, {"step": 0})
+    finally:
+        os.umask(old)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "ck").iterdir()}
+    assert modes == {f: 0o640 for f in (*FILES, "train_state.safetensors", "train_state.json")}
+    assert (tmp_path / "ck").stat().st_mode & 0o777 == 0o750

@@ -12,13 +12,14 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .config import Config, config_from_dict
 from .encoders import EncoderSpec
 from .errors import CaptionerError
-from .files import read_json, temp_dir, write_json
+from .files import read_json, temp_dir, write_bytes, write_json
 from .models import build_model, feature_kind
 from .models.ensemble import Ensemble
 from .text import Vocab
@@ -86,15 +87,13 @@ def save_checkpoint(
     tmp = temp_dir(path.parent, f".{path.name}.")
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, tmp / "model.safetensors")
+        write_bytes(tmp / "model.safetensors", safetensors_bytes(state))  # safetensors' save_file writes 0600
         write_json(tmp / "config.json", config.to_json())
         vocab.save(tmp / "vocab.json")
         write_json(tmp / "encoder.json", spec.to_json())
         if extra_tensors is not None:
-            save_file(
-                {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()},
-                tmp / "train_state.safetensors",
-            )
+            extra = {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}
+            write_bytes(tmp / "train_state.safetensors", safetensors_bytes(extra))
             write_json(tmp / "train_state.json", extra_json or {})
         write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta})
         for f in tmp.iterdir():

@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from .errors import CaptionerError
+from .files import write_bytes
 
 # name, input channels, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection
 INCEPTIONS = (
@@ -204,8 +206,6 @@ def load_googlenet(path: str | Path, floor: bool = False) -> tuple[GoogLeNet, li
         net.load_state_dict(load_file(cached))
     else:
         net, labels = read_lasagne_pickle(data, path, floor)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        save_file(net.state_dict(), str(tmp), metadata={"labels": json.dumps(labels)})
-        os.replace(tmp, cached)  # atomic: a cut conversion leaves no half file under the final name
+        # atomic, and the file's mode follows the umask (safetensors' save_file writes 0600)
+        write_bytes(cached, safetensors_bytes(net.state_dict(), metadata={"labels": json.dumps(labels)}))
     return net, labels
