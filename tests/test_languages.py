@@ -4,6 +4,8 @@ words, an unknown language is a clear error, evaluation scores one language, and
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +132,7 @@ def test_held_out_style_split_has_no_trained_concept_style_pair() -> None:
 @pytest.fixture(scope="module")
 def bilingual_run(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:  # type: ignore[no-untyped-def]
     """Drawn shapes captioned in English and Russian (a JSONL with a language per row; two validation images in
-    Russian only, which validation's English CIDEr-D skips), and a model trained on them."""
+    Russian only, which English validation skips), and a model trained on them."""
     from captioner.cli import main
     from captioner.features import extract
     from captioner.prepare import prepare
@@ -179,6 +181,44 @@ def test_caption_and_evaluate_in_the_language_asked_for(bilingual_run: Path, cap
     nn = json.loads((bilingual_run / "eval-ru" / "baselines.json").read_text())["nearest neighbour (k=1)"]
     assert all(set(c.split()) <= ru_words for c in nn)  # the baselines answer in Russian too
     assert np.isfinite(r["metrics"]["CIDEr-D"])
+
+
+def test_validation_scores_each_language_and_chooses_on_their_mean(bilingual_run: Path, tmp_path: Path, capsys) -> None:
+    from captioner.cli import main
+
+    hist = json.loads((bilingual_run / "run" / "latest" / "train_state.json").read_text())["history"]
+    assert len(hist) == 3
+    for h in hist:
+        assert h["CIDEr-D"] == pytest.approx((h["CIDEr-D en"] + h["CIDEr-D ru"]) / 2)
+        assert h["BLEU-4"] == pytest.approx((h["BLEU-4 en"] + h["BLEU-4 ru"]) / 2)
+    best = json.loads((bilingual_run / "run" / "best" / "meta.json").read_text())
+    assert best["epoch"] == max(hist, key=lambda h: h["CIDEr-D"])["epoch"]  # the first of equal ones
+    # Russian captions scored against Russian references (against English ones every n-gram would miss)
+    assert hist[-1]["BLEU-2 ru"] == pytest.approx(1.0) and hist[-1]["BLEU-2 en"] == pytest.approx(1.0)
+    shutil.copytree(bilingual_run / "run", tmp_path / "run")
+    args = ["train.steps_per_epoch=40", "train.batch_size=24", "train.lr=0.01", "model.dropout=0", "train.epochs=4"]
+    assert (
+        main(["train", f"train.data={bilingual_run / 'data'}", f"train.out={tmp_path / 'run'}", *args, "--resume"]) == 0
+    )
+    assert re.search(
+        r"best validation CIDEr-D [0-9.]+ \(BLEU-4 [0-9.]+, the mean over en, ru\)", capsys.readouterr().out
+    )
+
+
+def test_languages_with_too_few_captions_or_unknown_are_not_taught(caplog) -> None:
+    from collections import Counter
+
+    from captioner.data.manifest import Item
+    from captioner.prepare import build_vocab, taught_languages
+
+    assert taught_languages(Counter({"en": 500, "ru": 400, "it": 8, "und": 50})) == {"en", "ru"}
+    assert taught_languages(Counter({"und": 50})) == set()  # nothing known: one language, no tokens
+    items = [Item(f"{i}.png", ["a cat", "кошка"], "train", langs=["en", "ru"]) for i in range(60)]
+    items.append(Item("x.png", ["gatto", "mystery"], "train", langs=["it", "und"]))
+    with caplog.at_level("INFO", logger="captioner.prepare"):
+        vocab, _ = build_vocab(items, min_count=1)
+    assert vocab.langs.keys() == {"en", "ru"} and not {"gatto", "mystery", "<it>", "<und>"} & set(vocab.itos)
+    assert "captions in it (1), und (1) are left out of training" in caplog.text
 
 
 def test_a_photo_is_named_in_the_language_asked_for_by_the_class_words_translation() -> None:

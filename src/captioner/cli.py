@@ -128,7 +128,9 @@ def _train(a: argparse.Namespace) -> None:
     if any("CIDEr-D" in h for h in prog.history):
         best = max(prog.history, key=lambda h: h.get("CIDEr-D", -1))
         b4, ep = best["BLEU-4"], best["epoch"]
-        print(f"  best validation CIDEr-D {best['CIDEr-D']:.3f} (BLEU-4 {b4:.3f}), epoch {ep}")
+        langs = [k.removeprefix("CIDEr-D ") for k in best if k.startswith("CIDEr-D ")]
+        each = f", the mean over {', '.join(langs)}" if langs else ""
+        print(f"  best validation CIDEr-D {best['CIDEr-D']:.3f} (BLEU-4 {b4:.3f}{each}), epoch {ep}")
     elif any("val_loss" in h for h in prog.history):
         best = min(prog.history, key=lambda h: h["val_loss"])
         print(

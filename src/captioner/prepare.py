@@ -52,11 +52,29 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
     pairs = [(c, t) for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)]
     if not pairs:
         raise CaptionerError("no training captions: the manifest has no items in split 'train'")
+    taught = taught_languages(Counter(t for _, t in pairs))
+    pairs = [(c, t) for c, t in pairs if not taught or t in taught]
     train, langs = [c for c, _ in pairs], [t for _, t in pairs]
-    vocab = Vocab.build(train, min_count, None if set(langs) == {UNDETERMINED} else langs)
+    vocab = Vocab.build(train, min_count, langs if taught else None)
     no_end = no_end_words(vocab.itos[4 + len(vocab.langs) :], train)
     vocab = Vocab(vocab.itos, min_count, no_end, vocab.langs, word_translations(items, set(vocab.itos)))
     return vocab, vocab_stats(vocab, train)
+
+
+MIN_LANGUAGE_SHARE = 0.01  # a language with fewer of the training captions is too thin to learn to write
+
+
+def taught_languages(counts: Counter[str]) -> set[str]:
+    """The languages a model learns to write (a token each): those with at least MIN_LANGUAGE_SHARE of the
+    training captions whose language is known. Empty when none is known (a monolingual vocabulary). Captions
+    in the other languages, and of unknown language, are left out of the vocabulary and of training."""
+    known = {t: n for t, n in counts.items() if t != UNDETERMINED}
+    taught = {t for t, n in known.items() if n >= MIN_LANGUAGE_SHARE * sum(known.values())}
+    left = sorted(set(counts) - taught)
+    if taught and left:
+        log.info("captions in %s are left out of training: under %.0f%% of the training captions or of unknown "
+                 "language", ", ".join(f"{t} ({counts[t]})" for t in left), 100 * MIN_LANGUAGE_SHARE)  # fmt: skip
+    return taught
 
 
 ARTICLES = {"a", "an", "the"}

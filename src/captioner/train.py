@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,123 +17,19 @@ from torch.nn.parallel import DistributedDataParallel
 from .baselines import CiderD
 from .checkpoint import feat_dim, load_checkpoint, resolve, save_checkpoint
 from .config import Config
-from .data.manifest import Item, read_manifest
 from .decoding import greedy
 from .distributed import Dist, all_gather, all_sum, barrier, setup, teardown
-from .endings import no_end_words
 from .errors import CaptionerError
-from .features import FeatureStore
-from .imagenet import class_words
 from .metrics import bleu_cider
-from .models import Decoder, build_model, feature_kind
+from .models import Decoder, build_model
 from .models.stepper import TorchStepper
 from .scst import scst_loss
-from .text import END_IX, PAD_IX, UNK_IX, Vocab, as_matrix
+from .text import PAD_IX, Vocab, as_matrix
 from .ticker import Ticker
+from .train_data import TrainData, load_data
 from .train_state import Progress, end_epoch, plot_curves, restore, state_tensors
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainData:
-    """Captions as index lists, grouped by feature row, for the train and val splits."""
-
-    store: FeatureStore
-    vocab: Vocab
-    kind: str  # which feature array: pooled, logits or grid
-    train_rows: np.ndarray  # (N,) feature rows of training images
-    train_caps: list[list[list[int]]]  # per training image, its encoded captions
-    val_rows: np.ndarray
-    val_caps: list[list[list[int]]]
-    val_refs: list[list[str]]  # raw reference captions, for BLEU/CIDEr
-    pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (P, 2) image, caption
-    class_word: list[int] | None = None  # copy model: word id naming each ImageNet class
-    train_refs: list[list[str]] = field(default_factory=list)  # raw training captions, for SCST rewards
-
-
-def load_data(cfg: Config) -> TrainData:
-    """Read manifest, vocabulary and features named by the config, and check they fit together."""
-    t = cfg.train
-    if not t.data:
-        raise CaptionerError("config field train.data: set it to a folder written by `captioner prepare`")
-    data = Path(t.data)
-    items = read_manifest(data)
-    vocab = Vocab.load(data / "vocab.json")
-    store = FeatureStore(t.features or data / "features")
-    kind = feature_kind(cfg.model)
-    class_word = None
-    if cfg.model.kind == "copy":  # label words join the vocabulary, so captions can contain them too
-        vocab, class_word = extend_with_labels(vocab)
-    if any(k not in store.arrays for k in kind.split("+")):
-        held = ", ".join(store.arrays)
-        raise CaptionerError(
-            f"{store.path}: no '{kind}' features (it holds {held}); set model.feature to one of those, "
-            "or run `captioner extract --grid` for attention"
-        )
-    split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
-    if not split["train"]:
-        raise CaptionerError(f"{data}: no training images with features")
-    split["val"] = [it for it in split["val"] if _known(vocab, it)]
-    d = TrainData(
-        store,
-        vocab,
-        kind,
-        np.array([store.row[it.image] for it in split["train"]]),
-        [_encode(vocab, it, t.max_len) for it in split["train"]],
-        np.array([store.row[it.image] for it in split["val"]], dtype=np.int64),
-        [_encode(vocab, it, t.max_len) for it in split["val"]],
-        [_default_language(vocab, it) for it in split["val"]],
-    )
-    d.class_word = class_word
-    d.train_refs = [it.captions for it in split["train"]]
-    if not split["val"]:
-        log.warning(
-            "%s: no validation images, so no CIDEr-D is measured; 'best' is the epoch with the lowest training loss "
-            "(prepare with --split-ratio to hold some images out)",
-            data,
-        )
-    words = [w for caps in d.train_caps for c in caps for w in c[1:] if w != END_IX]
-    unk = sum(w == UNK_IX for w in words) / max(1, len(words))
-    if unk > 0.5:
-        log.warning("%.0f%% of training words are #UNK#: lower --min-count when preparing, or add captions", 100 * unk)
-    d.pairs = np.array([(i, j) for i, caps in enumerate(d.train_caps) for j in range(len(caps))], np.int64)
-    return d
-
-
-def _encode(vocab: Vocab, it: Item, max_len: int) -> list[list[int]]:
-    """The item's captions in the languages the vocabulary knows, each starting with its language token."""
-    return [
-        vocab.encode(c, max_len, t if vocab.langs else None)
-        for c, t in zip(it.captions, it.langs, strict=True)
-        if not vocab.langs or t in vocab.langs
-    ]
-
-
-def _known(vocab: Vocab, it: Item) -> bool:
-    """The item has a caption in a language the vocabulary knows (validation skips the others)."""
-    return not vocab.langs or any(t in vocab.langs for t in it.langs)
-
-
-def _default_language(vocab: Vocab, it: Item) -> list[str]:
-    """Validation's references: the captions in the language decoding defaults to (Vocab.first), or all."""
-    if not vocab.langs:
-        return it.captions
-    tag = vocab.language()
-    return [c for c, t in zip(it.captions, it.langs, strict=True) if t == tag]
-
-
-def extend_with_labels(vocab: Vocab) -> tuple[Vocab, list[int]]:
-    """The vocabulary plus the basic-level names of the 1000 ImageNet classes (English words), and each class's
-    word id."""
-    names = class_words(set(vocab.itos[4:]))
-    extra = sorted({n.word for n in names} - set(vocab.itos))
-    itos = vocab.itos + tuple(extra)
-    langs = dict(vocab.langs)
-    if "en" in langs:
-        langs["en"] = langs["en"] + tuple(range(len(vocab.itos), len(itos)))
-    vocab = Vocab(itos, vocab.min_count, vocab.no_end + no_end_words(extra, []), langs, vocab.translations)
-    return vocab, [vocab.stoi[n.word] for n in names]
 
 
 def steps_per_epoch(d: TrainData, cfg: Config) -> int:
@@ -222,7 +118,8 @@ def autocast(cfg: Config, device: torch.device):  # type: ignore[no-untyped-def]
 
 @torch.no_grad()
 def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, ddp: Dist | None = None) -> dict:
-    """Teacher-forced loss over all val captions, and BLEU/CIDEr-D of real greedy decoding.
+    """Teacher-forced loss over all val captions, and BLEU/CIDEr-D of real greedy decoding in each language the
+    model writes (_mean_scores).
 
     Under torchrun each rank takes every world-th image; sums are all-reduced and captions gathered."""
     if len(d.val_rows) == 0:
@@ -240,20 +137,37 @@ def validate(model: nn.Module, d: TrainData, cfg: Config, device: torch.device, 
         n = int((tokens[:, 1:] != PAD_IX).sum())
         total, count = total + float(caption_loss(logits.float(), tokens)) * n, count + n
     total, count = all_sum([total, count], ddp)
-    hyps, no_end, allowed = {}, d.vocab.no_end_mask(), d.vocab.allowed()
-    k = [i for i in mine if i < cfg.train.val_images and d.val_refs[i]]  # images with references to score
+    scores = {}
+    if cfg.train.val_images > 0:  # 0: no decoding, so no scores to report
+        scores = {lang: _decode_scores(model, d, cfg, device, ddp, lang, mine) for lang in d.val_refs}
+    model.train()
+    return {"val_loss": total / max(1, count), **_mean_scores(scores)}
+
+
+def _decode_scores(
+    model: nn.Module, d: TrainData, cfg: Config, device: torch.device, ddp: Dist, lang: str, mine: list[int]
+) -> dict[str, float]:
+    """BLEU/CIDEr-D of greedy captions in `lang` of the first val_images validation images with references in it."""
+    hyps, no_end, allowed, refs = {}, d.vocab.no_end_mask(), d.vocab.allowed(lang), d.val_refs[lang]
+    k = [i for i in mine if i < cfg.train.val_images and refs[i]]
     for s in range(0, len(k), 256):
         feats = torch.from_numpy(d.store.get(d.kind, d.val_rows[k[s : s + 256]].tolist())).to(device)
         st = TorchStepper(model, feats, no_end)
-        st.first = d.vocab.first()  # captions in the default language (English), like the references
+        st.first = d.vocab.first(lang)
         st.forbid = None if allowed is None else np.broadcast_to(~allowed, (len(feats), len(allowed)))
         for i, cap in zip(k[s : s + 256], greedy(st, cfg.train.max_len), strict=True):
             hyps[str(i)] = d.vocab.decode(cap.tokens, articles=True)
     hyps = {key: v for part in all_gather(hyps, ddp) for key, v in part.items()}
-    refs = {key: d.val_refs[int(key)] for key in hyps}
-    model.train()
-    scores = bleu_cider(refs, hyps) if cfg.train.val_images > 0 else {}  # 0: no decoding, so no scores to report
-    return {"val_loss": total / max(1, count), **scores}
+    return bleu_cider({key: refs[int(key)] for key in hyps}, hyps)
+
+
+def _mean_scores(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """One language's scores as they are; with several, each under its language ('CIDEr-D ru') and their mean
+    under the plain names, which choose the best epoch (every language the model writes counts alike)."""
+    if len(scores) <= 1:
+        return next(iter(scores.values()), {})
+    out = {f"{k} {lang}": v for lang, sc in scores.items() for k, v in sc.items()}
+    return out | {k: float(np.mean([sc[k] for sc in scores.values()])) for k in next(iter(scores.values()))}
 
 
 def train(cfg: Config, resume: bool = False) -> Progress:
