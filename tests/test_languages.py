@@ -151,6 +151,8 @@ def bilingual_run(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:  #
                     rows.append({"image": f"{name}_{shape}_{k}.png", "caption": f"a {name} {shape}", "split": split})
                 rows.append({"image": f"{name}_{shape}_{k}.png", "caption": f"{RU[name]} {RU_SHAPE[shape]}",
                              "lang": "ru", "split": split})  # fmt: skip
+    Image.new("RGB", (64, 64), (90, 90, 90)).save(root / "grey.png")  # captioned in no language the model learns
+    rows.append({"image": "grey.png", "caption": "un quadrato grigio", "lang": "und", "split": "train"})
     (root / "caps.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     prepare("jsonl", root / "caps.jsonl", root / "data", min_count=1)
     extract(root / "data", root / "data" / "features", encoder, workers=0)
@@ -203,6 +205,15 @@ def test_validation_scores_each_language_and_chooses_on_their_mean(bilingual_run
     assert re.search(
         r"best validation CIDEr-D [0-9.]+ \(BLEU-4 [0-9.]+, the mean over en, ru\)", capsys.readouterr().out
     )
+
+
+def test_training_leaves_out_images_with_no_caption_in_a_taught_language(bilingual_run: Path) -> None:
+    from captioner.config import load_config
+    from captioner.train_data import load_data
+
+    d = load_data(load_config(None, [f"train.data={bilingual_run / 'data'}"]))
+    assert d.store.row["grey.png"] not in d.train_rows.tolist() and all(d.train_caps)
+    assert len(d.train_rows) == 2 * 2 * len(COLORS)
 
 
 def test_languages_with_too_few_captions_or_unknown_are_not_taught(caplog) -> None:

@@ -19,6 +19,7 @@ from .models import feature_kind
 from .text import END_IX, UNK_IX, Vocab
 
 log = logging.getLogger(__name__)
+SPLITS = ("train", "val")
 
 
 @dataclass
@@ -57,10 +58,10 @@ def load_data(cfg: Config) -> TrainData:
             f"{store.path}: no '{kind}' features (it holds {held}); set model.feature to one of those, "
             "or run `captioner extract --grid` for attention"
         )
-    split = {s: [it for it in items if it.split == s and it.image in store.row] for s in ("train", "val")}
+    # images with features and a caption in a language the vocabulary teaches (prepare.taught_languages)
+    split = {s: [it for it in items if it.split == s and it.image in store.row and _known(vocab, it)] for s in SPLITS}
     if not split["train"]:
         raise CaptionerError(f"{data}: no training images with features")
-    split["val"] = [it for it in split["val"] if _known(vocab, it)]
     d = TrainData(
         store,
         vocab,
@@ -97,7 +98,7 @@ def _encode(vocab: Vocab, it: Item, max_len: int) -> list[list[int]]:
 
 
 def _known(vocab: Vocab, it: Item) -> bool:
-    """The item has a caption in a language the vocabulary knows (validation skips the others)."""
+    """The item has a caption in a language the vocabulary knows (training and validation skip the others)."""
     return not vocab.langs or any(t in vocab.langs for t in it.langs)
 
 
