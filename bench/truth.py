@@ -89,7 +89,7 @@ def caption_all(cap: Captioner, x: np.ndarray, rules: bool) -> list[str]:
         if rules:
             sights = look(xb, rt.spec)
         else:
-            sights = [Sight(bool(p), frozenset(COLOURS), 0) for p in photo_like(xb)]
+            sights = [Sight(bool(p), frozenset(COLOURS), None) for p in photo_like(xb)]
         out += [rt.vocab.decode(c[0].tokens, articles=True) for c in decode(st, sights, cap.rules(), rt.max_len)]
     return out
 
@@ -130,7 +130,7 @@ def corpus_cost(checkpoint: str, data: Path) -> None:
     if seen is None:
         raise SystemExit(f"{data}: the test split's images are missing")
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
-    for name, sights in (("truth rules", seen), ("naming rule only", [Sight(s.photo, ALL, 0) for s in seen])):
+    for name, sights in (("truth rules", seen), ("naming rule only", [Sight(s.photo, ALL, None) for s in seen])):
         caps = decode_rows(ck, store, sp.rows, 3, 1, sights)
         hyps = {i: ck.vocab.decode(c[0].tokens, articles=True) for i, c in zip(sp.ids, caps, strict=True)}
         m = coco_metrics(refs, hyps, meteor=False)

@@ -74,6 +74,29 @@ def test_no_decoder_says_a_colour_the_image_does_not_show(kind: str) -> None:
         assert all(set(t) & {5, 6, 11} <= allowed[i] for t in said), (i, said)
 
 
+def test_a_photo_without_faces_says_no_person_word_unless_an_offered_class_does() -> None:
+    m = _copy_model()
+    v = m.head.out_features
+    with torch.no_grad():
+        m.head.bias[8] += 12.0  # a decoder that loves the person word 8 ("man")
+        m.gate.bias.fill_(-1e4)  # its copy path would offer other words
+    feats = torch.zeros(4, D + 1000)
+    feats[3, D + 4] = 12.0  # image 3's encoder offers class 4, whose word is 8 (a person class: scuba diver)
+    assert int(m.class_word[4]) == 8
+    sights = [Sight(True, ALL, 0), Sight(True, ALL, None), Sight(False, ALL, 0), Sight(True, ALL, 0)]
+    rules = Rules(v, {}, (), (), 0.0, person_ids=(8, 9))
+    st = TorchStepper(m, feats)
+    st.forbid = rules.forbid(sights, st.offered())
+    assert st.forbid[0, [8, 9]].all() and not st.forbid[1:, 8].any() and st.forbid[3, 9]
+    said = [greedy(st, 6)[i].tokens for i in range(4)]
+    assert 8 not in said[0] and all(8 in t for t in said[1:])  # not looked for, a drawing, offered: unchanged
+    beams = [c.tokens for c in beam_search(st, 3, 6, n_best=3)[0]]
+    samples = [sample(st, 6, temperature=1.5, seed=s)[0].tokens for s in range(3)]
+    assert not any({8, 9} & set(t) for t in beams + samples)
+    got = decode(TorchStepper(m, feats), sights, rules, 6, beam=3)
+    assert 8 not in got[0][0].tokens and 8 in got[1][0].tokens
+
+
 def test_photos_with_faces_say_a_person_and_confident_photos_their_class() -> None:
     m = _copy_model()
     vocab = _vocab()

@@ -3,7 +3,9 @@
 For each image, a Sight (read off the encoder's own input square): whether it is a photo (images.photo_like),
 which colours its centre shows (colours.py) and, in photos, how many faces OpenCV finds (people.py). Then
 decode(), in order:
-  1. colour words naming a colour the image's centre does not show are never said (Stepper.forbid);
+  1. words the image gives no ground for are never said (Stepper.forbid): colour words naming a colour its
+     centre does not show; in a photo where faces were looked for and none found, words for a person ("a man",
+     "a european") unless one of the encoder's offered classes says it (scuba diver, groom, ballplayer);
   2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
   3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person; in
      Russian "человек", "люди", and so on: PERSON_WORDS); else a photo whose top ImageNet class's word
@@ -20,7 +22,7 @@ import numpy as np
 from .colours import centre, colour_shares, colour_words, shown
 from .decoding import Caption, Must, Stepper, beam_search, greedy, require, sample
 from .images import photo_like
-from .people import count_people
+from .people import count_people, person_words
 from .spec import EncoderSpec
 from .text import PAD_IX, START_IX, Vocab
 
@@ -31,7 +33,7 @@ class Sight:
 
     photo: bool
     colours: frozenset[str]  # colours.shown of the centre of the encoder's square
-    people: int  # faces found (photos only; 0 for drawings)
+    people: int | None  # faces found (photos only; 0 for drawings); None: not looked for (the browser page)
 
 
 def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
@@ -51,7 +53,7 @@ def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
         Sight(
             bool(ph),
             shown(colour_shares(centre(im))),
-            count_people(im) if people and ph else 0,
+            (count_people(im) if people else None) if ph else 0,
         )
         for im, ph in zip(rgb, photos, strict=True)
     ]
@@ -67,6 +69,15 @@ PERSON_WORDS = {
 }
 
 
+def saying_person(tag: str) -> frozenset[str]:
+    """The words that say a person in a language: English's from WordNet (people.person_words), others' their
+    PERSON_WORDS nouns."""
+    if tag == "en":
+        return person_words()
+    person, people = PERSON_WORDS.get(tag, ((), ()))
+    return frozenset(person[-1:] + people)
+
+
 @dataclass(frozen=True)
 class Rules:
     """The truth rules over one vocabulary in one language: the token captions start from, the words outside the
@@ -80,6 +91,7 @@ class Rules:
     first: int = START_IX
     outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
     rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
+    person_ids: tuple[int, ...] = ()  # every word that says a person (people.person_words; elsewhere PERSON_WORDS)
 
     @classmethod
     def for_vocab(cls, vocab: Vocab, name_threshold: float, lang: str | None = None) -> Rules:
@@ -98,15 +110,21 @@ class Rules:
             first,
             None if allowed is None else ~allowed,
             None if tag == "en" else {ids[e]: ids[w] for e, w in names.items() if e in ids and w in ids},
+            tuple(sorted(ids[w] for w in saying_person(tag) if w in ids)),
         )
 
-    def forbid(self, sights: list[Sight]) -> np.ndarray:
-        """(B, V) bool: the colour words each image does not show, and the words of other languages."""
+    def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """(B, V) bool: the colour words each image does not show, the words of other languages, and in photos
+        looked at for faces with none found, the person words none of the offered classes (copy models) says."""
         out = np.zeros((len(sights), self.vocab_size), dtype=bool)
         if self.outside is not None:
             out[:] = self.outside
         for i, s in enumerate(sights):
             out[i, [w for w, cs in self.colour_ids.items() if not cs & s.colours]] = True
+            if s.photo and s.people == 0:
+                classes = set() if offered is None else {self.rename.get(int(w), -1) if self.rename else int(w)
+                                                         for w in offered[1][i]}  # fmt: skip
+                out[i, [w for w in self.person_ids if w not in classes]] = True
         return out
 
     def musts(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None) -> list[Must | None]:
@@ -115,7 +133,7 @@ class Rules:
         reaches name_threshold (copy models) say that class's word; else nothing."""
         out: list[Must | None] = []
         for i, s in enumerate(sights):
-            said = self.people if s.people > 1 else self.person
+            said = self.people if (s.people or 0) > 1 else self.person
             if s.photo and s.people and said:
                 out.append(Must(exact=said))
             elif s.photo and offered is not None and self.confident(offered, i):
@@ -150,9 +168,10 @@ def decode(
 ) -> list[list[Caption]]:
     """n-best captions per image of the stepper's batch under the rules (module docstring). beam 1 is greedy;
     temperature > 0 samples (colour rule only: a sample is not made to hold a word)."""
-    st.forbid, st.first = rules.forbid(sights), rules.first
+    offered = st.offered()
+    st.forbid, st.first = rules.forbid(sights, offered), rules.first
     if temperature > 0:
         return [[c] for c in sample(st, max_len, temperature, seed=seed)]
     nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=max(1, n_best))
-    offered = st.offered() if rules.name_threshold > 0 else None
-    return require(st, nbest, rules.musts(sights, offered), max(1, beam), max_len)
+    confident = offered if rules.name_threshold > 0 else None
+    return require(st, nbest, rules.musts(sights, confident), max(1, beam), max_len)
