@@ -6,8 +6,9 @@
 MediaPipe 0.10.14 (Apache-2.0) is the last release whose wheel carries its models (face_detection_*.tflite);
 later ones download them. It is not a dependency of captioner: it pulls in jax, jaxlib and a second OpenCV
 build (opencv-contrib-python beside opencv-python-headless, both installing cv2; 1.1 GB in the venv), so it
-runs in a venv of its own. Photos: bench/truth.py's six people photos (scikit-image's astronaut and camera,
-matplotlib's grace_hopper, Tux Paint's two firemen and paratrooper) and, as negatives, scikit-image's other
+runs in a venv of its own. Photos: bench/truth.py's eight people photos (scikit-image's astronaut and camera,
+matplotlib's grace_hopper, OpenCV's messi5 and basketball1 from Debian's opencv-doc, Tux Paint's two firemen
+and paratrooper) and, as negatives, scikit-image's other
 photos and the first 60 Tux Paint animal photo stamps (flattened on white, as captioner reads them). Prints,
 per detector setting, the people photos with a face found and the negatives with one."""
 
@@ -24,6 +25,7 @@ from PIL import Image
 SK = Path(sd.__file__).parent
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 PEOPLE = [SK / "astronaut.png", SK / "camera.png", Path(cb.get_sample_data("grace_hopper.jpg", asfileobj=False))]
+PEOPLE += [Path("/usr/share/doc/opencv-doc/examples/data") / f for f in ("messi5.jpg", "basketball1.png")]
 PEOPLE += [STAMPS / "people/fireman200b.png", STAMPS / "people/fireman240a.png", STAMPS / "military/paratrooper.png"]
 
 

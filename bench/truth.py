@@ -9,8 +9,9 @@ DATA is the open corpus the checkpoint was trained on (`captioner data open-clip
   in Tux Paint's own PNG or JPEG, and colours.py names them. A caption has a false colour when it says a colour
   word none of whose colours reaches colours.PRESENT of the object; colour recall is the share of cut-outs
   whose object is mostly (>= DOMINANT) one chromatic colour whose caption names it;
-- people: scikit-image's astronaut and camera, matplotlib's grace_hopper and Tux Paint's photo stamps of people
-  (two firemen, a paratrooper); the named photos without people are the negatives (animals and objects).
+- people: scikit-image's astronaut and camera, matplotlib's grace_hopper, Tux Paint's photo stamps of people
+  (two firemen, a paratrooper) and OpenCV's sample photos of people (Debian `opencv-doc`: a footballer,
+  two men with a basketball); the named photos without people are the negatives (animals and objects).
   (scikit-image's lfw_subset faces are 25 x 25 grey crops: scaled up, images.photo_like reads them as drawings,
   flat share 5-13%, so they cannot test a rule for photos.) A person word is a noun whose first WordNet sense
   is a person, or one of people.GROUP_WORDS ('person' itself is under noun.Tops).
@@ -55,6 +56,8 @@ STAMPS = Path("/usr/share/tuxpaint/stamps")
 DOMINANT = 0.5
 ALL = frozenset(COLOURS)
 PEOPLE_STAMPS = ("people/fireman200b.png", "people/fireman240a.png", "military/paratrooper.png")
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")  # apt-get install opencv-doc
+OPENCV_PEOPLE = ("messi5.jpg", "basketball1.png")  # (basketball2.png is the next video frame of the second)
 
 
 def people_set() -> list[tuple[Image.Image, str]]:
@@ -64,6 +67,9 @@ def people_set() -> list[tuple[Image.Image, str]]:
     sk = Path(sd.__file__).parent
     out = [(open_image(sk / f), f) for f in ("astronaut.png", "camera.png")]
     out.append((open_image(Path(cb.get_sample_data("grace_hopper.jpg", asfileobj=False))), "grace_hopper.jpg"))
+    if not (OPENCV_DATA / OPENCV_PEOPLE[0]).is_file():
+        raise SystemExit(f"{OPENCV_DATA}: OpenCV's sample photos are missing; apt-get install opencv-doc")
+    out += [(open_image(OPENCV_DATA / f), f) for f in OPENCV_PEOPLE]
     return out + [(open_image(STAMPS / s), s) for s in PEOPLE_STAMPS]
 
 
