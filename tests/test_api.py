@@ -26,8 +26,8 @@ def test_readme_python_example_runs_and_names_the_cat(monkeypatch) -> None:
         exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - the documented example, as written
     first, second, third = out.getvalue().splitlines()
     assert first.startswith("a cat ") and "Egyptian cat" in first
-    assert second == "['an espresso', 'a rocket']"
-    assert third == "кошка ('ca', 'da', 'de', 'en')"
+    assert second == "['an espresso coffee', 'a rocket']"
+    assert third == "кошка ('de', 'en', 'es', 'fr', 'ru')"
 
 
 def test_readme_caption_commands_print_what_the_readme_shows(monkeypatch, capsys) -> None:

@@ -76,8 +76,8 @@ def test_copy_export_matches_torch_and_int8_is_small(tmp_path: Path) -> None:
     s = _sessions(tmp_path / "x")
     state = s["init"].run(None, {"features": feats})
     ts = ck.model.init_state(torch.from_numpy(feats))
-    for got, name in zip(state, m["state"], strict=True):
-        np.testing.assert_allclose(got, ts[name].detach().numpy(), atol=1e-5)
+    for got, name in zip(state, m["state"], strict=True):  # float32 sums of 2,280 terms, reordered: ~1e-6 relative
+        np.testing.assert_allclose(got, ts[name].detach().numpy(), rtol=1e-5, atol=1e-5)
     logp, *_ = s["decoder"].run(
         None, {"token": np.full(4, START_IX, np.int64), **dict(zip(m["state"], state, strict=True))}
     )
