@@ -61,7 +61,7 @@ def load_data(cfg: Config) -> TrainData:
     # images with features and a caption in a language the vocabulary teaches (prepare.taught_languages)
     split = {s: [it for it in items if it.split == s and it.image in store.row and _known(vocab, it)] for s in SPLITS}
     if not split["train"]:
-        raise CaptionerError(f"{data}: no training images with features")
+        raise CaptionerError(f"{data}: no training images with features and a caption in a language its vocabulary has")
     d = TrainData(
         store,
         vocab,
