@@ -122,8 +122,7 @@ class Rules:
         for i, s in enumerate(sights):
             out[i, [w for w, cs in self.colour_ids.items() if not cs & s.colours]] = True
             if s.photo and s.people == 0:
-                classes = set() if offered is None else {self.rename.get(int(w), -1) if self.rename else int(w)
-                                                         for w in offered[1][i]}  # fmt: skip
+                classes = set() if offered is None else {self.said(int(w)) for w in offered[1][i]}
                 out[i, [w for w in self.person_ids if w not in classes]] = True
         return out
 
@@ -143,8 +142,8 @@ class Rules:
         return out
 
     def said(self, word: int) -> int:
-        """A class word's id in the caption's language: itself in English, else its translation."""
-        return word if self.rename is None else self.rename[word]
+        """A class word's id in the caption's language: itself in English, else its translation (-1: none)."""
+        return word if self.rename is None else self.rename.get(word, -1)
 
     def confident(self, offered: tuple[np.ndarray, np.ndarray], i: int) -> bool:
         """Image i's top class's word reaches name_threshold (> 0) over the offered classes that say it, and is
