@@ -3,15 +3,18 @@
     python bench/faces.py
 
 Prints, for OpenCV's default frontal-face cascade (5 neighbours), the 'alt2' cascade that people.py uses at
-several window growths between scales and thresholds (people.py's own marked), and the HOG pedestrian detector:
+several window growths between scales and thresholds (people.py's own marked), OpenCV's whole-body and upper-body
+cascades and the HOG pedestrian detector:
 how many of Tux Paint's photo stamps without people fire it (raster stamps outside 'cartoon' folders with more
 than 1,000 colours, firemen and paratrooper left out), how many of scikit-image's 100 lfw_subset faces it
-finds, and its time per stamp. (The stamps include bench/truth.py's negatives: the setting is chosen here on
-false hits, lfw faces and time, not on truth.py's people photos.)"""
+finds, how many of bench/truth.py's 8 people photos it fires on, and its time per stamp. (The stamps include
+bench/truth.py's negatives: the setting is chosen here on false hits, lfw faces and time; truth.py's people
+photos are reported, not chosen on.)"""
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +23,9 @@ import cv2
 import numpy as np
 import skimage.data as sd
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from truth import people_set  # noqa: E402
 
 from captioner import people
 from captioner.images import open_image
@@ -47,6 +53,7 @@ def main() -> None:
         rgba = np.asarray(Image.open(p).convert("RGBA")).reshape(-1, 4)
         if len(np.unique(rgba, axis=0)) > 1000:
             stamps.append(square(open_image(p)))
+    persons = [square(im) for im, _ in people_set()]
     faces = [square(Image.fromarray((f * 255).round().astype(np.uint8)).convert("RGB")) for f in sd.lfw_subset()[:100]]
     default = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     hog = cv2.HOGDescriptor()
@@ -57,6 +64,10 @@ def main() -> None:
 
     def haar(a: np.ndarray) -> bool:
         return len(default.detectMultiScale(grey(a), 1.1, 5, minSize=(24, 24))) > 0
+
+    def body(name: str) -> Callable[[np.ndarray], bool]:
+        c = cv2.CascadeClassifier(cv2.data.haarcascades + f"haarcascade_{name}.xml")
+        return lambda a: len(c.detectMultiScale(grey(a), 1.1, 3, minSize=(24, 24))) > 0
 
     def pedestrians(a: np.ndarray) -> bool:
         return len(hog.detectMultiScale(grey(a), winStride=(8, 8), padding=(8, 8), scale=1.05)[0]) > 0
@@ -73,13 +84,16 @@ def main() -> None:
     for step, n in [(1.1, 3), (1.1, 2), (1.2, 2), (1.25, 3), (1.25, 2), (1.3, 2)]:
         mark = " (people.py)" if (step, n) == chosen else ""
         detectors[f"frontalface_alt2, step {step}, {n} neighbours{mark}"] = alt2(step, n)
+    detectors["fullbody cascade, step 1.1, 3 neighbours"] = body("fullbody")
+    detectors["upperbody cascade, step 1.1, 3 neighbours"] = body("upperbody")
     detectors["HOG pedestrians"] = pedestrians
     print(f"{len(stamps)} Tux Paint photo stamps without people, {len(faces)} lfw_subset faces")
     for name, fires in detectors.items():
         t = time.perf_counter()
         hits = sum(map(fires, stamps))
         ms = (time.perf_counter() - t) / len(stamps) * 1e3
-        print(f"{name:54s} fires on {hits:3d} stamps, finds {sum(map(fires, faces)):3d} faces, {ms:4.1f} ms a stamp")
+        print(f"{name:54s} fires on {hits:3d} stamps, finds {sum(map(fires, faces)):3d} faces and "
+              f"{sum(map(fires, persons))} of {len(persons)} people photos, {ms:4.1f} ms a stamp")  # fmt: skip
     people.SCALE_STEP = chosen[0]
 
 

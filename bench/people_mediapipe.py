@@ -1,4 +1,4 @@
-"""Would a better face detector reach the people goal? MediaPipe's BlazeFace beside people.py's OpenCV cascade.
+"""Would a better detector reach the people goal? MediaPipe's BlazeFace, BlazePose and person segmentation.
 
     python3.11 -m venv /tmp/mpv && /tmp/mpv/bin/pip install mediapipe==0.10.14 scikit-image
     /tmp/mpv/bin/python bench/people_mediapipe.py
@@ -10,7 +10,9 @@ runs in a venv of its own. Photos: bench/truth.py's eight people photos (scikit-
 matplotlib's grace_hopper, OpenCV's messi5 and basketball1 from Debian's opencv-doc, Tux Paint's two firemen
 and paratrooper) and, as negatives, scikit-image's other
 photos and the first 60 Tux Paint animal photo stamps (flattened on white, as captioner reads them). Prints,
-per detector setting, the people photos with a face found and the negatives with one."""
+per detector setting, the people photos it fires on and the negatives it fires on: BlazeFace (faces),
+BlazePose (a whole-body pose: its detector, then the landmark model, static images) and selfie segmentation
+(a person mask; it fires where the mask covers at least the smallest share it covers on a people photo)."""
 
 from __future__ import annotations
 
@@ -47,10 +49,21 @@ def main() -> None:
         for thr in (0.3, 0.5):
             with fd.FaceDetection(model_selection=model, min_detection_confidence=thr) as det:
                 hit = {p: bool(det.process(a).detections) for p, a in images.items()}
-            found = [p.name for p in PEOPLE if hit[p]]
-            false = [p.name for p in negatives if hit[p]]
-            print(f"BlazeFace {name}, score >= {thr}: people photos {len(found)}/{len(PEOPLE)} {found}; "
-                  f"negatives {len(false)}/{len(negatives)} {false}")  # fmt: skip
+            report(f"BlazeFace {name}, score >= {thr}", hit, negatives)
+    for thr in (0.5, 0.6, 0.7, 0.8):
+        with mp.solutions.pose.Pose(static_image_mode=True, min_detection_confidence=thr) as pose:
+            hit = {p: pose.process(a).pose_landmarks is not None for p, a in images.items()}
+        report(f"BlazePose, score >= {thr}", hit, negatives)
+    with mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as seg:
+        share = {p: float(np.mean(seg.process(a).segmentation_mask > 0.5)) for p, a in images.items()}
+    least = min(share[p] for p in PEOPLE)
+    report(f"selfie segmentation, mask share >= {least:.3f}", {p: s >= least for p, s in share.items()}, negatives)
+
+
+def report(name: str, hit: dict[Path, bool], negatives: list[Path]) -> None:
+    found = [p.name for p in PEOPLE if hit[p]]
+    false = [p.name for p in negatives if hit[p]]
+    print(f"{name}: people photos {len(found)}/{len(PEOPLE)} {found}; negatives {len(false)}/{len(negatives)} {false}")
 
 
 if __name__ == "__main__":
