@@ -1,10 +1,11 @@
-"""Which OpenCV detector says "a person"? Each one on the encoder's 224 x 224 square.
+"""Which detector says "a person"? Each one on the encoder's 224 x 224 square.
 
     python bench/faces.py
 
-Prints, for OpenCV's default frontal-face cascade (5 neighbours), the 'alt2' cascade that people.py uses at
-several window growths between scales and thresholds (people.py's own marked), OpenCV's whole-body and upper-body
-cascades and the HOG pedestrian detector:
+Prints, for people.py's detector (MediaPipe's BlazeFace full range, ONNX) at its threshold and below, and for
+OpenCV's detectors (opencv-python-headless, in the test extra): the default frontal-face cascade (5 neighbours),
+the 'alt2' cascade that people.py used until 2026-12-03 at several window growths between scales and
+thresholds, the whole-body and upper-body cascades and the HOG pedestrian detector:
 how many of Tux Paint's photo stamps without people fire it (raster stamps outside 'cartoon' folders with more
 than 1,000 colours, firemen and paratrooper left out), how many of scikit-image's 100 lfw_subset faces it
 finds, how many of bench/truth.py's 8 people photos it fires on, and its time per stamp. (The stamps include
@@ -27,9 +28,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from truth import people_set  # noqa: E402
 
-from captioner import people
 from captioner.images import open_image
-from captioner.people import count_people
+from captioner.people import MIN_SCORE, count_people
 from captioner.spec import EncoderSpec, preprocess
 from captioner.truth import pixels
 
@@ -72,17 +72,21 @@ def main() -> None:
     def pedestrians(a: np.ndarray) -> bool:
         return len(hog.detectMultiScale(grey(a), winStride=(8, 8), padding=(8, 8), scale=1.05)[0]) > 0
 
+    alt2_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml")
+
     def alt2(step: float, neighbours: int) -> Callable[[np.ndarray], bool]:
-        def fires(a: np.ndarray) -> bool:
-            people.SCALE_STEP = step
-            return count_people(a, neighbours) > 0
+        return lambda a: len(alt2_cascade.detectMultiScale(grey(a), step, neighbours, minSize=(24, 24))) > 0
 
-        return fires
+    def blazeface(score: float) -> Callable[[np.ndarray], bool]:
+        return lambda a: count_people(a, score) > 0
 
-    chosen = (people.SCALE_STEP, people.MIN_NEIGHBOURS)
-    detectors: dict[str, Callable[[np.ndarray], bool]] = {"frontalface_default, step 1.1, 5 neighbours": haar}
+    detectors: dict[str, Callable[[np.ndarray], bool]] = {}
+    for score in (MIN_SCORE, 0.5, 0.4):
+        mark = " (people.py)" if score == MIN_SCORE else ""
+        detectors[f"BlazeFace full range, score >= {score}{mark}"] = blazeface(score)
+    detectors["frontalface_default, step 1.1, 5 neighbours"] = haar
     for step, n in [(1.1, 3), (1.1, 2), (1.2, 2), (1.25, 3), (1.25, 2), (1.3, 2)]:
-        mark = " (people.py)" if (step, n) == chosen else ""
+        mark = " (people.py before)" if (step, n) == (1.25, 2) else ""
         detectors[f"frontalface_alt2, step {step}, {n} neighbours{mark}"] = alt2(step, n)
     detectors["fullbody cascade, step 1.1, 3 neighbours"] = body("fullbody")
     detectors["upperbody cascade, step 1.1, 3 neighbours"] = body("upperbody")
@@ -94,7 +98,6 @@ def main() -> None:
         ms = (time.perf_counter() - t) / len(stamps) * 1e3
         print(f"{name:54s} fires on {hits:3d} stamps, finds {sum(map(fires, faces)):3d} faces and "
               f"{sum(map(fires, persons))} of {len(persons)} people photos, {ms:4.1f} ms a stamp")  # fmt: skip
-    people.SCALE_STEP = chosen[0]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from PIL import Image
 from captioner.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
 from captioner.decoding import beam_search, constrained_beam_search, greedy, sample
 from captioner.models.stepper import TorchStepper
-from captioner.people import MIN_NEIGHBOURS, count_people, faces, person_words, says_person
+from captioner.people import MIN_SCORE, SIZE, count_people, detect, faces, person_words, says_person
 from captioner.text import SPECIALS, Vocab
 from captioner.truth import Rules, Sight, decode, look, pixels
 from tests.test_models import D, _copy_model, _feats, _model
@@ -142,15 +142,42 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch
     from captioner.api import Captioner
 
     astronaut = _skimage("astronaut.png")
-    top = max(faces(astronaut, 1))  # the strongest face's score (agreeing windows)
-    counts = [count_people(astronaut, t) for t in range(1, top + 2)]
-    assert counts[MIN_NEIGHBOURS - 1] == 1 and counts[-1] == 0  # one face at the threshold, none above its score
+    top = faces(astronaut, 0.5)[0]  # the strongest face's score
+    grid = [0.5, MIN_SCORE, 0.7, 0.8, 0.9, top, top + 1e-6]
+    counts = [count_people(astronaut, t) for t in grid]
+    assert counts[1] == 1 and counts[-2] == 1 and counts[-1] == 0  # one face at the threshold, none above its score
     assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))  # a higher threshold never finds more
     assert count_people(_skimage("chelsea.png")) == 0 and count_people(_skimage("coffee.png")) == 0
     cap = Captioner.load()
     assert cap.caption(astronaut).caption == "a person"
-    monkeypatch.setattr(people, "MIN_NEIGHBOURS", top + 1)  # the face is now below the threshold...
+    monkeypatch.setattr(people, "MIN_SCORE", top + 1e-6)  # the face is now below the threshold...
     assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
+
+
+def test_face_detector_matches_mediapipe_on_the_same_pixels() -> None:
+    """Scores and box centres MediaPipe 0.10.14's FaceDetection (full range) gives on these 192 x 192 images
+    (`tools/blazeface_onnx.py --check`): the ONNX graph and people.py's decoding reproduce them."""
+    import matplotlib.cbook as cb
+    import skimage.data as sd
+
+    from captioner.images import open_image
+
+    def square(path: Path) -> np.ndarray:
+        return np.asarray(open_image(path).resize((SIZE, SIZE), Image.BILINEAR))
+
+    sk = Path(sd.__file__).parent
+    expected = {
+        sk / "astronaut.png": (0.9108, 0.439, 0.233),
+        sk / "camera.png": (0.8935, 0.462, 0.315),
+        Path(cb.get_sample_data("grace_hopper.jpg", asfileobj=False)): (0.8653, 0.521, 0.377),
+    }
+    for path, (score, cx, cy) in expected.items():
+        (got, box), *rest = detect(square(path))
+        assert not rest, path.name
+        assert abs(got - score) < 1e-3, (path.name, got)
+        assert abs((box[0] + box[2]) / 2 - cx) < 2e-3 and abs((box[1] + box[3]) / 2 - cy) < 2e-3, (path.name, box)
+    for name in ("chelsea.png", "coffee.png", "motorcycle_left.png", "horse.png"):
+        assert detect(square(sk / name)) == [], name
 
 
 def test_look_reads_the_encoders_square_back_to_pixels() -> None:

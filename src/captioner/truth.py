@@ -1,7 +1,7 @@
 """What the pixels say, and decoding held to it: the one place caption, evaluate, serve and the API decode.
 
 For each image, a Sight (read off the encoder's own input square): whether it is a photo (images.photo_like),
-which colours its centre shows (colours.py) and, in photos, how many faces OpenCV finds (people.py). Then
+which colours its centre shows (colours.py) and, in photos, how many faces BlazeFace finds (people.py). Then
 decode(), in order:
   1. words the image gives no ground for are never said (Stepper.forbid): colour words naming a colour its
      centre does not show; in a photo where faces were looked for and none found, words for a person ("a man",
