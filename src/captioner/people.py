@@ -39,7 +39,8 @@ def _session() -> Any:
 
 def _boxes(raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """(K, 16) raw regressions of the given anchors (K,) -> (K, 4) boxes (x0, y0, x1, y1) in [0, 1] of the square."""
-    ay, ax = (np.divmod(anchors, GRID)[0] + 0.5) / GRID, (np.divmod(anchors, GRID)[1] + 0.5) / GRID  # row-major
+    row, col = np.divmod(anchors, GRID)  # anchors run row-major over the 48 x 48 grid
+    ay, ax = (row + 0.5) / GRID, (col + 0.5) / GRID
     cx, cy = raw[:, 0] / SIZE + ax, raw[:, 1] / SIZE + ay
     w, h = raw[:, 2] / SIZE, raw[:, 3] / SIZE
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
