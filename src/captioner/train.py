@@ -176,7 +176,9 @@ def train(cfg: Config, resume: bool = False) -> Progress:
     Under torchrun every rank takes a disjoint slice of each global batch; only rank 0 writes."""
     ddp = setup(cfg.train.device)
     try:
-        return _train(cfg, resume, ddp)
+        prog = _train(cfg, resume, ddp)
+        barrier(ddp)  # rank 0 may still be plotting: tearing down gloo under a peer's feet aborted a rank (SIGABRT)
+        return prog
     finally:
         teardown(ddp)
 
