@@ -1,7 +1,7 @@
 """How much of an emoji's identity survives a change of style in the pooled encoder features? A headroom check
 for the held-out-style goal (60% of unseen-style emoji named).
 
-    python bench/held_out_probe.py DATA [--style twemoji]
+    python bench/held_out_probe.py DATA [--style twemoji] [--augment]
 
 DATA is the open corpus (`captioner data open-clipart`, with its features). The split is the held-out-style
 check's (data/heldout.py): train on the emoji images of the other styles in the training split, test on the
@@ -22,14 +22,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageFilter
 
 from captioner.baselines import nearest
 from captioner.data.heldout import held_out_style
-from captioner.data.manifest import Item, read_manifest
+from captioner.data.manifest import Item, dataset_root, read_manifest
+from captioner.encoders import load_encoder
 from captioner.features import FeatureStore
+from captioner.images import open_image
 
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
 EPOCH_GRID = (10, 25, 50, 100, 200)
+AUGMENTS = {"median 7": ImageFilter.MedianFilter(7), "blur 3": ImageFilter.GaussianBlur(3)}
 
 
 def emoji(items: list[Item], split: str, sources: set[str] | None = None) -> list[Item]:
@@ -40,6 +44,19 @@ def emoji(items: list[Item], split: str, sources: set[str] | None = None) -> lis
 def arrays(store: FeatureStore, items: list[Item], classes: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     rows = [store.row[it.image] for it in items]
     return store.get("pooled", rows), np.array([classes[it.extra["group"]] for it in items])
+
+
+def restyled(data: Path, items: list[Item]) -> dict[str, np.ndarray]:
+    """Pooled Lite0 features of every item's image under each of AUGMENTS, (N, D) per augmentation."""
+    enc, root = load_encoder("efficientnet-lite0"), dataset_root(data)
+    out = {}
+    for name, f in AUGMENTS.items():
+        rows = []
+        for s in range(0, len(items), 64):
+            ims: list[Image.Image] = [open_image(root / it.image).filter(f) for it in items[s : s + 64]]
+            rows.append(enc.forward_features(torch.stack([enc.preprocess(im) for im in ims])).pooled.numpy())
+        out[name] = np.concatenate(rows)
+    return out
 
 
 def fit(x: np.ndarray, y: np.ndarray, n: int, hidden: int, wd: float, epochs: tuple[int, ...],
@@ -72,6 +89,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data")
     ap.add_argument("--style", default="twemoji")
+    ap.add_argument("--augment", action="store_true", help="also train on restyled copies (AUGMENTS)")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     torch.set_num_threads(2)
@@ -100,6 +118,18 @@ def main() -> None:
         acc, wd, e = best
         test_acc = fit(tx, ty, len(classes), hidden, wd, (e,), (qx, qy))[e]
         print(f"| {name} probe | {acc:.1%} | {test_acc:.1%} | weight decay {wd:g}, {e} epochs |")
+    if a.augment:
+        extra = restyled(data, train)  # rows in `train` order; OpenMoji's are a subset
+        row = {it.image: i for i, it in enumerate(train)}
+        om_rows = [row[it.image] for it in om]
+        vxa = np.concatenate([vx, *(f[om_rows] for f in extra.values())])
+        txa = np.concatenate([tx, *extra.values()])
+        vya, tya = np.tile(vy, 1 + len(extra)), np.tile(ty, 1 + len(extra))
+        acc, wd, e = max(((acc, wd, e) for wd in WEIGHT_DECAYS
+                          for e, acc in fit(vxa, vya, len(classes), 0, wd, EPOCH_GRID, (ex, ey)).items()))  # fmt: skip
+        test_acc = fit(txa, tya, len(classes), 0, wd, (e,), (qx, qy))[e]
+        print(f"| linear probe, + {' and '.join(extra)} copies | {acc:.1%} | {test_acc:.1%} | "
+              f"weight decay {wd:g}, {e} epochs |")  # fmt: skip
 
 
 if __name__ == "__main__":
