@@ -79,6 +79,12 @@ def densify(t: tflite.Tensor, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def op_name(model: tflite.Model, op: tflite.Operator) -> str:
+    """The operator's builtin name (newer files keep small codes in the deprecated field too)."""
+    code = model.OperatorCodes(op.OpcodeIndex())
+    return OPS[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+
+
 def constants(model: tflite.Model, g: tflite.SubGraph) -> dict[int, np.ndarray]:
     """Every constant tensor as a dense fp32 (or int32) array, DEQUANTIZE and DENSIFY folded in."""
     out: dict[int, np.ndarray] = {}
@@ -90,8 +96,7 @@ def constants(model: tflite.Model, g: tflite.SubGraph) -> dict[int, np.ndarray]:
             out[i] = values if t.Sparsity() else values.reshape([int(d) for d in t.ShapeAsNumpy()])
     for k in range(g.OperatorsLength()):
         op = g.Operators(k)
-        name = OPS[max(model.OperatorCodes(op.OpcodeIndex()).BuiltinCode(),
-                       model.OperatorCodes(op.OpcodeIndex()).DeprecatedBuiltinCode())]  # fmt: skip
+        name = op_name(model, op)
         src, dst = int(op.Inputs(0)), int(op.Outputs(0))
         if name == "DENSIFY":
             out[dst] = densify(g.Tensors(src), out[src])
@@ -126,7 +131,7 @@ def convert(buf: bytes) -> onnx.ModelProto:
         if i not in names:
             if i not in const:
                 raise SystemExit(f"tensor {i} ({g.Tensors(i).Name()}) is used before it is made")
-            names[i] = f"c{i}"
+            names[i] = init(f"c{i}", const[i])  # a constant read by an operator as data
         return names[i]
 
     def init(key: str, value: np.ndarray) -> str:
@@ -142,8 +147,7 @@ def convert(buf: bytes) -> onnx.ModelProto:
 
     for k in range(g.OperatorsLength()):
         op = g.Operators(k)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        kind = OPS[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+        kind = op_name(model, op)
         ins = [int(i) for i in op.InputsAsNumpy()]
         out_ix = int(op.Outputs(0))
         out = names.setdefault(out_ix, f"t{out_ix}")
