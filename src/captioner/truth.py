@@ -1,13 +1,14 @@
 """What the pixels say, and decoding held to it: the one place caption, evaluate, serve and the API decode.
 
 For each image, a Sight (read off the encoder's own input square): whether it is a photo (images.photo_like),
-which colours its centre shows (colours.py) and, in photos, how many faces BlazeFace finds (people.py). Then
+which colours its centre shows (colours.py) and, in photos, how many people people.py finds (BlazeFace's
+faces or NanoDet's persons, the larger count). Then
 decode(), in order:
   1. words the image gives no ground for are never said (Stepper.forbid): colour words naming a colour its
-     centre does not show; in a photo where faces were looked for and none found, words for a person ("a man",
+     centre does not show; in a photo where people were looked for and none found, words for a person ("a man",
      "a european") unless one of the encoder's offered classes says it (scuba diver, groom, ballplayer);
   2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
-  3. a photo with one face says "a person", with more "people" (ImageNet has no class for a person; in
+  3. a photo with one person found says "a person", with more "people" (ImageNet has no class for a person; in
      Russian "человек", "люди", and so on: PERSON_WORDS); else a photo whose top ImageNet class's word
      reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
      says that word (copy models; in another language its translation from Vocab.translations, where there
@@ -33,7 +34,7 @@ class Sight:
 
     photo: bool
     colours: frozenset[str]  # colours.shown of the centre of the encoder's square
-    people: int | None  # faces found (photos only; 0 for drawings); None: not looked for (the browser page)
+    people: int | None  # people found (photos only; 0 for drawings); None: not looked for (the browser page)
 
 
 def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
@@ -46,7 +47,7 @@ def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
 
 
 def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
-    """Sights of a preprocessed batch (B, 3, S, S); people=False skips the face detector (counts 0)."""
+    """Sights of a preprocessed batch (B, 3, S, S); people=False skips the people detectors (counts None)."""
     rgb = pixels(x, spec)
     photos = photo_like(x)
     return [
@@ -59,7 +60,7 @@ def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
     ]
 
 
-# How each language says "a person" and "people" (the words a photo with faces is captioned with).
+# How each language says "a person" and "people" (the words a photo with people found is captioned with).
 PERSON_WORDS = {
     "en": (("a", "person"), ("people",)),
     "ru": (("человек",), ("люди",)),
@@ -115,7 +116,7 @@ class Rules:
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(B, V) bool: the colour words each image does not show, the words of other languages, and in photos
-        looked at for faces with none found, the person words none of the offered classes (copy models) says."""
+        looked at for people with none found, the person words none of the offered classes (copy models) says."""
         out = np.zeros((len(sights), self.vocab_size), dtype=bool)
         if self.outside is not None:
             out[:] = self.outside
@@ -127,7 +128,7 @@ class Rules:
         return out
 
     def musts(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None) -> list[Must | None]:
-        """Per image, what its first caption must say: photos with faces say "a person" (one face) or "people"
+        """Per image, what its first caption must say: photos with people found say "a person" (one) or "people"
         (more) and nothing else, since nothing in the model knows more about people; else photos whose top class
         reaches name_threshold (copy models) say that class's word; else nothing."""
         out: list[Must | None] = []
