@@ -4,7 +4,7 @@ its own runtime's bare encoder forward measured in the same run.
     python bench/caption_speed.py [--checkpoint DIR] [--images 200] [--export DIR]
 
 Single image: `captioner caption` on one JPEG at batch 1 (open, decode, resize, encoder, beam-3 search, the
-photo test, colours, faces and naming), best of 10, over the encoder's forward at batch 1.
+photo test, colours, people and naming), best of 10, over the encoder's forward at batch 1.
 Folder: `captioner caption` over N JPEGs (640x480) at batch 16, image decoding overlapped with the model, in
 images per second over the encoder's throughput at batch 16.
 Stages: where a single image's time goes (best of 10 each). Runtimes: PyTorch, onnxruntime fp32 and int8;
@@ -62,7 +62,7 @@ def stages(cap: Captioner, path: Path) -> dict[str, float]:
         - best_of(lambda: open_image(path), 10),
         "encoder": best_of(lambda: rt.encode(x), 10),
         "beam search": best_of(lambda: beam_search(st, 3, rt.max_len), 10),
-        "look (photo test, colours, faces)": best_of(lambda: look(x, rt.spec), 10),
+        "look (photo test, colours, people)": best_of(lambda: look(x, rt.spec), 10),
         "naming": best_of(lambda: require(st, nbest, musts, 3, rt.max_len), 10),
     }
     return {k: v * 1e3 for k, v in ms.items()}

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from truth import people_set  # noqa: E402
 
 from captioner.images import open_image
-from captioner.people import MIN_SCORE, count_people
+from captioner.people import MIN_SCORE, detect
 from captioner.spec import EncoderSpec, preprocess
 from captioner.truth import pixels
 
@@ -78,7 +78,7 @@ def main() -> None:
         return lambda a: len(alt2_cascade.detectMultiScale(grey(a), step, neighbours, minSize=(24, 24))) > 0
 
     def blazeface(score: float) -> Callable[[np.ndarray], bool]:
-        return lambda a: count_people(a, score) > 0
+        return lambda a: len(detect(a, score)) > 0
 
     detectors: dict[str, Callable[[np.ndarray], bool]] = {}
     for score in (MIN_SCORE, 0.5, 0.4):

@@ -119,7 +119,7 @@ def main() -> None:
         f"validation: {len(vpos)} vtest frames, {len(vneg)} photo stamps; check: {len(cpos)} people, {len(cneg)} other"
     )
     scorers: dict[str, Callable[[np.ndarray], float]] = {
-        "NanoDet-m person (people.py)": lambda r: max(people.persons(r, 0.0)[:1], default=0.0),
+        "NanoDet person (people.py)": lambda r: max(people.persons(r, 0.0)[:1], default=0.0),
         "BlazeFace face (people.py)": lambda r: max(people.faces(r, 0.0)[:1], default=0.0),
     }
     if a.centernet:

