@@ -1,7 +1,7 @@
 """End-to-end caption speed, from JPEG on disk to caption, for the PyTorch and onnxruntime paths, each against
 its own runtime's bare encoder forward measured in the same run.
 
-    python bench/caption_speed.py [--checkpoint DIR] [--images 200] [--export DIR]
+    python bench/caption_speed.py [--checkpoint DIR] [--images 200] [--export DIR] [--no-people]
 
 Single image: `captioner caption` on one JPEG at batch 1 (open, decode, resize, encoder, beam-3 search, the
 photo test, colours, people and naming), best of 10, over the encoder's forward at batch 1.
@@ -10,6 +10,7 @@ images per second over the encoder's throughput at batch 16.
 Stages: where a single image's time goes (best of 10 each). Runtimes: PyTorch, onnxruntime fp32 and int8;
 onnxruntime against PyTorch is printed too, and the share of captions each agrees on with PyTorch.
 Goals on 2 cores: single <= 1.25x the encoder, folder >= 0.8x the encoder's throughput.
+--no-people: as `captioner caption --no-people` (Captioner people=False): no people detectors on photos.
 """
 
 from __future__ import annotations
@@ -55,14 +56,14 @@ def stages(cap: Captioner, path: Path) -> dict[str, float]:
     rt, x = cap.runtime, cap.preprocess(open_image(path))[None]
     st, _ = rt.encode(x)
     nbest = beam_search(st, 3, rt.max_len)
-    musts = cap.rules().musts(look(x, rt.spec), st.offered())
+    musts = cap.rules().musts(look(x, rt.spec, cap.people), st.offered())
     ms = {
         "open+decode": best_of(lambda: open_image(path), 10),
         "resize+normalise": best_of(lambda: cap.preprocess(open_image(path)), 10)
         - best_of(lambda: open_image(path), 10),
         "encoder": best_of(lambda: rt.encode(x), 10),
         "beam search": best_of(lambda: beam_search(st, 3, rt.max_len), 10),
-        "look (photo test, colours, people)": best_of(lambda: look(x, rt.spec), 10),
+        "look (photo test, colours, people)": best_of(lambda: look(x, rt.spec, cap.people), 10),
         "naming": best_of(lambda: require(st, nbest, musts, 3, rt.max_len), 10),
     }
     return {k: v * 1e3 for k, v in ms.items()}
@@ -91,6 +92,7 @@ def main() -> None:
     )
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--no-people", action="store_true", help="skip the people detectors, as caption --no-people")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_photos(Path(tmp), a.images, captions=False)
@@ -100,9 +102,9 @@ def main() -> None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.images} JPEGs 640x480, beam 3")
         caps, rows = {}, {}
         runtimes = {
-            "torch": Captioner.load(a.checkpoint),
-            "onnx": Captioner.load(exported, runtime="onnx"),
-            "int8": Captioner.load(exported, runtime="onnx", int8=True),
+            "torch": Captioner.load(a.checkpoint, people=not a.no_people),
+            "onnx": Captioner.load(exported, runtime="onnx", people=not a.no_people),
+            "int8": Captioner.load(exported, runtime="onnx", int8=True, people=not a.no_people),
         }
         for name, cap in runtimes.items():
             r, caps[name] = run(cap, paths, a.batch_size)
