@@ -184,3 +184,16 @@ def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
             assert s.recv(200).startswith(b"HTTP/1.1 408")
             s.close()
         assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+
+
+def test_serve_no_people_skips_the_people_detectors() -> None:
+    """The bundled model says "a person" for the astronaut from the detectors; `serve --no-people` runs none."""
+    astronaut = (Path(__file__).parents[1] / "examples" / "images" / "astronaut.jpg").read_bytes()
+    bundled = Path(__file__).parents[1] / "models" / "open-clipart"
+    said = []
+    for extra in ((), ("--no-people",)):
+        with _server(bundled, *extra) as port:
+            r = httpx.post(f"http://127.0.0.1:{port}/caption", files={"image": ("a.jpg", astronaut)}, timeout=60)
+            assert r.status_code == 200, r.text
+            said.append(r.json()["caption"])
+    assert said[0] == "a person" and said[1] != "a person", said

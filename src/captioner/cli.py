@@ -229,7 +229,13 @@ def _serve(a: argparse.Namespace) -> None:
     from .serve.app import Limits, create_app
 
     cap = Captioner.load(
-        a.checkpoint, a.device, ensemble=a.ensemble, encoder_weights=a.encoder_weights, runtime=a.runtime, int8=a.int8
+        a.checkpoint,
+        a.device,
+        ensemble=a.ensemble,
+        encoder_weights=a.encoder_weights,
+        runtime=a.runtime,
+        int8=a.int8,
+        people=not a.no_people,
     )
     limits = Limits(
         max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout

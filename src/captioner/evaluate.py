@@ -112,7 +112,7 @@ def split_sights(ck: Any, sp: Split, root: Path) -> list[Sight] | None:
         try:
             x = preprocess(open_image(path), ck.spec)[None]
         except ImageError as e:
-            raise CaptionerError(f"{path}: {e} (needed to read the image's colours, faces and kind)") from None
+            raise CaptionerError(f"{path}: {e} (needed to read the image's colours, people and kind)") from None
         out += look(x, ck.spec)
     return out
 

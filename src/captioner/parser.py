@@ -12,6 +12,10 @@ from .data.rawitem import LANGS, SOURCES
 HELP = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
 CHECKPOINT_HELP = "checkpoint folder, or an export folder with --runtime onnx (default: the bundled model)"
 RUNTIME_HELP = "torch: a checkpoint folder; onnx: a folder from `captioner export` (needs '.[onnx]'; no PyTorch)"
+NO_PEOPLE_HELP = (
+    "skip the people detectors (most of the time a photo takes, bench/caption_speed.py): photos never say"
+    " 'a person' from them, and a word for a person is not ruled out"
+)
 INT8_HELP = "with --runtime onnx: the compact graphs of `export --int8` (int8 decoder, float16 encoder weights)"
 NAME_HELP = "copy models: name a photo's top ImageNet class at this probability (default: the checkpoint's; 0: off)"
 ENSEMBLE_HELP = "more checkpoints (same vocabulary and features) to decode with, averaging their word distributions"
@@ -140,12 +144,7 @@ def _add_caption(sub: Any) -> None:
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
-    s.add_argument(
-        "--no-people",
-        action="store_true",
-        help="skip the people detectors (most of the time a photo takes, bench/caption_speed.py): photos never say"
-        " 'a person' from them, and a word for a person is not ruled out",
-    )
+    s.add_argument("--no-people", action="store_true", help=NO_PEOPLE_HELP)
 
 
 def _add_serve(sub: Any) -> None:
@@ -166,6 +165,7 @@ def _add_serve(sub: Any) -> None:
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
     s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
+    s.add_argument("--no-people", action="store_true", help=NO_PEOPLE_HELP)
 
 
 def _add_export(sub: Any) -> None:

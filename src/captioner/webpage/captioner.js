@@ -435,7 +435,7 @@
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null) {
     const m = model.manifest, { first, outside, tag } = language(model, lang);
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
-    st.forbid = forbidden(model, x); // the page has no face detector: truth.py's people rule is left out
+    st.forbid = forbidden(model, x); // the page has no people detectors: truth.py's people rule is left out
     if (outside) st.forbid.forEach((_, i) => { if (outside[i]) st.forbid[i] = 1; });
     let caps = await beamSearch(st, beam, m.max_len, nBest);
     if (m.kind === "copy" && m.name_threshold > 0) {
