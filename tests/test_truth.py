@@ -173,6 +173,23 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch
     assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
 
 
+def test_a_photo_of_two_people_says_people_in_each_language() -> None:
+    """Two copies of the astronaut side by side: both detectors find two, and the caption is the plural word."""
+    import skimage.data as sd
+
+    from captioner.api import Captioner
+    from captioner.images import open_image
+
+    half = open_image(Path(sd.__file__).parent / "astronaut.png").crop((0, 0, 256, 512)).resize((112, 224))
+    two = Image.new("RGB", (224, 224))
+    two.paste(half, (0, 0))
+    two.paste(half, (112, 0))
+    x = np.asarray(two)
+    assert len(faces(x)) == 2 and len(persons(x)) == 2 and count_people(x) == 2
+    cap = Captioner.load()
+    assert cap.caption(two).caption == "people" and cap.caption(two, lang="ru").caption == "люди"
+
+
 def test_person_detector_matches_tensorflow_on_the_same_pixels() -> None:
     """The person scores TensorFlow gives running NanoDet's TensorFlow.js graph on these 416 x 416 images
     (`tools/nanodet_onnx.py --check`): the ONNX graph and people.py's decoding reproduce them."""
