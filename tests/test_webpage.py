@@ -100,10 +100,10 @@ def test_page_captions_equal_captioner_caption(page: tuple, capsys) -> None:
     from captioner.api import Captioner
 
     blind = Captioner.load(people=False).caption([str(p) for p in EXAMPLES])
-    assert got == {Path(r.source).name: r.caption for r in blind}  # every rule of truth.py but the face detector
+    assert got == {Path(r.source).name: r.caption for r in blind}  # every rule of truth.py but the people detectors
     assert main(["caption", *map(str, EXAMPLES)]) == 0
     want = {Path(k).name: v for k, v in (line.split("\t") for line in capsys.readouterr().out.splitlines())}
-    assert want.pop("astronaut.jpg") == "a person" != got.pop("astronaut.jpg")  # the one face among them
+    assert want.pop("astronaut.jpg") == "a person" != got.pop("astronaut.jpg")  # the one person among them
     assert got == want
     assert float(driver.find_element(By.ID, "timing").get_attribute("data-first")) > 0  # time to the first caption
     assert all(float(li.get_attribute("data-ms")) > 0 for li in driver.find_elements(By.CSS_SELECTOR, "#results li"))
