@@ -88,7 +88,7 @@ class Captioner:
     """A trained model and the encoder it was trained on; captions images end to end."""
 
     def __init__(self, runtime: Runtime, people: bool = True) -> None:
-        """people: run the people detectors on photos (truth.py); False leaves them out, as the browser page does."""
+        """people: run the people detectors on photos (truth.py); False leaves them out (caption --no-people)."""
         self.runtime, self.people = runtime, people
         self._rules: dict[str | None, Rules] = {}
 

@@ -34,7 +34,7 @@ class Sight:
 
     photo: bool
     colours: frozenset[str]  # colours.shown of the centre of the encoder's square
-    people: int | None  # people found (photos only; 0 for drawings); None: not looked for (the browser page)
+    people: int | None  # people found (photos only; 0 for drawings); None: not looked for (people=False)
 
 
 def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:

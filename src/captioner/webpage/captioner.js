@@ -22,12 +22,14 @@
     if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
     return 0;
   }
+  const BICUBIC = { support: 2, weight: bicubic };
+  const BILINEAR = { support: 1, weight: (x) => Math.max(0, 1 - Math.abs(x)) };
 
   // Integer weights of each output sample over the input samples in0..in1 (float32, as Pillow's box is).
-  function coefficients(inSize, in0, in1, outSize) {
+  function coefficients(inSize, in0, in1, outSize, filter) {
     const scale = Math.fround(in1 - in0) / outSize;
     const filterscale = Math.max(scale, 1);
-    const support = 2 * filterscale;
+    const support = filter.support * filterscale;
     const ksize = Math.ceil(support) * 2 + 1;
     const bounds = new Int32Array(outSize * 2), kk = new Float64Array(outSize * ksize);
     for (let xx = 0; xx < outSize; xx++) {
@@ -36,7 +38,7 @@
       const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
       let ww = 0;
       for (let x = 0; x < xmax; x++) {
-        const w = bicubic((x + xmin - center + 0.5) / filterscale);
+        const w = filter.weight((x + xmin - center + 0.5) / filterscale);
         kk[xx * ksize + x] = w;
         ww += w;
       }
@@ -55,8 +57,8 @@
   }
 
   // One pass over RGB rows (horizontal) or columns (vertical): img {w, h, d: Uint8Array RGB}.
-  function pass(img, outSize, in0, in1, horizontal) {
-    const { ksize, bounds, kk } = coefficients(horizontal ? img.w : img.h, in0, in1, outSize);
+  function pass(img, outSize, in0, in1, horizontal, filter = BICUBIC) {
+    const { ksize, bounds, kk } = coefficients(horizontal ? img.w : img.h, in0, in1, outSize, filter);
     const w = horizontal ? outSize : img.w, h = horizontal ? img.h : outSize;
     const d = new Uint8Array(w * h * 3);
     for (let y = 0; y < h; y++) {
@@ -103,6 +105,21 @@
       img = reduce(img, fx, fy);
     }
     return pass(pass(img, nw, box[0], box[2], true), nh, box[1], box[3], false);
+  }
+
+  // Image.resize((nw, nh), BILINEAR), as people.py resizes the square for its detectors.
+  function bilinear(img, nw, nh) {
+    return pass(pass(img, nw, 0, img.w, true, BILINEAR), nh, 0, img.h, false, BILINEAR);
+  }
+
+  // truth.pixels: the encoder's input (3, S, S) back to RGB bytes, x * std + mean in float32, rounded half to even.
+  function squarePixels(x, spec) {
+    const s = spec.input_size, n = s * s, d = new Uint8Array(3 * n);
+    for (let c = 0; c < 3; c++) {
+      const m = Math.fround(spec.mean[c]), sd = Math.fround(spec.std[c]);
+      for (let i = 0; i < n; i++) d[3 * i + c] = Math.min(255, Math.max(0, roundHalfEven(Math.fround(Math.fround(x[c * n + i] * sd) + m))));
+    }
+    return { w: s, h: s, d };
   }
 
   // spec.preprocess: RGBA pixels (alpha composited on white as Pillow's alpha_composite does for an opaque
@@ -350,6 +367,17 @@
     return best === null ? null : finish(best[1], best[0], st.noEnd);
   }
 
+  // decoding.say: the caption `tokens`, scored as decoding scores them (#END# included; no word forbidden).
+  async function say(st, tokens) {
+    let state = await st.start(1), tok = st.first, logprob = 0;
+    for (const t of [...tokens, END]) {
+      const step = await st.step([tok], state);
+      logprob += maskedLogprobs(step.logp, 1, step.V)[t];
+      [state, tok] = [step.state, t];
+    }
+    return { tokens: tokens.slice(), logprob, confidence: logprob / (tokens.length + 1) };
+  }
+
   // ---- the graphs: a Stepper over init.onnx and decoder.onnx for one image's features ----
 
   function rows(t, idx) {
@@ -395,12 +423,13 @@
     ort.env.wasm.wasmPaths = `${base}/ort/`;
     const session = async (f) => ort.InferenceSession.create(new Uint8Array(await (await get(f)).arrayBuffer()), { executionProviders: ["wasm"] });
     const [encoder, init, decoder] = await Promise.all(["encoder.onnx", "init.onnx", "decoder.onnx"].map(session));
+    const people = await captionerPeople.load(base, session);
     const noEnd = new Uint8Array(vocab.itos.length), stoi = new Map(vocab.itos.map((w, i) => [w, i]));
     noEnd[START] = 1;
     for (const w of vocab.no_end || []) if (stoi.has(w)) noEnd[stoi.get(w)] = 1;
     const langs = vocab.langs || {}; // Vocab.langs: each language's word ids; its token starts its captions
     for (const t of Object.keys(langs)) noEnd[stoi.get(`<${t}>`)] = 1;
-    return { manifest, itos: vocab.itos, stoi, langs, translations: vocab.translations || {}, spec, labels, encoder, init, decoder, names: manifest.state, noEnd };
+    return { manifest, itos: vocab.itos, stoi, langs, translations: vocab.translations || {}, spec, labels, encoder, init, decoder, names: manifest.state, noEnd, people };
   }
 
   // Features as init.onnx reads them: the encoder's outputs joined as the manifest's 'feature' says.
@@ -430,28 +459,41 @@
     return { first: model.stoi.get(`<${tag}>`), outside, tag };
   }
 
-  // Api.caption_tensors for one image: beam search in the language asked for, then the copy path's naming of a
-  // confident photo (outside English, by the class word's translation, vocab.json's translations).
+  // The people in the image: people.py's detectors on its square when it is a photo (truth.look), else 0.
+  async function peopleIn(model, x) {
+    return flatShare(x, model.spec.input_size) <= PHOTO_FLAT ? captionerPeople.count(model.people, squarePixels(x, model.spec), bilinear) : 0;
+  }
+
+  // Api.caption_tensors for one image, under truth.py's rules: no colour the image does not show; in a photo,
+  // "a person" / "people" where people are found and no word for a person where none are (unless an offered
+  // class says one); else the copy path's naming of a confident photo (outside English, by the class word's
+  // translation, vocab.json's translations).
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null) {
-    const m = model.manifest, { first, outside, tag } = language(model, lang);
+    const m = model.manifest, { first, outside, tag } = language(model, lang), words = model.people.cfg.langs[tag];
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
-    st.forbid = forbidden(model, x); // the page has no people detectors: truth.py's people rule is left out
+    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT, seen = await peopleIn(model, x);
+    const s0 = m.kind === "copy" ? await st.start(1) : null;
+    const said = (w) => (tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]));
+    st.forbid = forbidden(model, x);
     if (outside) st.forbid.forEach((_, i) => { if (outside[i]) st.forbid[i] = 1; });
-    let caps = await beamSearch(st, beam, m.max_len, nBest);
-    if (m.kind === "copy" && m.name_threshold > 0) {
-      const s0 = await st.start(1), w = Number(s0.copy_w.data[0]);
-      let p = 0; // truth.Rules.confident: the word's probability, summed over the offered classes that say it
-      s0.copy_w.data.forEach((c, j) => { if (Number(c) === w) p = Math.fround(p + s0.copy_p.data[j]); });
-      const said = tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]);
-      if (p >= m.name_threshold && w !== PAD && said !== undefined && flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
-        const c = await constrainedBeamSearch(st, said, beam, m.max_len);
-        if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
-      }
+    if (photo && seen === 0) { // truth.Rules.forbid: no person where none was found, unless an offered class says one
+      const offered = new Set(s0 ? Array.from(s0.copy_w.data, (c) => said(Number(c))) : []);
+      for (const w of words.says) if (!offered.has(w)) st.forbid[w] = 1;
     }
+    let caps = await beamSearch(st, beam, m.max_len, nBest), c = null;
+    const exact = seen > 1 ? words.people : words.person;
+    if (photo && seen > 0 && exact.length) c = await say(st, exact); // truth.Rules.musts: what the photo must say
+    else if (s0 && m.name_threshold > 0 && photo) {
+      const w = Number(s0.copy_w.data[0]);
+      let p = 0; // truth.Rules.confident: the word's probability, summed over the offered classes that say it
+      s0.copy_w.data.forEach((o, j) => { if (Number(o) === w) p = Math.fround(p + s0.copy_p.data[j]); });
+      if (p >= m.name_threshold && w !== PAD && said(w) !== undefined) c = await constrainedBeamSearch(st, said(w), beam, m.max_len);
+    }
+    if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
     const max = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - max)), z = e.reduce((a, b) => a + b, 0);
     const tags = e.map((v, i) => [v / z, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 5).map(([p, i]) => ({ label: model.labels[i], probability: p }));
-    const text = (c) => decode(model.itos, c.tokens);
-    return { caption: text(caps[0]), confidence: caps[0].confidence, alternatives: caps.slice(1).map((c) => ({ caption: text(c), confidence: c.confidence })), tags };
+    const text = (o) => decode(model.itos, o.tokens);
+    return { caption: text(caps[0]), confidence: caps[0].confidence, alternatives: caps.slice(1).map((o) => ({ caption: text(o), confidence: o.confidence })), tags };
   }
 
   async function pixels(blob) {
@@ -467,5 +509,5 @@
     return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest, lang);
   }
 
-  window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, captionTensor, captionBlob, decode };
+  window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, say, squarePixels, bilinear, peopleIn, captionTensor, captionBlob, decode };
 })();
