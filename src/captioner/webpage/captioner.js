@@ -468,10 +468,10 @@
   // "a person" / "people" where people are found and no word for a person where none are (unless an offered
   // class says one); else the copy path's naming of a confident photo (outside English, by the class word's
   // translation, vocab.json's translations).
-  async function captionTensor(model, x, beam = 3, nBest = 3, lang = null) {
+  async function captionTensor(model, x, beam = 3, nBest = 3, lang = null, people = true) {
     const m = model.manifest, { first, outside, tag } = language(model, lang), words = model.people.cfg.langs[tag];
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
-    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT, seen = await peopleIn(model, x);
+    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT, seen = people ? await peopleIn(model, x) : null;
     const s0 = m.kind === "copy" ? await st.start(1) : null;
     const said = (w) => (tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]));
     st.forbid = forbidden(model, x);
@@ -503,10 +503,11 @@
     return { data: ctx.getImageData(0, 0, bmp.width, bmp.height).data, width: bmp.width, height: bmp.height };
   }
 
-  async function captionBlob(model, blob, beam = 3, nBest = 3, lang = null) {
+  // people false: no people detectors (as Captioner people=False, `caption --no-people`): faster, no person rule
+  async function captionBlob(model, blob, beam = 3, nBest = 3, lang = null, people = true) {
     language(model, lang); // an unknown language fails before the image is read
     const px = await pixels(blob);
-    return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest, lang);
+    return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest, lang, people);
   }
 
   window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, say, squarePixels, bilinear, peopleIn, captionTensor, captionBlob, decode };
