@@ -1,0 +1,88 @@
+"""Where a caption's time goes in the browser page: headless Chromium, onnxruntime-web (single-threaded).
+
+    python bench/page_speed.py [--checkpoint DIR] [--ort-web .cache/onnxruntime-web-1.31.1.tgz]
+
+Exports the checkpoint (default: the bundled model) and its page to a temporary folder, serves it, and for each
+example image (examples/images) prints the mean of 3 runs, in ms, of: the whole caption with the people
+detectors (captionTensor), without them (people false, the page's "look for people" box unticked), the
+detectors alone (peopleIn: 0 for drawings, which they skip) and the encoder alone; the ratio of the first two is
+what the detectors cost in the page. Needs Debian chromium and chromium-driver, as tests/test_webpage.py."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from captioner.export import export
+from captioner.web import write_page
+
+ROOT = Path(__file__).parents[1]
+TIMES = """const done = arguments[arguments.length - 1], names = arguments[0];
+(async () => {
+  const m = await captioner.load(), out = {};
+  const mean = async (fn) => {
+    await fn();
+    const t = performance.now();
+    for (let i = 0; i < 3; i++) await fn();
+    return (performance.now() - t) / 3;
+  };
+  for (const n of names) {
+    const px = await captioner.pixels(await (await fetch(n)).blob());
+    const x = captioner.preprocess(px.data, px.width, px.height, m.spec);
+    out[n] = [await mean(() => captioner.captionTensor(m, x)),
+              await mean(() => captioner.captionTensor(m, x, 3, 3, null, false)),
+              await mean(() => captioner.peopleIn(m, x)), await mean(() => captioner.encode(m, x))];
+  }
+  return out;
+})().then(done, (e) => done(String(e.stack || e)));"""
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def main() -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=str(ROOT / "models" / "open-clipart"))
+    ap.add_argument("--ort-web", default=str(ROOT / ".cache" / "onnxruntime-web-1.31.1.tgz"))
+    a = ap.parse_args()
+    examples = sorted((ROOT / "examples" / "images").glob("*.jpg"))
+    with tempfile.TemporaryDirectory() as tmp:
+        exp, web = Path(tmp) / "export", Path(tmp) / "web"
+        export(Path(a.checkpoint), exp, int8=False)
+        write_page(exp, web, Path(a.ort_web))
+        for p in examples:
+            shutil.copy(p, web / p.name)
+        handler = functools.partial(_Quiet, directory=str(web))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = "/usr/bin/chromium"
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+            opts.add_argument(flag)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        driver.set_script_timeout(600)
+        try:
+            driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
+            got = driver.execute_async_script(TIMES, [p.name for p in examples])
+        finally:
+            driver.quit()
+            server.shutdown()
+    if isinstance(got, str):
+        raise SystemExit(got)
+    print("image: caption with people detectors / without (ratio); detectors; encoder (ms, mean of 3)")
+    for name, (full, blind, ppl, enc) in got.items():
+        print(f"{name}: {full:.0f} / {blind:.0f} ({full / blind:.2f}x); {ppl:.0f}; {enc:.0f}")
+
+
+if __name__ == "__main__":
+    main()
