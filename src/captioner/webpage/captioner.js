@@ -459,9 +459,9 @@
     return { first: model.stoi.get(`<${tag}>`), outside, tag };
   }
 
-  // The people in the image: people.py's detectors on its square when it is a photo (truth.look), else 0.
-  async function peopleIn(model, x) {
-    return flatShare(x, model.spec.input_size) <= PHOTO_FLAT ? captionerPeople.count(model.people, squarePixels(x, model.spec), bilinear) : 0;
+  // truth.look's people: people.py's detectors on the square of a photo (photo: flatShare's verdict), 0 for a drawing
+  async function peopleIn(model, x, photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
+    return photo ? captionerPeople.count(model.people, squarePixels(x, model.spec), bilinear) : 0;
   }
 
   // Api.caption_tensors for one image, under truth.py's rules: no colour the image does not show; in a photo,
@@ -471,7 +471,8 @@
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null, people = true) {
     const m = model.manifest, { first, outside, tag } = language(model, lang), words = model.people.cfg.langs[tag];
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
-    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT, seen = people ? await peopleIn(model, x) : null;
+    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT;
+    const seen = people ? await peopleIn(model, x, photo) : photo ? null : 0; // null: not looked for
     const s0 = m.kind === "copy" ? await st.start(1) : null;
     const said = (w) => (tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]));
     st.forbid = forbidden(model, x);
