@@ -74,13 +74,18 @@ def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys) -
     import captioner.truth as truth
 
     astronaut = str(ROOT / "examples" / "images" / "astronaut.jpg")
-    assert main(["caption", astronaut]) == 0
-    assert capsys.readouterr().out == f"{astronaut}\ta person\n"  # found by the detectors
+    assert main(["caption", "--json", astronaut]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["caption"], row["photo"], row["people"]) == ("a person", True, 1)  # found by the detectors
 
     def no_call(rgb: np.ndarray) -> int:
         raise AssertionError("a people detector ran")
 
     monkeypatch.setattr(truth, "count_people", no_call)
-    assert main(["caption", "--no-people", astronaut]) == 0
-    path, caption = capsys.readouterr().out.rstrip("\n").split("\t")
-    assert path == astronaut and caption and caption != "a person"
+    assert main(["caption", "--json", "--no-people", astronaut]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["caption"] != "a person" and (row["photo"], row["people"]) == (True, None)  # not looked for
+    rocket = str(ROOT / "examples" / "images" / "rocket.jpg")
+    assert main(["caption", "--json", rocket]) == 0  # a drawing: no detector runs (no_call is still in place)
+    row = json.loads(capsys.readouterr().out)
+    assert (row["caption"], row["photo"], row["people"]) == ("a rocket", False, 0)

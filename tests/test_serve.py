@@ -195,5 +195,5 @@ def test_serve_no_people_skips_the_people_detectors() -> None:
         with _server(bundled, *extra) as port:
             r = httpx.post(f"http://127.0.0.1:{port}/caption", files={"image": ("a.jpg", astronaut)}, timeout=60)
             assert r.status_code == 200, r.text
-            said.append(r.json()["caption"])
-    assert said[0] == "a person" and said[1] != "a person", said
+            said.append((r.json()["caption"], r.json()["people"]))
+    assert said[0] == ("a person", 1) and said[1][0] != "a person" and said[1][1] is None, said

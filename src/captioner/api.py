@@ -51,6 +51,8 @@ class Result:
     attention: list[list[float]] = field(default_factory=list)  # per word, weights over the grid cells
     grid_size: int = 0
     source: str = ""
+    photo: bool = False  # truth.look: read as a photo (the naming and people rules apply only to photos)
+    people: int | None = None  # people found in the photo (0 for a drawing); None: not looked for (people=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,8 @@ class Result:
             "confidence": round(self.confidence, 4),
             "alternatives": [{"caption": c, "confidence": round(s, 4)} for c, s in self.alternatives],
             "tags": [{"label": t.label, "probability": round(t.probability, 4)} for t in self.tags],
+            "photo": self.photo,
+            "people": self.people,
             **(
                 {"words": self.words, "attention": self.attention, "grid_size": self.grid_size}
                 if self.attention
@@ -194,6 +198,8 @@ class Captioner:
                     words=[rt.vocab.itos[t] for t in best.tokens],
                     attention=best.alphas,
                     grid_size=rt.spec.grid_size if best.alphas else 0,
+                    photo=sights[i].photo,
+                    people=sights[i].people,
                 )
             )
         return out

@@ -126,7 +126,9 @@ def _add_caption(sub: Any) -> None:
         "paths", nargs="+", help="image files, folders (searched recursively), globs; '-' reads paths from stdin"
     )
     s.add_argument("--checkpoint", help=CHECKPOINT_HELP)
-    s.add_argument("--json", action="store_true", help="JSON lines: caption, confidence, tags, alternatives")
+    s.add_argument(
+        "--json", action="store_true", help="JSON lines: caption, confidence, tags, alternatives, photo, people"
+    )
     s.add_argument("--beam", type=int, default=3, help="beam size (1: greedy)")
     s.add_argument("--n-best", type=int, default=1, help="alternatives to return with --json")
     s.add_argument("--sample", action="store_true", help="sample instead of beam search")

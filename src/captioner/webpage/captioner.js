@@ -494,7 +494,7 @@
     const max = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - max)), z = e.reduce((a, b) => a + b, 0);
     const tags = e.map((v, i) => [v / z, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 5).map(([p, i]) => ({ label: model.labels[i], probability: p }));
     const text = (o) => decode(model.itos, o.tokens);
-    return { caption: text(caps[0]), confidence: caps[0].confidence, alternatives: caps.slice(1).map((o) => ({ caption: text(o), confidence: o.confidence })), tags };
+    return { caption: text(caps[0]), confidence: caps[0].confidence, alternatives: caps.slice(1).map((o) => ({ caption: text(o), confidence: o.confidence })), tags, photo, people: seen };
   }
 
   async function pixels(blob) {
