@@ -9,9 +9,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import CaptionerError
 from .parser import build_parser
+
+if TYPE_CHECKING:
+    from .api import Captioner
 
 log = logging.getLogger("captioner")
 
@@ -193,24 +197,23 @@ def _print_metrics(name: str, m: dict, width: int = 42) -> None:
             print(f"  {k} unavailable: {why}")
 
 
-def _caption(a: argparse.Namespace) -> int:
+def _load(a: argparse.Namespace, **more: Any) -> Captioner:
+    """Captioner.load with the options `caption` and `serve` share, and `more` of its keywords."""
     from .api import Captioner
+
+    return Captioner.load(
+        a.checkpoint, a.device, ensemble=a.ensemble, encoder_weights=a.encoder_weights, runtime=a.runtime,
+        int8=a.int8, people=not a.no_people, **more,
+    )  # fmt: skip
+
+
+def _caption(a: argparse.Namespace) -> int:
     from .caption import caption_paths, gather
 
     paths = list(gather(a.paths))
     if not paths:
         raise CaptionerError("no images found in the given paths")
-    cap = Captioner.load(
-        a.checkpoint,
-        a.device,
-        bf16=a.bf16,
-        name_threshold=a.name_threshold,
-        ensemble=a.ensemble,
-        encoder_weights=a.encoder_weights,
-        runtime=a.runtime,
-        int8=a.int8,
-        people=not a.no_people,
-    )
+    cap = _load(a, bf16=a.bf16, name_threshold=a.name_threshold)
     progress = len(paths) > a.batch_size  # a bar on a terminal, a log line every 30 s otherwise
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
@@ -225,18 +228,9 @@ def _caption(a: argparse.Namespace) -> int:
 def _serve(a: argparse.Namespace) -> None:
     import uvicorn
 
-    from .api import Captioner
     from .serve.app import Limits, create_app
 
-    cap = Captioner.load(
-        a.checkpoint,
-        a.device,
-        ensemble=a.ensemble,
-        encoder_weights=a.encoder_weights,
-        runtime=a.runtime,
-        int8=a.int8,
-        people=not a.no_people,
-    )
+    cap = _load(a)
     limits = Limits(
         max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout
     )
