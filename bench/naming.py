@@ -69,6 +69,14 @@ def _nouns(words: set[str]) -> set[str]:
     return ok | {w + "s" for w in ok} | {w + "es" for w in ok} | {w[:-1] + "ies" for w in ok if w.endswith("y")}
 
 
+def photo_stamp(img: Image.Image) -> bool:
+    """A Tux Paint stamp that is a photo cut-out: more than 1,000 colours (8 levels a channel) in its ink, the
+    pixels that are not near-white."""
+    arr = np.asarray(img).reshape(-1, 3)
+    ink = arr[(arr < 250).any(1)]
+    return bool(len(ink)) and len(np.unique(ink // 8, axis=0)) > 1000
+
+
 def photo_set(data: Path) -> list[tuple[Image.Image, set[str], str]]:
     """(image, right nouns, name) for the scikit-image photos and the Tux Paint photo cut-outs."""
     import skimage.data as sd
@@ -80,9 +88,7 @@ def photo_set(data: Path) -> list[tuple[Image.Image, set[str], str]]:
         if it.source != "tuxpaint" or it.split == "train" or "cartoon" in it.image:
             continue
         img = open_image(root / it.image)
-        arr = np.asarray(img).reshape(-1, 3)
-        ink = arr[(arr < 250).any(1)]
-        if len(ink) and len(np.unique(ink // 8, axis=0)) > 1000:
+        if photo_stamp(img):
             stem = Path(it.image).stem
             nouns = TUXPAINT.get(stem) or {[t for t in tokenize(it.captions[0]) if t.isalpha()][-1]}
             out.append((img, _nouns(nouns), it.image))

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from naming import photo_set  # noqa: E402
+from naming import photo_set, photo_stamp  # noqa: E402
 from truth import PEOPLE_STAMPS, people_set  # noqa: E402
 
 from captioner import people  # noqa: E402
@@ -58,9 +58,7 @@ def validation(data: Path) -> tuple[list[Image.Image], list[Image.Image]]:
         if rel in PEOPLE_STAMPS or any(w in pw for w in tokenize(it.captions[0])):
             continue
         img = open_image(root / it.image)
-        arr = np.asarray(img).reshape(-1, 3)
-        ink = arr[(arr < 250).any(1)]
-        if len(ink) and len(np.unique(ink // 8, axis=0)) > 1000:
+        if photo_stamp(img):
             neg.append(img)
     video = cv2.VideoCapture(str(VTEST))
     if not video.isOpened():

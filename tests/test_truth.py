@@ -173,7 +173,7 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch
     assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
 
 
-def test_a_photo_of_two_people_says_people_in_each_language() -> None:
+def test_a_photo_of_two_people_says_people_in_english_and_russian() -> None:
     """Two copies of the astronaut side by side: both detectors find two, and the caption is the plural word."""
     import skimage.data as sd
 

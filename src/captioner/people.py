@@ -84,12 +84,17 @@ def _nms(scores: np.ndarray, boxes: np.ndarray, iou: float) -> list[tuple[float,
     return [(float(scores[i]), boxes[i]) for i in kept]
 
 
+def _square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (size, size, 3) float32, resized as a detector reads it (Pillow's bilinear)."""
+    im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((size, size), Image.BILINEAR)
+    return np.asarray(im, np.float32)
+
+
 def detect(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
     """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each face BlazeFace keeps
     at this threshold (None: MIN_SCORE), strongest first."""
     min_score = MIN_SCORE if min_score is None else min_score
-    im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((SIZE, SIZE), Image.BILINEAR)
-    x = (np.asarray(im, np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # (1, 3, 192, 192)
+    x = (_square(rgb, SIZE) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # (1, 3, 192, 192)
     raw, logits = _session(MODEL, FACE_THREADS).run(None, {"image": x})  # (1, 2304, 16), (1, 2304, 1)
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100.0, 100.0)))
     keep = np.flatnonzero(scores >= min_score)
@@ -100,9 +105,8 @@ def detect_persons(rgb: np.ndarray, min_score: float | None = None) -> list[tupl
     """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each person NanoDet keeps
     at this threshold (None: PERSON_MIN_SCORE), strongest first."""
     min_score = PERSON_MIN_SCORE if min_score is None else min_score
-    im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((PERSON_SIZE, PERSON_SIZE), Image.BILINEAR)
-    bgr = np.asarray(im, np.float32)[..., ::-1]
-    x = ((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(2, 0, 1)[None].astype(np.float32)
+    bgr = _square(rgb, PERSON_SIZE)[..., ::-1]
+    x = np.ascontiguousarray(((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(2, 0, 1)[None])
     names = [f"{kind}{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
     out = dict(zip(names, _session(PERSON_MODEL, PERSON_THREADS).run(names, {"image": x}), strict=True))
     scores, boxes = [], []
