@@ -5,8 +5,9 @@
 Exports the checkpoint (default: the bundled model) and its page to a temporary folder, serves it, and for each
 example image (examples/images) prints the mean of 3 runs, in ms, of: the whole caption with the people
 detectors (captionTensor), without them (people false, the page's "look for people" box unticked), the
-detectors alone (peopleIn: 0 for drawings, which they skip) and the encoder alone; the ratio of the first two is
-what the detectors cost in the page. Needs Debian chromium and chromium-driver, as tests/test_webpage.py."""
+photo test and detectors alone (look: grey drawings get NanoDet, other drawings none) and the encoder alone;
+the ratio of the first two is what the detectors cost in the page. Needs Debian chromium and chromium-driver,
+as tests/test_webpage.py."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ TIMES = """const done = arguments[arguments.length - 1], names = arguments[0];
     const x = captioner.preprocess(px.data, px.width, px.height, m.spec);
     out[n] = [await mean(() => captioner.captionTensor(m, x)),
               await mean(() => captioner.captionTensor(m, x, 3, 3, null, false)),
-              await mean(() => captioner.peopleIn(m, x)), await mean(() => captioner.encode(m, x))];
+              await mean(() => captioner.look(m, x)), await mean(() => captioner.encode(m, x))];
   }
   return out;
 })().then(done, (e) => done(String(e.stack || e)));"""

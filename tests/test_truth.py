@@ -173,6 +173,36 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch
     assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
 
 
+def test_a_grey_photo_read_as_a_drawing_is_a_photo_of_people_only_above_the_grey_threshold(monkeypatch) -> None:
+    """scikit-image's cameraman is grey, and photo_like reads him as a drawing; NanoDet finds him above
+    GREY_MIN_SCORE, so look makes him a photo of one person and the caption says so. The same pixels in colour
+    (not exactly grey) are not looked at; nor is he with the threshold above his score, or with people=False."""
+    import skimage.data as sd
+
+    import captioner.people as people
+    from captioner.api import Captioner
+    from captioner.images import open_image, photo_like
+
+    cap = Captioner.load()
+    camera = open_image(Path(sd.__file__).parent / "camera.png")
+    x = cap.preprocess(camera)[None]
+    spec = cap.runtime.spec
+    rgb = pixels(x, spec)[0]
+    assert not photo_like(x)[0] and (rgb[..., 0] == rgb[..., 2]).all()  # grey, and read as a drawing
+    score = persons(rgb, 0.5)[0]
+    assert score >= people.GREY_MIN_SCORE and people.grey_people(rgb) == 1
+    tinted = rgb.copy()
+    tinted[0, 0, 0] ^= 1  # one channel of one pixel off grey
+    assert people.grey_people(tinted) == 0
+    assert look(x, spec) == [Sight(True, look(x, spec, people=False)[0].colours, 1)]
+    assert look(x, spec, people=False)[0].photo is False and look(x, spec, people=False)[0].people == 0
+    r = cap.caption(camera)
+    assert (r.caption, r.photo, r.people) == ("a person", True, 1)
+    monkeypatch.setattr(people, "GREY_MIN_SCORE", score + 1e-6)
+    assert look(x, spec)[0].photo is False and look(x, spec)[0].people == 0
+    assert people.GREY_MIN_SCORE > PERSON_MIN_SCORE  # stricter than in photos: grey line art is common
+
+
 def test_a_photo_of_two_people_says_people_in_english_and_russian() -> None:
     """Two copies of the astronaut side by side: both detectors find two, and the caption is the plural word."""
     import skimage.data as sd

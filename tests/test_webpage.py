@@ -194,8 +194,12 @@ def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> 
 def test_page_finds_the_people_python_finds(page: tuple) -> None:
     """The page's square pixels, Pillow's bilinear resize and both people detectors (people.js) against
     truth.pixels, Pillow and people.py on the same images: the same pixels, the same faces and persons (scores to
-    1e-4), and the caption "people" for two people side by side."""
+    1e-4), the caption "people" for two people side by side, and the cameraman (grey, read as a drawing: people.py's
+    grey rule) captioned as Python captions him."""
+    import skimage.data as sd
+
     from captioner import people
+    from captioner.api import Captioner
     from captioner.truth import pixels
 
     driver, base, web = page
@@ -206,6 +210,8 @@ def test_page_finds_the_people_python_finds(page: tuple) -> None:
     two.paste(half, (112, 0))
     two.save(web / "t" / "two.png")
     names.append("two.png")
+    shutil.copy(Path(sd.__file__).parent / "camera.png", web / "t" / "camera.png")
+    names.append("camera.png")
     spec = EncoderSpec.from_json(json.loads((web / "encoder.json").read_text()))
     driver.get(base)
     got = _run(
@@ -222,6 +228,8 @@ def test_page_finds_the_people_python_finds(page: tuple) -> None:
         }
         const r = await captioner.captionBlob(model, await (await fetch('t/two.png')).blob());
         out['two.png'].push([r.caption, r.photo, r.people]);
+        const g = await captioner.captionBlob(model, await (await fetch('t/camera.png')).blob());
+        out['camera.png'].push([g.caption, g.photo, g.people]);
         return out;""",
         names,
     )
@@ -234,6 +242,8 @@ def test_page_finds_the_people_python_finds(page: tuple) -> None:
         assert got[n][3] == pytest.approx(people.faces(rgb, 0.3), abs=1e-4), n
         assert got[n][4] == pytest.approx(people.persons(rgb, 0.3), abs=1e-4), n
     assert len(got["two.png"][3]) >= 2 and got["two.png"][5] == ["people", True, 2]
+    want = Captioner.load().caption(open_image(web / "t" / "camera.png"))
+    assert got["camera.png"][5] == [want.caption, want.photo, want.people] == ["a person", True, 1]
 
 
 @browser

@@ -14,8 +14,11 @@ ImageNet has no class for a person, so the encoder cannot say one.
   Paint photo stamps without people; never the check photos of bench/truth.py).
 
 Boxes overlapping a stronger one by more than the detector's NMS IoU are dropped. The people in a photo are the
-larger of the two counts. bench/faces.py and bench/people_detectors.py measure the detectors, bench/truth.py the
-captions on the project's photos; docs/results.md has the figures."""
+larger of the two counts. A grey image that images.photo_like reads as a drawing (with one 8-bit channel, equal
+neighbours are common in photos too) is a photo of people when NanoDet finds persons at GREY_MIN_SCORE, a score
+no grey drawing of the training split reaches (grey_people). bench/faces.py, bench/people_detectors.py and
+bench/grey_people.py measure the detectors, bench/truth.py the captions on the project's photos;
+docs/results.md has the figures."""
 
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ STRIDES = (8, 16, 32)  # outputs scores8 / boxes8, ...; 52, 26 and 13 cells per 
 BINS = 11  # distances 0..10 strides per side
 PERSON_MIN_SCORE = 0.563  # chosen on validation photos by bench/people_detectors.py
 PERSON_NMS_IOU = 0.6  # NanoDet's own
+GREY_MIN_SCORE = 0.774  # a grey image read as a drawing: above every grey drawing of the open corpus's train
+# split (bench/grey_people.py; images.photo_like reads some grey photos as drawings)
 FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet (42 ms on one core) takes every core (0)
 PERSON_THREADS = 0
 PERSON_LEXFILE = 18  # WordNet's noun.person
@@ -138,6 +143,14 @@ def count_people(rgb: np.ndarray, min_score: float | None = None, person_min_sco
     """How many people the photo shows: the faces or the whole people found at the detectors' thresholds, the
     larger count."""
     return max(len(faces(rgb, min_score)), len(persons(rgb, person_min_score)))
+
+
+def grey_people(rgb: np.ndarray) -> int:
+    """The persons NanoDet finds at GREY_MIN_SCORE in an exactly grey image (0 for any other): what makes a grey
+    image read as a drawing a photo of people."""
+    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+        return 0
+    return len(persons(rgb, GREY_MIN_SCORE))
 
 
 @cache

@@ -2,7 +2,8 @@
 
 For each image, a Sight (read off the encoder's own input square): whether it is a photo (images.photo_like),
 which colours its centre shows (colours.py) and, in photos, how many people people.py finds (BlazeFace's
-faces or NanoDet's persons, the larger count). Then
+faces or NanoDet's persons, the larger count; a grey image read as a drawing is a photo where NanoDet finds
+persons at people.GREY_MIN_SCORE). Then
 decode(), in order:
   1. words the image gives no ground for are never said (Stepper.forbid): colour words naming a colour its
      centre does not show; in a photo where people were looked for and none found, words for a person ("a man",
@@ -23,7 +24,7 @@ import numpy as np
 from .colours import centre, colour_shares, colour_words, shown
 from .decoding import Caption, Must, Stepper, beam_search, greedy, require, sample
 from .images import photo_like
-from .people import count_people, person_words
+from .people import count_people, grey_people, person_words
 from .spec import EncoderSpec
 from .text import PAD_IX, START_IX, Vocab
 
@@ -47,17 +48,17 @@ def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
 
 
 def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
-    """Sights of a preprocessed batch (B, 3, S, S); people=False skips the people detectors (counts None)."""
-    rgb = pixels(x, spec)
-    photos = photo_like(x)
-    return [
-        Sight(
-            bool(ph),
-            shown(colour_shares(centre(im))),
-            (count_people(im) if people else None) if ph else 0,
-        )
-        for im, ph in zip(rgb, photos, strict=True)
-    ]
+    """Sights of a preprocessed batch (B, 3, S, S); people=False skips the people detectors (counts None). A grey
+    image read as a drawing in which people.grey_people finds persons is a photo of them."""
+    out = []
+    for im, ph in zip(pixels(x, spec), photo_like(x), strict=True):
+        colours = shown(colour_shares(centre(im)))
+        if ph:
+            out.append(Sight(True, colours, count_people(im) if people else None))
+        else:
+            found = grey_people(im) if people else 0
+            out.append(Sight(found > 0, colours, found))
+    return out
 
 
 # How each language says "a person" and "people" (the words a photo with people found is captioned with).

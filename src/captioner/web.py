@@ -86,7 +86,8 @@ def people_json(vocab: Vocab) -> dict[str, Any]:
     return {
         "face": face | {"min_score": people.MIN_SCORE, "nms_iou": people.NMS_IOU},
         "person": person | {"mean": list(people.PERSON_MEAN), "std": list(people.PERSON_STD), "bins": people.BINS,
-                            "min_score": people.PERSON_MIN_SCORE, "nms_iou": people.PERSON_NMS_IOU},
+                            "min_score": people.PERSON_MIN_SCORE, "nms_iou": people.PERSON_NMS_IOU,
+                            "grey_min_score": people.GREY_MIN_SCORE},
         "langs": langs,
     }  # fmt: skip
 

@@ -459,9 +459,16 @@
     return { first: model.stoi.get(`<${tag}>`), outside, tag };
   }
 
-  // truth.look's people: people.py's detectors on the square of a photo (photo: flatShare's verdict), 0 for a drawing
-  async function peopleIn(model, x, photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT) {
-    return photo ? captionerPeople.count(model.people, squarePixels(x, model.spec), bilinear) : 0;
+  // truth.look's photo test and people: people.py's detectors on the square of a photo (flatShare's verdict); a
+  // drawing is 0 people, unless it is exactly grey and NanoDet finds persons at its grey threshold (people.grey_people):
+  // then it is a photo of them. people false: no detectors (people null for a photo, as Captioner people=False).
+  async function look(model, x, people = true) {
+    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT;
+    if (!people) return { photo, seen: photo ? null : 0 };
+    const img = squarePixels(x, model.spec);
+    if (photo) return { photo, seen: await captionerPeople.count(model.people, img, bilinear) };
+    const seen = await captionerPeople.grey(model.people, img, bilinear);
+    return { photo: seen > 0, seen };
   }
 
   // Api.caption_tensors for one image, under truth.py's rules: no colour the image does not show; in a photo,
@@ -471,8 +478,7 @@
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null, people = true) {
     const m = model.manifest, { first, outside, tag } = language(model, lang), words = model.people.cfg.langs[tag];
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
-    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT;
-    const seen = people ? await peopleIn(model, x, photo) : photo ? null : 0; // null: not looked for
+    const { photo, seen } = await look(model, x, people); // seen null: not looked for
     const s0 = m.kind === "copy" ? await st.start(1) : null;
     const said = (w) => (tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]));
     st.forbid = forbidden(model, x);
@@ -511,5 +517,5 @@
     return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest, lang, people);
   }
 
-  window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, say, squarePixels, bilinear, peopleIn, captionTensor, captionBlob, decode };
+  window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, say, squarePixels, bilinear, look, captionTensor, captionBlob, decode };
 })();

@@ -83,5 +83,11 @@
     return Math.max(a.length, b.length);
   }
 
-  window.captionerPeople = { load, faces, persons, count };
+  // people.grey_people: the persons found at the grey threshold in an exactly grey image, 0 in any other
+  async function grey(p, img, resample) {
+    for (let i = 0; i < img.d.length; i += 3) if (img.d[i] !== img.d[i + 1] || img.d[i + 1] !== img.d[i + 2]) return 0;
+    return (await persons(p, img, resample, p.cfg.person.grey_min_score)).length;
+  }
+
+  window.captionerPeople = { load, faces, persons, count, grey };
 })();
