@@ -1,0 +1,83 @@
+"""How many of bench/truth.py's named photos could any caption rule name with this encoder and model?
+
+    python bench/name_headroom.py CHECKPOINT --data DATA
+
+Issue 18 asks for 60% of the named photos (bench/naming.photo_set: 12 scikit-image photos and the Tux Paint
+photo cut-outs of the val and test splits) named. For each photo this counts whether its object is named
+(naming.named: the noun, a synonym or a basic-level hypernym) by each source of words a caption could draw on:
+- the classifier's top-k ImageNet classes (their basic-level words, imagenet.class_words), k = 1, 5 and 10;
+- the checkpoint's 10-best captions (beam 10, truth.py's rules), and its first caption (what it says);
+- the first captions of the 5 training images nearest in the encoder's pooled features (cosine);
+and the union of the top-5 classes, the 10-best and the neighbours: an oracle that always picks a right
+candidate if there is one, so no rule choosing among them (without knowing the answer) can name more."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from naming import named, photo_set  # noqa: E402
+
+from captioner import baselines as bl  # noqa: E402
+from captioner.api import Captioner  # noqa: E402
+from captioner.data.manifest import read_manifest  # noqa: E402
+from captioner.features import FeatureStore  # noqa: E402
+from captioner.imagenet import class_words, with_article  # noqa: E402
+
+NEIGHBOURS = 5
+N_BEST = 10
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--data", required=True)
+    a = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    data = Path(a.data)
+    photos = photo_set(data)
+    nouns = [n for _, n, _ in photos]
+    cap = Captioner.load(a.checkpoint)
+    x = np.stack([cap.preprocess(im) for im, _, _ in photos])
+    _, logits = cap.runtime.encode(x)
+    order = np.argsort(-logits, 1)
+    words = class_words(set(cap.runtime.vocab.itos[4:]))
+
+    def classes(k: int) -> list[list[str]]:
+        return [[with_article(words[int(c)].word) for c in row[:k]] for row in order]
+
+    results = cap.caption([im for im, _, _ in photos], beam=N_BEST, n_best=N_BEST)
+    assert isinstance(results, list)
+    first = [[r.caption] for r in results]
+    nbest = [[r.caption] + [c for c, _ in r.alternatives] for r in results]
+    store = FeatureStore(data / "features")
+    train = [it for it in read_manifest(data) if it.split == "train" and it.image in store.row]
+    pooled = cap.runtime.encoder.forward_features(torch.from_numpy(x)).pooled.numpy()
+    near = bl.nearest(store.get("pooled", [store.row[it.image] for it in train]), pooled, k=NEIGHBOURS)
+    neighbours = [[train[int(j)].captions[0] for j in row] for row in near]
+    sources = {
+        "top-1 class": classes(1),
+        "top-5 classes (truth.py's ceiling)": classes(5),
+        "top-10 classes": classes(10),
+        "the checkpoint's caption (beam 10)": first,
+        f"its {N_BEST}-best captions": nbest,
+        f"{NEIGHBOURS} nearest training images' captions": neighbours,
+    }
+    union = [c5 + nb + ne for c5, nb, ne in zip(classes(5), nbest, neighbours, strict=True)]
+    sources["oracle: top-5 classes, n-best or neighbours"] = union
+    print(f"{len(photos)} named photos")
+    for name, cands in sources.items():
+        hit = [any(named(c, n) for c in cs) for cs, n in zip(cands, nouns, strict=True)]
+        print(f"  {name:44s} {np.mean(hit):6.1%} ({sum(hit)})")
+    never = [p for (_, _, p), cs, n in zip(photos, union, nouns, strict=True) if not any(named(c, n) for c in cs)]
+    print(f"named by no candidate ({len(never)}): {', '.join(Path(p).stem for p in never)}")
+
+
+if __name__ == "__main__":
+    main()
