@@ -41,7 +41,7 @@ from captioner.truth import Sight, look, pixels  # noqa: E402
 
 def grey_drawing(x: np.ndarray, rgb: np.ndarray) -> bool:
     """The preprocessed image is exactly grey and photo_like reads it as a drawing."""
-    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all() and not photo_like(x)[0])
+    return people.grey(rgb) and not photo_like(x)[0]
 
 
 def best_person(rgb: np.ndarray) -> float:

@@ -145,12 +145,15 @@ def count_people(rgb: np.ndarray, min_score: float | None = None, person_min_sco
     return max(len(faces(rgb, min_score)), len(persons(rgb, person_min_score)))
 
 
+def grey(rgb: np.ndarray) -> bool:
+    """(H, W, 3) uint8: every pixel's three channels are equal."""
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
 def grey_people(rgb: np.ndarray) -> int:
     """The persons NanoDet finds at GREY_MIN_SCORE in an exactly grey image (0 for any other): what makes a grey
     image read as a drawing a photo of people."""
-    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
-        return 0
-    return len(persons(rgb, GREY_MIN_SCORE))
+    return len(persons(rgb, GREY_MIN_SCORE)) if grey(rgb) else 0
 
 
 @cache
