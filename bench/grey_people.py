@@ -23,10 +23,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from people_detectors import VTEST  # noqa: E402
+from people_detectors import vtest_frames  # noqa: E402
 
 from captioner import people  # noqa: E402
 from captioner.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
@@ -63,21 +62,12 @@ def chosen(ck: Checkpoint, items: list[Item], root: Path) -> float:
     return float(np.ceil(scores[0][0] * 1000 + 1e-9) / 1000)
 
 
-def vtest_frames(ck: Checkpoint, threshold: float) -> None:
-    import cv2
-
-    video = cv2.VideoCapture(str(VTEST))
-    if not video.isOpened():
-        raise SystemExit(f"{VTEST}: missing; apt-get install opencv-doc")
+def grey_vtest(ck: Checkpoint, threshold: float) -> None:
     found = []
-    for frame in range(0, 800, 80):
-        video.set(cv2.CAP_PROP_POS_FRAMES, frame)
-        ok, bgr = video.read()
-        if not ok:
-            raise SystemExit(f"{VTEST}: cannot read frame {frame}")
-        x = preprocess(Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])).convert("L").convert("RGB"), ck.spec)
-        rgb = pixels(x[None], ck.spec)[0]
-        if grey_drawing(x[None], rgb):
+    for frame, im in vtest_frames():
+        x = preprocess(im.convert("L").convert("RGB"), ck.spec)[None]
+        rgb = pixels(x, ck.spec)[0]
+        if grey_drawing(x, rgb):
             found.append(f"frame {frame} {best_person(rgb):.3f}")
     hits = sum(float(f.rsplit(" ", 1)[1]) >= threshold for f in found)
     frames = ", ".join(found)
@@ -95,7 +85,7 @@ def main() -> None:
     items, root = in_language(read_manifest(data), "en"), dataset_root(data)
     t = chosen(ck, items, root)
     print(f"chosen threshold {t:.3f} (people.GREY_MIN_SCORE {people.GREY_MIN_SCORE:.3f})")
-    vtest_frames(ck, people.GREY_MIN_SCORE)
+    grey_vtest(ck, people.GREY_MIN_SCORE)
     for split in ("val", "test"):
         sp = load_split(items, store, split)
         now, undone, grey, fired = [], [], 0, []

@@ -47,7 +47,6 @@ VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 def validation(data: Path) -> tuple[list[Image.Image], list[Image.Image]]:
     """(positives, negatives) of the validation set."""
-    import cv2
 
     root, pw = dataset_root(data), people.person_words()
     neg = []
@@ -60,17 +59,24 @@ def validation(data: Path) -> tuple[list[Image.Image], list[Image.Image]]:
         img = open_image(root / it.image)
         if photo_stamp(img):
             neg.append(img)
+    return [im for _, im in vtest_frames()], neg
+
+
+def vtest_frames() -> list[tuple[int, Image.Image]]:
+    """(frame number, RGB image) of frames 0, 80, ..., 720 of OpenCV's vtest.avi."""
+    import cv2
+
     video = cv2.VideoCapture(str(VTEST))
     if not video.isOpened():
         raise SystemExit(f"{VTEST}: missing; apt-get install opencv-doc")
-    pos = []
+    out = []
     for frame in range(0, 800, 80):
         video.set(cv2.CAP_PROP_POS_FRAMES, frame)
         ok, bgr = video.read()
         if not ok:
             raise SystemExit(f"{VTEST}: cannot read frame {frame}")
-        pos.append(Image.fromarray(np.ascontiguousarray(bgr[..., ::-1])))
-    return pos, neg
+        out.append((frame, Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))))
+    return out
 
 
 def onnx_scorer(path: str, kind: str) -> Callable[[np.ndarray], float]:
