@@ -6,7 +6,8 @@ The slow test needs the open corpus the card's commands build:
     CAPTIONER_OPEN_CORPUS=runs/open python -m pytest -m slow tests/test_model_card.py
 
 Without CAPTIONER_OPEN_CORPUS it builds the corpus with the card's own `npm pack` and `captioner data` lines
-(Debian tuxpaint-stamps-default, openclipart-svg and wamerican, the npm registry and '.[corpus]'; ~15 min)."""
+(Debian tuxpaint-stamps-default, openclipart-svg and wamerican, the npm registry and '.[corpus]'; ~15 min).
+bench/truth.py also reads OpenCV's sample photos (Debian opencv-doc)."""
 
 from __future__ import annotations
 
