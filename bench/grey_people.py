@@ -17,14 +17,13 @@ CIDEr-D from 0.6579 to 0.6510 (docs/results.md): rejected."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from args import checkpoint_and_data  # noqa: E402
 from people_detectors import vtest_frames  # noqa: E402
 
 from captioner import people  # noqa: E402
@@ -75,13 +74,8 @@ def grey_vtest(ck: Checkpoint, threshold: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
-    ap.add_argument("--data", required=True)
-    a = ap.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    data = Path(a.data)
-    ck, store = load_checkpoint(a.checkpoint), FeatureStore(data / "features")
+    checkpoint, data = checkpoint_and_data(__doc__)
+    ck, store = load_checkpoint(checkpoint), FeatureStore(data / "features")
     items, root = in_language(read_manifest(data), "en"), dataset_root(data)
     t = chosen(ck, items, root)
     print(f"chosen threshold {t:.3f} (people.GREY_MIN_SCORE {people.GREY_MIN_SCORE:.3f})")

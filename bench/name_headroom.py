@@ -18,8 +18,6 @@ not a figure a product could claim."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from args import checkpoint_and_data  # noqa: E402
 from naming import named, photo_set  # noqa: E402
 
 from captioner import baselines as bl  # noqa: E402
@@ -42,15 +41,10 @@ RERANK_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
-    ap.add_argument("--data", required=True)
-    a = ap.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    data = Path(a.data)
+    checkpoint, data = checkpoint_and_data(__doc__)
     photos = photo_set(data)
     nouns = [n for _, n, _ in photos]
-    cap = Captioner.load(a.checkpoint)
+    cap = Captioner.load(checkpoint)
     x = np.stack([cap.preprocess(im) for im, _, _ in photos])
     _, logits = cap.runtime.encode(x)
     order = np.argsort(-logits, 1)

@@ -11,8 +11,6 @@ many validation captions change; then the share of bench/truth.py's named photos
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from args import checkpoint_and_data  # noqa: E402
 from naming import named, photo_set  # noqa: E402
 
 from captioner.api import Captioner  # noqa: E402
@@ -63,13 +62,8 @@ def pick(cands: tuple[list[Caption], np.ndarray | None, bool], weight: float) ->
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
-    ap.add_argument("--data", required=True)
-    a = ap.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    data = Path(a.data)
-    ck, store = load_checkpoint(a.checkpoint), FeatureStore(data / "features")
+    checkpoint, data = checkpoint_and_data(__doc__)
+    ck, store = load_checkpoint(checkpoint), FeatureStore(data / "features")
     sp = load_split(in_language(read_manifest(data), "en"), store, "val")
     sights = split_sights(ck, sp, dataset_root(data))
     assert sights is not None, "the validation images are missing"
@@ -89,7 +83,7 @@ def main() -> None:
         label = "none" if weight is None else f"{weight:g}"
         print(f"  weight {label:>5s}: CIDEr-D {m['CIDEr-D']:.6f}  BLEU-4 {m['BLEU-4']:.4f}  ({changed} changed)")
     photos = photo_set(data)
-    cap = Captioner.load(a.checkpoint)
+    cap = Captioner.load(checkpoint)
     x = np.stack([cap.preprocess(im) for im, _, _ in photos])
     st, _ = cap.runtime.encode(x)
     pc = candidates(st, look(x, cap.runtime.spec), cap.rules(), cap.runtime.max_len)
