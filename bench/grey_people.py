@@ -62,14 +62,15 @@ def chosen(ck: Checkpoint, items: list[Item], root: Path) -> float:
 
 
 def grey_vtest(ck: Checkpoint, threshold: float) -> None:
-    found = []
+    """How many grey copies of the vtest frames photo_like reads as drawings, and how many of those are found."""
+    found = {}  # frame -> best person score
     for frame, im in vtest_frames():
         x = preprocess(im.convert("L").convert("RGB"), ck.spec)[None]
         rgb = pixels(x, ck.spec)[0]
         if grey_drawing(x, rgb):
-            found.append(f"frame {frame} {best_person(rgb):.3f}")
-    hits = sum(float(f.rsplit(" ", 1)[1]) >= threshold for f in found)
-    frames = ", ".join(found)
+            found[frame] = best_person(rgb)
+    hits = sum(score >= threshold for score in found.values())
+    frames = ", ".join(f"frame {f} {score:.3f}" for f, score in found.items())
     print(f"validation positives: {len(found)} of 10 grey vtest frames read as drawings ({frames}); found {hits}")
 
 

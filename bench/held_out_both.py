@@ -57,11 +57,12 @@ def main() -> None:
     }
     for name in a.models:
         ck = load_checkpoint(name)
+        seen = split_sights(ck, splits["test images (all)"], dataset_root(data))  # the held-out ones among them
+        if seen is None:
+            raise SystemExit(f"{data}: the test split's images are missing")
+        sight = dict(zip(splits["test images (all)"].ids, seen, strict=True))
         for label, sp in splits.items():
-            sights = split_sights(ck, sp, dataset_root(data))
-            if sights is None:
-                raise SystemExit(f"{data}: the test split's images are missing")
-            caps = decode(ck, store, sp.rows, 3, 1, sights)
+            caps = decode(ck, store, sp.rows, 3, 1, [sight[i] for i in sp.ids])
             hyps = {i: ck.vocab.decode(c[0].tokens, articles=True) for i, c in zip(sp.ids, caps, strict=True)}
             m = coco_metrics({i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}, hyps, meteor=False)
             print(f"{name}: {len(sp.ids)} {label}, CIDEr-D {m['CIDEr-D']:.4f}  BLEU-4 {m['BLEU-4']:.4f}")

@@ -10,9 +10,10 @@ photo cut-outs of the val and test splits) named. For each photo this counts whe
 - the first captions of the 5 training images nearest in the encoder's pooled features (cosine);
 and the union of the top-5 classes, the 10-best and the neighbours: an oracle that always picks a right
 candidate if there is one, so no rule choosing among them (without knowing the answer) can name more. Last, a
-rule that could choose: the 10-best reranked by confidence (mean log-probability per word) plus a weight times
-the caption's class support (the summed probability of the top-5 classes whose word it says), for each weight
-in RERANK_WEIGHTS (the first caption stays where truth.py's rules made it: people found, a confident class),
+rule that could choose: the 10-best reranked as bench/name_rerank.py reranks its 3-best (candidates, pick: by
+confidence, the mean log-probability per word, plus a weight times the summed probability of the offered top-5
+classes whose word the caption says; the first caption stays where truth.py's rules fixed it), for each weight
+in RERANK_WEIGHTS,
 and the best share over the weights: chosen on the photos themselves, so an upper bound for such a reranker,
 not a figure a product could claim."""
 
@@ -26,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from args import checkpoint_and_data  # noqa: E402
+from name_rerank import candidates, pick  # noqa: E402
 from naming import named, photo_set  # noqa: E402
 
 from captioner import baselines as bl  # noqa: E402
@@ -33,7 +35,7 @@ from captioner.api import Captioner  # noqa: E402
 from captioner.data.manifest import read_manifest  # noqa: E402
 from captioner.features import FeatureStore  # noqa: E402
 from captioner.imagenet import class_words, with_article  # noqa: E402
-from captioner.text import tokenize  # noqa: E402
+from captioner.truth import look  # noqa: E402
 
 NEIGHBOURS = 5
 N_BEST = 10
@@ -53,10 +55,10 @@ def main() -> None:
     def classes(k: int) -> list[list[str]]:
         return [[with_article(words[int(c)].word) for c in row[:k]] for row in order]
 
-    results = cap.caption([im for im, _, _ in photos], beam=N_BEST, n_best=N_BEST)
-    assert isinstance(results, list)
-    first = [[r.caption] for r in results]
-    nbest = [[r.caption] + [c for c, _ in r.alternatives] for r in results]
+    st, _ = cap.runtime.encode(x)
+    pool = candidates(st, look(x, cap.runtime.spec), cap.rules(), cap.runtime.max_len, N_BEST)
+    nbest = [[cap.runtime.vocab.decode(c.tokens, articles=True) for c in caps] for caps, _, _ in pool]
+    first = [cs[:1] for cs in nbest]
     store = FeatureStore(data / "features")
     train = [it for it in read_manifest(data) if it.split == "train" and it.image in store.row]
     pooled = cap.runtime.encoder.forward_features(torch.from_numpy(x)).pooled.numpy()
@@ -78,26 +80,12 @@ def main() -> None:
         print(f"  {name:44s} {np.mean(hit):6.1%} ({sum(hit)})")
     never = [p for (_, _, p), cs, n in zip(photos, union, nouns, strict=True) if not any(named(c, n) for c in cs)]
     print(f"named by no candidate ({len(never)}): {', '.join(Path(p).stem for p in never)}")
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    support = [  # per photo, per candidate: the probability of the top-5 classes whose word the caption says
-        [sum(float(probs[i, c]) for c in order[i, :5] if words[int(c)].word in tokenize(cand)) for cand in cands]
-        for i, cands in enumerate(nbest)
-    ]
-    conf = [[r.confidence] + [v for _, v in r.alternatives] for r in results]
-    thr = (
-        cap.runtime.name_threshold
-    )  # what truth.py's rules made the first caption say stays: people, a confident class
-    kept = [bool(r.people) or sp[0] >= thr for r, sp in zip(results, support, strict=True)]
     best = 0.0
     for weight in RERANK_WEIGHTS:
-        picks = [
-            cs[0] if held else cs[int(np.argmax(np.array(cf) + weight * np.array(sp)))]
-            for cs, cf, sp, held in zip(nbest, conf, support, kept, strict=True)
-        ]
+        picks = [cap.runtime.vocab.decode(pick(c, weight).tokens, articles=True) for c in pool]
         share = np.mean([named(c, n) for c, n in zip(picks, nouns, strict=True)])
         best = max(best, share)
-        print(f"  10-best reranked by confidence + {weight:g} x class support: {share:6.1%}")
+        print(f"  {N_BEST}-best reranked by confidence + {weight:g} x class support: {share:6.1%}")
     print(f"the best reranking, its weight chosen on these very photos: {best:.1%}")
 
 

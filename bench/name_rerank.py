@@ -24,7 +24,7 @@ from naming import named, photo_set  # noqa: E402
 from captioner.api import Captioner  # noqa: E402
 from captioner.checkpoint import load_checkpoint  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
-from captioner.decoding import Caption  # noqa: E402
+from captioner.decoding import Caption, Stepper  # noqa: E402
 from captioner.evaluate import in_language, load_split, split_sights  # noqa: E402
 from captioner.features import FeatureStore  # noqa: E402
 from captioner.metrics import coco_metrics  # noqa: E402
@@ -37,11 +37,12 @@ BEAM = 3
 
 
 def candidates(
-    st: TorchStepper, sights: list[Sight], rules: Rules, max_len: int
+    st: Stepper, sights: list[Sight], rules: Rules, max_len: int, beam: int = BEAM
 ) -> list[tuple[list[Caption], np.ndarray | None, bool]]:
-    """Per image: its n-best under truth.py's rules, the support of each, and whether the rule may reorder them."""
+    """Per image: its beam-`beam` n-best under truth.py's rules, the class support of each, and whether the rule
+    may reorder them (a photo whose first caption the rules did not fix: no people found, no confident class)."""
     offered = st.offered()
-    nbest = decode(st, sights, rules, max_len, BEAM, BEAM)
+    nbest = decode(st, sights, rules, max_len, beam, beam)
     out = []
     for i, (caps, s) in enumerate(zip(nbest, sights, strict=True)):
         if offered is None:
@@ -55,6 +56,7 @@ def candidates(
 
 
 def pick(cands: tuple[list[Caption], np.ndarray | None, bool], weight: float) -> Caption:
+    """The caption with the best confidence + weight x class support, where the rule may reorder; else the first."""
     caps, support, free = cands
     if not free or support is None:
         return caps[0]

@@ -50,7 +50,6 @@ VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 
 def validation(data: Path) -> tuple[list[Image.Image], list[Image.Image]]:
     """(positives, negatives) of the validation set."""
-
     root, pw = dataset_root(data), people.person_words()
     neg = []
     for it in read_manifest(data):
