@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from photos import make_photos
 
-from captioner.api import Captioner
+from captioner.api import Captioner, default_model_path
 from captioner.caption import caption_paths
 from captioner.decoding import beam_search, require
 from captioner.export import export
@@ -98,7 +98,7 @@ def main() -> None:
         paths = make_photos(Path(tmp), a.images, captions=False)
         exported = Path(a.export) if a.export else Path(tmp) / "onnx"
         if not a.export:
-            export(a.checkpoint or Path(__file__).parents[1] / "models" / "open-clipart", exported, int8=True)
+            export(a.checkpoint or default_model_path(), exported, int8=True)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {a.images} JPEGs 640x480, beam 3")
         caps, rows = {}, {}
         runtimes = {

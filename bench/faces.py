@@ -28,6 +28,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from truth import people_set  # noqa: E402
 
+from captioner.api import default_model_path
 from captioner.images import open_image
 from captioner.people import MIN_SCORE, detect
 from captioner.spec import EncoderSpec, preprocess
@@ -37,7 +38,7 @@ STAMPS = Path("/usr/share/tuxpaint/stamps")
 PEOPLE = ("fireman", "paratrooper")
 
 
-SPEC = EncoderSpec.from_json(json.loads((Path(__file__).parents[1] / "models/open-clipart/encoder.json").read_text()))
+SPEC = EncoderSpec.from_json(json.loads((default_model_path() / "encoder.json").read_text()))
 
 
 def square(img: Image.Image) -> np.ndarray:

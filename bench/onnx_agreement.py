@@ -20,7 +20,7 @@ import numpy as np
 from naming import photo_set
 from photos import make_photos
 
-from captioner.api import Captioner
+from captioner.api import Captioner, default_model_path
 from captioner.data.manifest import dataset_root, read_manifest
 from captioner.export import export
 from captioner.metrics import bleu_cider
@@ -29,7 +29,7 @@ from captioner.metrics import bleu_cider
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="the open corpus (captioner data open-clipart)")
-    ap.add_argument("--checkpoint", default=str(Path(__file__).parents[1] / "models" / "open-clipart"))
+    ap.add_argument("--checkpoint", default=str(default_model_path()))
     ap.add_argument("--export", help="an export of the checkpoint with --int8 (default: exported here)")
     ap.add_argument("--limit", type=int, help="at most this many test images")
     a = ap.parse_args()

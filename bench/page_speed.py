@@ -19,6 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from captioner.api import default_model_path
 from captioner.export import export
 from captioner.web import write_page
 
@@ -53,7 +54,7 @@ def main() -> None:
     from selenium.webdriver.chrome.service import Service
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=str(ROOT / "models" / "open-clipart"))
+    ap.add_argument("--checkpoint", default=str(default_model_path()))
     ap.add_argument("--ort-web", default=str(ROOT / ".cache" / "onnxruntime-web-1.31.1.tgz"))
     a = ap.parse_args()
     examples = sorted((ROOT / "examples" / "images").glob("*.jpg"))

@@ -1,6 +1,6 @@
 """Is the caption true of the photo? One table over the project's photo sets, none of them tuned on.
 
-    python bench/truth.py CHECKPOINT --data DATA [--reference models/open-clipart]
+    python bench/truth.py CHECKPOINT --data DATA [--reference src/captioner/bundled/open-clipart]
 
 DATA is the open corpus the checkpoint was trained on (`captioner data open-clipart`). Photo sets:
 - named: bench/naming.py's photos (scikit-image's photos and the Tux Paint photo cut-outs of the val and test

@@ -90,5 +90,5 @@ def bundled_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from captioner.export import export
 
     out = tmp_path_factory.mktemp("export")
-    export(Path(__file__).parents[1] / "models" / "open-clipart", out, int8=True)
+    export(Path(__file__).parents[1] / "src" / "captioner" / "bundled" / "open-clipart", out, int8=True)
     return out

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from captioner import Captioner
+from captioner.api import default_model_path
 from captioner.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -51,7 +52,7 @@ def test_inputs_of_every_kind_give_the_same_caption() -> None:
     single = cap.caption(path, beam=3)
     assert single.caption == results[0].caption and single.source == str(path)
     assert len(single.tags) == 5 and single.tags[0].label == "espresso"
-    twins = Captioner.load(ensemble=[ROOT / "models" / "open-clipart"])  # an ensemble of identical members
+    twins = Captioner.load(ensemble=[default_model_path()])  # an ensemble of identical members
     assert twins.caption(path, beam=3).caption == single.caption
 
 

@@ -182,7 +182,7 @@ def test_similarity_weights_share_a_softmax_over_neighbours() -> None:
 def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
     tiny_checkpoint: Path, shapes_data: Path, tmp_path: Path
 ) -> None:
-    from captioner.checkpoint import load_checkpoint, load_ensemble
+    from captioner.checkpoint import load_checkpoint, load_ensemble, upgrade
 
     assert load_ensemble([tiny_checkpoint]).model.__class__ is load_checkpoint(tiny_checkpoint).model.__class__
     other = tmp_path / "other"
@@ -196,6 +196,7 @@ def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
     vocab = json.loads((other / "vocab.json").read_text())
     vocab["itos"][-1], vocab["itos"][-2] = vocab["itos"][-2], vocab["itos"][-1]
     (other / "vocab.json").write_text(json.dumps(vocab))
+    upgrade(other)  # its policy rebuilt for the changed vocabulary, so that it loads
     with pytest.raises(CaptionerError, match="its vocabulary differs"):
         evaluate(tiny_checkpoint, "val", 2, out=tmp_path / "ev2", meteor=False, ensemble=[other])
 

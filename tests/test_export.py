@@ -21,7 +21,7 @@ from captioner.models.stepper import TorchStepper
 from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX
 
 ort = pytest.importorskip("onnxruntime")
-BUNDLED = Path(__file__).parents[1] / "models" / "open-clipart"
+BUNDLED = Path(__file__).parents[1] / "src" / "captioner" / "bundled" / "open-clipart"
 
 
 def _sessions(out: Path, suffix: str = "") -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The bundled model's card (models/open-clipart/MODEL_CARD.md): the model loads as the card describes it, and
+"""The bundled model's card (captioner/bundled/open-clipart/MODEL_CARD.md): the model loads as the card says, and
 the figures in its tables are what the commands beside them print.
 
 The slow test needs the open corpus the card's commands build:
@@ -24,7 +24,7 @@ from safetensors import safe_open
 from captioner.api import Captioner
 
 ROOT = Path(__file__).parents[1]
-MODEL = ROOT / "models" / "open-clipart"
+MODEL = ROOT / "src" / "captioner" / "bundled" / "open-clipart"
 CARD = (MODEL / "MODEL_CARD.md").read_text()
 FLAT = " ".join(CARD.split())  # the card's prose with its line breaks as spaces
 EXAMPLES = ROOT / "examples" / "images"

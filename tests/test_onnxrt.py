@@ -16,7 +16,7 @@ from captioner.errors import CaptionerError
 
 pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).parents[1]
-BUNDLED = ROOT / "models" / "open-clipart"
+BUNDLED = ROOT / "src" / "captioner" / "bundled" / "open-clipart"
 EXAMPLES = sorted((ROOT / "examples" / "images").glob("*.jpg"))
 
 

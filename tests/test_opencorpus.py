@@ -253,7 +253,8 @@ def test_near_duplicates_share_a_split() -> None:
 
 def test_language_tagger_on_titles(tmp_path: Path) -> None:
     """English word list first, then lingua when confident; a lone foreign word is never called English."""
-    from captioner.data.langid import LanguageTagger, english_words
+    from captioner.data.langid import LanguageTagger
+    from captioner.data.lexicon import english_words
 
     tag = LanguageTagger()
     got = {t: tag(t) for t in ("red apple", "Casa in campagna", "Pescetto arancione", "Schwäbisch Gmünd", "orso", "")}
@@ -265,5 +266,6 @@ def test_language_tagger_on_titles(tmp_path: Path) -> None:
         "orso": "und",  # one Italian word: not sure which language, but surely not English
         "": "und",
     }
-    with pytest.raises(CaptionerError, match="English word list not found \\(apt-get install wamerican\\)"):
+    hint = "English word list not found; building needs it \\(sudo apt-get install wamerican\\)"
+    with pytest.raises(CaptionerError, match=hint):
         english_words(tmp_path / "words")

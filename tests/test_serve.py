@@ -189,7 +189,7 @@ def test_slow_client_does_not_block_others(tiny_checkpoint: Path) -> None:
 def test_serve_no_people_skips_the_people_detectors() -> None:
     """The bundled model says "a person" for the astronaut from the detectors; `serve --no-people` runs none."""
     astronaut = (Path(__file__).parents[1] / "examples" / "images" / "astronaut.jpg").read_bytes()
-    bundled = Path(__file__).parents[1] / "models" / "open-clipart"
+    bundled = Path(__file__).parents[1] / "src" / "captioner" / "bundled" / "open-clipart"
     said = []
     for extra in ((), ("--no-people",)):
         with _server(bundled, *extra) as port:

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from captioner.checkpoint import FILES, load_checkpoint, save_checkpoint
 from captioner.cli import main
 from captioner.errors import CaptionerError
+from captioner.policy import POLICY_FILE
 
 from .conftest import make_image
 
@@ -257,5 +258,5 @@ def test_checkpoint_files_follow_the_umask(checkpoint: Path, tmp_path: Path) -> 
     finally:
         os.umask(old)
     modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "ck").iterdir()}
-    assert modes == {f: 0o640 for f in (*FILES, "train_state.safetensors", "train_state.json")}
+    assert modes == {f: 0o640 for f in (*FILES, POLICY_FILE, "train_state.safetensors", "train_state.json")}
     assert (tmp_path / "ck").stat().st_mode & 0o777 == 0o750

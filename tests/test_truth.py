@@ -26,6 +26,7 @@ from captioner.people import (
     persons,
     says_person,
 )
+from captioner.policy import Policy
 from captioner.text import SPECIALS, Vocab
 from captioner.truth import Rules, Sight, decode, look, pixels
 from tests.test_models import D, _copy_model, _feats, _model
@@ -112,7 +113,7 @@ def test_a_photo_without_faces_says_no_person_word_unless_an_offered_class_does(
 def test_photos_with_faces_say_a_person_and_confident_photos_their_class() -> None:
     m = _copy_model()
     vocab = _vocab()
-    rules = Rules.for_vocab(vocab, 0.5)
+    rules = Rules.from_policy(Policy.build(vocab, 0.5), "en")
     assert rules.person == (4, 8) and rules.people == (9,) and rules.colour_ids[11] == {"grey"}
     feats = torch.zeros(5, D + 1000)
     feats[:, D + 7] = 12.0  # class 7 -> word 11 is near certain for every image but the last
@@ -149,8 +150,7 @@ def _skimage(name: str) -> np.ndarray:
     return np.asarray(open_image(Path(sd.__file__).parent / name).resize((224, 224)))
 
 
-def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch) -> None:
-    import captioner.people as people
+def test_people_are_offered_only_at_or_above_the_detectors_threshold() -> None:
     from captioner.api import Captioner
 
     astronaut = _skimage("astronaut.png")
@@ -167,9 +167,16 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold(monkeypatch
     assert count_people(_skimage("chelsea.png")) == 0 and count_people(_skimage("coffee.png")) == 0
     cap = Captioner.load()
     assert cap.caption(astronaut).caption == "a person"
-    monkeypatch.setattr(people, "MIN_SCORE", face + 1e-6)  # the face is now below its threshold...
+    policy = cap.runtime.policy
+
+    def raised(**scores: float) -> Policy:  # the model's policy with these detectors' thresholds raised
+        d = policy.data["detectors"]
+        raised = {k: {**v, "min_score": scores.get(k, v["min_score"])} for k, v in d.items()}
+        return Policy({**policy.data, "detectors": raised})
+
+    cap.runtime.policy = raised(face=face + 1e-6)  # the face is now below its threshold...
     assert cap.caption(astronaut).caption == "a person"  # ...but the whole person is not
-    monkeypatch.setattr(people, "PERSON_MIN_SCORE", person + 1e-6)  # both below their thresholds...
+    cap.runtime.policy = raised(face=face + 1e-6, person=person + 1e-6)  # both below their thresholds...
     assert "person" not in cap.caption(astronaut).caption.split()  # ...and no person is offered
 
 
@@ -194,13 +201,15 @@ def test_a_grey_photo_read_as_a_drawing_is_a_photo_of_people_only_above_the_grey
     tinted = rgb.copy()
     tinted[0, 0, 0] ^= 1  # one channel of one pixel off grey
     assert people.grey_people(tinted) == 0
-    (blind,) = look(x, spec, people=False)
+    policy = cap.runtime.policy
+    (blind,) = look(x, spec, policy, people=False)
     assert blind.photo is False and blind.people == 0
-    assert look(x, spec) == [Sight(True, blind.colours, 1)]
+    assert look(x, spec, policy) == [Sight(True, blind.colours, 1)]
     r = cap.caption(camera)
     assert (r.caption, r.photo, r.people) == ("a person", True, 1)
-    monkeypatch.setattr(people, "GREY_MIN_SCORE", score + 1e-6)
-    assert look(x, spec) == [Sight(False, blind.colours, 0)]
+    d = policy.data["detectors"]
+    raised = {**d, "person": {**d["person"], "grey_min_score": score + 1e-6}}  # the policy's threshold decides
+    assert look(x, spec, Policy({**policy.data, "detectors": raised})) == [Sight(False, blind.colours, 0)]
     assert people.GREY_MIN_SCORE > PERSON_MIN_SCORE  # stricter than in photos: grey line art is common
 
 
@@ -275,7 +284,7 @@ def test_look_reads_the_encoders_square_back_to_pixels() -> None:
     img[120:180, 120:180] = (220, 20, 30)  # ...with a red square in the middle
     x = cap.prepare(Image.fromarray(img).resize((224, 224)))[None]
     assert np.array_equal(pixels(x, cap.runtime.spec)[0], np.asarray(Image.fromarray(img).resize((224, 224))))
-    (s,) = look(x, cap.runtime.spec)
+    (s,) = look(x, cap.runtime.spec, cap.runtime.policy)
     assert s == Sight(False, frozenset({"brown", "red"}), 0)  # flat fills: a drawing, no faces looked for
 
 

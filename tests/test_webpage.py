@@ -19,12 +19,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from captioner.api import default_model_path
 from captioner.cli import main
 from captioner.decoding import beam_search, constrained_beam_search
 from captioner.errors import CaptionerError
 from captioner.images import flat_share, open_image
 from captioner.onnxrt import OnnxRuntime, OnnxStepper
+from captioner.policy import load_policy
 from captioner.spec import EncoderSpec, preprocess
+from captioner.text import Vocab
 from captioner.truth import look
 from captioner.web import write_page
 
@@ -168,12 +171,13 @@ def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> 
     driver, base, web = page
     names = _test_images(web / "t")
     spec = EncoderSpec.from_json(json.loads((web / "encoder.json").read_text()))
+    policy = load_policy(web, Vocab.load(web / "vocab.json"))
     want = {n: preprocess(open_image(web / "t" / n), spec) for n in names}
     driver.get(base)
     got = _run(
         driver,
         """const spec = await (await fetch('encoder.json')).json(), out = {};
-        const table = (await (await fetch('manifest.json')).json()).colours;
+        const table = (await (await fetch('policy.json')).json()).colours;
         for (const n of args[0]) {
           const px = await captioner.pixels(await (await fetch('t/' + n)).blob());
           const x = captioner.preprocess(px.data, px.width, px.height, spec);
@@ -187,7 +191,7 @@ def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> 
         x = np.asarray(got[n][0], np.float32).reshape(want[n].shape)
         assert np.array_equal(x, want[n]), (n, int((x != want[n]).sum()))
         assert got[n][1] == pytest.approx(float(flat_share(want[n][None])[0]), abs=1e-12), n
-        assert set(got[n][2]) == look(want[n][None], spec, people=False)[0].colours, n
+        assert set(got[n][2]) == look(want[n][None], spec, policy, people=False)[0].colours, n
 
 
 @browser
@@ -311,4 +315,4 @@ def test_write_page_refuses_the_wrong_package_or_encoder(bundled_export: Path, t
     with pytest.raises(CaptionerError, match=r"--web: the page preprocesses as Pillow's .* uses 'seminar' \(BGR\)"):
         write_page(seminar, tmp_path / "web", other)
     assert not (tmp_path / "web").exists()  # nothing half-written
-    assert main(["export", str(ROOT / "models" / "open-clipart"), "--out", str(tmp_path / "o"), "--web", "w"]) == 2
+    assert main(["export", str(default_model_path()), "--out", str(tmp_path / "o"), "--web", "w"]) == 2

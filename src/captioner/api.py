@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +17,7 @@ from .config import MAX_PIXELS
 from .decoding import Caption, Stepper
 from .errors import CaptionerError
 from .images import open_image, to_rgb
+from .policy import Policy
 from .spec import EncoderSpec, preprocess
 from .text import Vocab
 from .truth import Rules, decode, look
@@ -26,9 +28,9 @@ ImageLike = str | Path | bytes | Image.Image | np.ndarray
 
 
 def default_model_path() -> Path:
-    """$CAPTIONER_MODEL, else the model bundled in the repository's models/ folder."""
+    """$CAPTIONER_MODEL, else the model bundled in the package (captioner/bundled/open-clipart)."""
     env = os.environ.get("CAPTIONER_MODEL")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL
+    return Path(env) if env else Path(str(files("captioner") / "bundled" / DEFAULT_MODEL))
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Runtime(Protocol):
 
     spec: EncoderSpec
     vocab: Vocab
+    policy: Policy
     labels: tuple[str, ...]
     max_len: int
     name_threshold: float
@@ -105,7 +108,8 @@ class Captioner:
         """The truth rules for captions in `lang` (None: English, or the model's only language); an unknown
         language is a CaptionerError listing the known ones."""
         if lang not in self._rules:
-            self._rules[lang] = Rules.for_vocab(self.runtime.vocab, self.runtime.name_threshold, lang)
+            rt = self.runtime
+            self._rules[lang] = Rules.from_policy(rt.policy, rt.vocab.language(lang), rt.name_threshold)
         return self._rules[lang]
 
     @classmethod
@@ -181,7 +185,7 @@ class Captioner:
         rt = self.runtime
         rules = self.rules(lang)  # an unknown language fails before any work
         st, logits = rt.encode(x)
-        sights = look(x, rt.spec, self.people)
+        sights = look(x, rt.spec, rt.policy, self.people)
         nbest = decode(st, sights, rules, rt.max_len, max(1, beam), max(1, n_best), temperature, seed)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from .errors import CaptionerError
 from .files import read_json, temp_dir, write_bytes, write_json
 from .models import build_model, feature_kind
 from .models.ensemble import Ensemble
+from .policy import POLICY_FILE, POLICY_VERSION, Policy, build_policy, load_policy, policy_bytes, write_policy
 from .text import Vocab
 
 FORMAT_VERSION = 1
@@ -38,6 +40,7 @@ class Checkpoint:
     spec: EncoderSpec
     meta: dict[str, Any]
     path: Path
+    policy: Policy  # policy.json: the caption rules' contract, built when the checkpoint was saved
 
     def with_name_threshold(self, threshold: float | None) -> Checkpoint:
         """The same checkpoint decoding with another model.name_threshold (None: keep its own)."""
@@ -95,7 +98,8 @@ def save_checkpoint(
             extra = {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}
             write_bytes(tmp / "train_state.safetensors", safetensors_bytes(extra))
             write_json(tmp / "train_state.json", extra_json or {})
-        write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta})
+        policy_sha = write_policy(tmp, build_policy(vocab, config.model.name_threshold))
+        write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta, "policy_sha256": policy_sha})
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -171,4 +175,24 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             f"expected {tuple(want[k].shape) if k in want else 'absent'}, found {got})"
         )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path)
+    policy = load_policy(path, vocab, meta.get("policy_sha256"))
+    return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path, policy)
+
+
+def upgrade(path: str | Path) -> str:
+    """Build the caption policy of a checkpoint made before policies (or with an older one) from its vocabulary
+    and config, write it atomically and record its hash in meta.json; returns what was done."""
+    path = resolve(path)
+    for name in ("config.json", "vocab.json", "meta.json"):
+        if not (path / name).is_file():
+            raise CaptionerError(f"{path}: not a checkpoint folder (no {name})")
+    meta = read_json(path / "meta.json", "checkpoint meta")
+    config = config_from_dict(read_json(path / "config.json", "checkpoint config"))
+    vocab = Vocab.load(path / "vocab.json")
+    policy = build_policy(vocab, config.model.name_threshold)
+    if (path / POLICY_FILE).is_file() and (path / POLICY_FILE).read_bytes() == policy_bytes(policy):
+        if meta.get("policy_sha256") == hashlib.sha256(policy_bytes(policy)).hexdigest():
+            return f"{path / POLICY_FILE}: already current (version {POLICY_VERSION})"
+    sha = write_policy(path, policy)
+    write_json(path / "meta.json", {**meta, "policy_sha256": sha})
+    return f"{path / POLICY_FILE}: written (version {POLICY_VERSION}, sha256 {sha[:12]})"

@@ -226,9 +226,12 @@ def _caption(a: argparse.Namespace) -> int:
 
 
 def _serve(a: argparse.Namespace) -> None:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from .serve.app import Limits, create_app
+        from .serve.app import Limits, create_app
+    except ImportError as e:
+        raise CaptionerError(f"serve needs {e.name}: pip install fastapi uvicorn python-multipart") from None
 
     cap = _load(a)
     limits = Limits(
@@ -255,6 +258,13 @@ def _export(a: argparse.Namespace) -> None:
         mib = sum(sizes.values()) / 2**20
         print(f"wrote {a.web}: {len(sizes)} files, {mib:.1f} MiB; serve it with any static file server, e.g.")
         print(f"  python -m http.server -d {a.web} 8080   and open http://127.0.0.1:8080/")
+
+
+def _upgrade(a: argparse.Namespace) -> None:
+    from .checkpoint import upgrade
+
+    for path in a.checkpoint:
+        print(upgrade(path))
 
 
 def _scenes(a: argparse.Namespace) -> None:
@@ -286,6 +296,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "caption": _caption,
     "serve": _serve,
     "export": _export,
+    "upgrade": _upgrade,
     "data open-clipart": _open_clipart,
     "data held-out-style": _held_out_style,
     "data scenes": _scenes,

@@ -13,6 +13,8 @@ true when one of the colours it names (WORD_COLOURS: "gold" is yellow, orange or
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 COLOURS = ("black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown")
@@ -55,7 +57,25 @@ PRESENT = 0.05  # share of the pixels a colour needs to count as shown
 CENTRE = 0.6  # decoding looks at the middle CENTRE x CENTRE of the encoder's square, where the subject is
 
 
-def pixel_colours(rgb: np.ndarray) -> np.ndarray:
+# The rule above, every bound once: the page reads it from the policy (colour_settings), as decoding does.
+RULE: dict[str, Any] = {
+    "black": 0.22,  # v below: black
+    "grey_s": 0.18,  # s below, or c below grey_c: no hue (white from v white, else grey)
+    "grey_c": 0.08,
+    "white": 0.80,
+    "hues": [15, 45, 70, 165, 255, 290, 345],  # upper bounds of red, orange, yellow, green, blue, purple, pink
+    "hue_names": ["red", "orange", "yellow", "green", "blue", "purple", "pink"],  # from 345: red again
+    "dark_yellow": 0.55,  # yellow hue, v below: brown
+    "dark_pink": 0.65,  # pink hue, v below: purple
+    "light_red_v": 0.70,  # red or pink hue (h >= hues[5] or < hues[0]), v from and s below: pink
+    "light_red_s": 0.55,
+    "warm": [50, 345],  # warm hues: h below the first or from the second
+    "dark_warm": 0.55,  # warm, v below: brown
+    "dull_orange_s": 0.5,  # hue from hues[0] to warm[0], s below: brown
+}
+
+
+def pixel_colours(rgb: np.ndarray, rule: dict[str, Any] = RULE) -> np.ndarray:
     """(..., 3) RGB on 0..255 -> (...) index into COLOURS of each pixel's colour name (the rule above)."""
     x = np.asarray(rgb, dtype=np.float32) / 255.0
     mx, mn = x.max(-1), x.min(-1)
@@ -64,34 +84,32 @@ def pixel_colours(rgb: np.ndarray) -> np.ndarray:
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     safe = np.maximum(c, 1e-6)
     h = np.where(mx == r, ((g - b) / safe) % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) * 60
-    hue = np.select(
-        [h < 15, h < 45, h < 70, h < 165, h < 255, h < 290, h < 345],
-        [3, 4, 5, 6, 7, 8, 9],
-        3,
-    )
-    hue = np.where((hue == 5) & (mx < 0.55), 10, hue)  # dark yellow: brown
-    hue = np.where((hue == 9) & (mx < 0.65), 8, hue)  # dark magenta: purple
-    light_red = ((h >= 290) | (h < 15)) & (mx >= 0.70) & (s < 0.55)
-    hue = np.where(light_red, 9, hue)
-    warm = (h < 50) | (h >= 345)
-    brown = (warm & (mx < 0.55)) | ((h >= 15) & (h < 50) & (s < 0.5))
-    hue = np.where(brown, 10, hue)
-    grey = (s < 0.18) | (c < 0.08)
-    out = np.where(grey, np.where(mx >= 0.80, 1, 2), hue)
-    return np.where(mx < 0.22, 0, out).astype(np.int64)
+    ix = {name: COLOURS.index(name) for name in COLOURS}
+    bounds, red = rule["hues"], ix["red"]
+    hue = np.select([h < bound for bound in bounds], [ix[n] for n in rule["hue_names"]], red)
+    hue = np.where((hue == ix["yellow"]) & (mx < rule["dark_yellow"]), ix["brown"], hue)
+    hue = np.where((hue == ix["pink"]) & (mx < rule["dark_pink"]), ix["purple"], hue)
+    light_red = ((h >= bounds[5]) | (h < bounds[0])) & (mx >= rule["light_red_v"]) & (s < rule["light_red_s"])
+    hue = np.where(light_red, ix["pink"], hue)
+    warm = (h < rule["warm"][0]) | (h >= rule["warm"][1])
+    brown = (warm & (mx < rule["dark_warm"])) | ((h >= bounds[0]) & (h < rule["warm"][0]) & (s < rule["dull_orange_s"]))
+    hue = np.where(brown, ix["brown"], hue)
+    grey = (s < rule["grey_s"]) | (c < rule["grey_c"])
+    out = np.where(grey, np.where(mx >= rule["white"], ix["white"], ix["grey"]), hue)
+    return np.where(mx < rule["black"], ix["black"], out).astype(np.int64)
 
 
-def colour_shares(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def colour_shares(rgb: np.ndarray, mask: np.ndarray | None = None, rule: dict[str, Any] = RULE) -> np.ndarray:
     """(H, W, 3) RGB on 0..255, optional (H, W) bool mask of the object -> (len(COLOURS),) share of each colour."""
-    names = pixel_colours(rgb)
+    names = pixel_colours(rgb, rule)
     names = names[mask] if mask is not None else names.reshape(-1)
     counts = np.bincount(names, minlength=len(COLOURS)).astype(np.float64)
     return counts / max(1.0, counts.sum())
 
 
-def shown(shares: np.ndarray) -> frozenset[str]:
-    """The colours whose share reaches PRESENT."""
-    return frozenset(c for c, p in zip(COLOURS, shares, strict=True) if p >= PRESENT)
+def shown(shares: np.ndarray, present: float = PRESENT) -> frozenset[str]:
+    """The colours whose share reaches `present`."""
+    return frozenset(c for c, p in zip(COLOURS, shares, strict=True) if p >= present)
 
 
 def colour_word_true(word: str, colours: frozenset[str]) -> bool:
@@ -99,19 +117,14 @@ def colour_word_true(word: str, colours: frozenset[str]) -> bool:
     return word not in WORD_COLOURS or bool(WORD_COLOURS[word] & colours)
 
 
-def centre(rgb: np.ndarray) -> np.ndarray:
-    """(..., S, S, 3) -> its middle CENTRE x CENTRE square."""
+def centre(rgb: np.ndarray, share: float = CENTRE) -> np.ndarray:
+    """(..., S, S, 3) -> its middle `share` x `share` square."""
     s = rgb.shape[-2]
-    a = int(round(s * (1 - CENTRE) / 2))
+    a = int(round(s * (1 - share) / 2))
     return rgb[..., a : s - a, a : s - a, :]
 
 
-def colour_table(itos: tuple[str, ...] | list[str]) -> dict:
-    """The rule's settings and the vocabulary's colour words in every language that has them (English and
-    Russian spell none alike), as the browser page reads them (export manifest)."""
-    return {
-        "names": list(COLOURS),
-        "present": PRESENT,
-        "centre": CENTRE,
-        "words": {w: sorted(t[w]) for t in (WORD_COLOURS, RU_WORD_COLOURS) for w in itos if w in t},
-    }
+def colour_settings() -> dict[str, Any]:
+    """The colour rule as the caption policy carries it: the colour names, the share a colour needs, the centre
+    decoding looks at, and the pixel rule's bounds."""
+    return {"names": list(COLOURS), "present": PRESENT, "centre": CENTRE, "rule": RULE}

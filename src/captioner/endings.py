@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache
-from pathlib import Path
 
-from .errors import CaptionerError
+from .data.lexicon import noun_exceptions, tagged_senses
 from .text import tokenize
 
-WORDNET = Path("/usr/share/wordnet")  # Debian's wordnet-base
 FUNCTION_WORDS = frozenset(
     "a an the this that these those my your his her its our their some any no every each either neither both "
     "another such what which whose of in on at by for with from to into onto upon under above below beneath "
@@ -29,34 +26,13 @@ RARELY_LAST = 0.05  # an adjective-first word ending fewer of its training capti
 MIN_SEEN = 5  # ... when it occurs in at least this many
 
 
-@cache
-def _index(pos: str, wordnet: Path = WORDNET) -> dict[str, int]:
-    """WordNet's index.<pos>: lemma -> the count of its senses tagged in the semantic concordance."""
-    path = wordnet / f"index.{pos}"
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        raise CaptionerError(f"{path} not found; install WordNet with `sudo apt-get install wordnet-base`") from None
-    out = {}
-    for line in lines:
-        if line and not line.startswith(" "):
-            f = line.split()
-            out[f[0]] = int(f[5 + int(f[3])])  # lemma pos synset_cnt p_cnt [ptr]*p_cnt sense_cnt tagsense_cnt
-    return out
-
-
-@cache
-def _noun_exceptions(wordnet: Path = WORDNET) -> dict[str, str]:
-    return dict(line.split()[:2] for line in (wordnet / "noun.exc").read_text().splitlines() if line.strip())
-
-
 def noun_base(word: str) -> str | None:
     """The WordNet noun a word is a form of ("mice" -> "mouse", "boxes" -> "box"), or None."""
-    nouns = _index("noun")
+    nouns = tagged_senses("noun")
     if word in nouns:
         return word
-    if _noun_exceptions().get(word) in nouns:
-        return _noun_exceptions()[word]
+    if noun_exceptions().get(word) in nouns:
+        return noun_exceptions()[word]
     for suffix, repl in (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("s", "")):
         if word.endswith(suffix) and word[: -len(suffix)] + repl in nouns:
             return word[: -len(suffix)] + repl
@@ -68,13 +44,13 @@ def may_not_end(word: str, seen: int = 0, last: int = 0) -> bool:
     if word in FUNCTION_WORDS:
         return True
     counted = seen >= MIN_SEEN
-    base, adj, other = noun_base(word), _index("adj"), (_index("verb"), _index("adv"))
+    base, adj, other = noun_base(word), tagged_senses("adj"), (tagged_senses("verb"), tagged_senses("adv"))
     if base is None:  # known to WordNet, never as a noun: unless the captions often end on it ("thumbs up")
         known = word in adj or any(word in d for d in other)
         if not known:  # WordNet does not know it (another language, a name): the captions alone decide
             return counted and last < RARELY_LAST * seen
         return not (counted and last >= RARELY_LAST * seen)
-    adjective_first = adj.get(word, -1) > _index("noun").get(base, 0)
+    adjective_first = adj.get(word, -1) > tagged_senses("noun").get(base, 0)
     return adjective_first and counted and last < RARELY_LAST * seen
 
 

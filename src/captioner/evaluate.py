@@ -91,10 +91,11 @@ def decode(
     """n-best captions in `lang` for each feature row (greedy when beam is 1), under truth.py's rules with
     sights[j] for the image of rows[j] (split_sights); None: no sights (no colour, people or naming rule)."""
     kind = feature_kind(ck.config.model)
-    rules = Rules.for_vocab(ck.vocab, ck.config.model.name_threshold if sights is not None else 0.0, lang)
+    threshold = ck.config.model.name_threshold if sights is not None else 0.0
+    rules = Rules.from_policy(ck.policy, ck.vocab.language(lang), threshold)
     out: list[list[Caption]] = []
     for s in range(0, len(rows), batch):
-        st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])), ck.vocab.no_end_mask())
+        st = TorchStepper(ck.model, torch.from_numpy(store.get(kind, rows[s : s + batch])), ck.policy.no_end_mask())
         seen = sights[s : s + batch] if sights is not None else [BLIND] * st.batch
         out += truth.decode(st, seen, rules, ck.config.train.max_len, beam, n_best)
     return out
@@ -113,7 +114,7 @@ def split_sights(ck: Any, sp: Split, root: Path) -> list[Sight] | None:
             x = preprocess(open_image(path), ck.spec)[None]
         except ImageError as e:
             raise CaptionerError(f"{path}: {e} (needed to read the image's colours, people and kind)") from None
-        out += look(x, ck.spec)
+        out += look(x, ck.spec, ck.policy)
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,12 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .colours import colour_table
 from .encoders import Encoder, encoder_for
 from .errors import CaptionerError
 from .files import write_json
 from .models import feature_kind
 from .onnxrt import EXPORT_VERSION
+from .policy import POLICY_FILE
 
 log = logging.getLogger(__name__)
 OPSET = 17
@@ -162,6 +163,7 @@ def export(
             _quantize(out / f"{g}.onnx", out / compact[g])
         graphs += list(compact.values())
     ck.vocab.save(out / "vocab.json")
+    shutil.copyfile(ck.path / POLICY_FILE, out / POLICY_FILE)
     write_json(out / "labels.json", list(enc.labels))
     write_json(out / "encoder.json", ck.spec.to_json())
     write_json(out / "config.json", ck.config.to_json())
@@ -181,7 +183,7 @@ def _shape(ck: Checkpoint, feature: str) -> tuple[int, ...]:
 
 
 def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names: tuple[str, ...]) -> dict[str, Any]:
-    files = [*graphs, "vocab.json", "labels.json", "encoder.json", "config.json"]
+    files = [*graphs, "vocab.json", "labels.json", "encoder.json", "config.json", POLICY_FILE]
     return {
         "version": EXPORT_VERSION,
         "checkpoint": str(ck.path),
@@ -189,8 +191,6 @@ def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names:
         "feature": feature,  # how the encoder's outputs join into init.onnx's input
         "state": list(names),
         "max_len": ck.config.train.max_len,
-        "name_threshold": ck.config.model.name_threshold,
-        "colours": colour_table(ck.vocab.itos),  # truth.py's colour rule, for the page
         "files": {
             f: {"sha256": hashlib.sha256((out / f).read_bytes()).hexdigest(), "bytes": (out / f).stat().st_size}
             for f in files

@@ -7,6 +7,7 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+from .data.lexicon import WORDNET, ancestors, synset, wordnet_nouns
 from .text import article
 
 
@@ -36,7 +37,6 @@ def with_article(noun: str) -> str:
     return f"{article(noun)} {noun}"
 
 
-WORDNET = Path("/usr/share/wordnet")  # Debian's wordnet-base: the WordNet 3.0 database
 HYPERNYMS = "imagenet_hypernyms.tsv"
 
 # Common basic-level nouns a person would say; a class is named by the first of its lemmas, walking up
@@ -72,22 +72,22 @@ def build_hypernym_table(wordnet: Path = WORDNET) -> str:
     """For each ImageNet class: the lemmas of its first-hypernym chain up to the root, and the head nouns of its
     multi-word lemmas (in the first MAX_UP + 1 synsets) that WordNet confirms as kinds: the head's first sense is
     an ancestor of the class ('sports car' -> car, 'wall clock' -> clock; not 'prairie chicken' -> chicken)."""
-    index, data = _wordnet_nouns(wordnet)
+    index, data = wordnet_nouns(wordnet)
     out = []
     for c in imagenet_classes():
         chain, offset = [], c.wnid[1:]
         while True:
-            _, lemmas, hyper = _synset(data[offset])
+            _, lemmas, hyper = synset(data[offset])
             chain.append(lemmas)
             if not hyper:
                 break
             offset = hyper[0]
-        ancestors = _ancestors(c.wnid[1:], data)
+        above = ancestors(c.wnid[1:], data)
         heads = {
             lemma.split()[-1]
             for lemmas in chain[: MAX_UP + 1]
             for lemma in lemmas
-            if " " in lemma and index.get(lemma.split()[-1], [""])[0] in ancestors
+            if " " in lemma and index.get(lemma.split()[-1], [""])[0] in above
         }
         out.append(f"{c.index}\t{' > '.join('|'.join(x) for x in chain)}\t{','.join(sorted(heads))}")
     return (
@@ -154,51 +154,10 @@ def class_words(known: set[str] | frozenset[str] = frozenset()) -> list[Naming]:
     return [basic_name(h, vocab) for h in hypernym_chains()]
 
 
-@cache
-def _wordnet_nouns(wordnet: Path = WORDNET) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """index.noun as lemma -> synset offsets, and data.noun as offset -> line."""
-    index: dict[str, list[str]] = {}
-    data: dict[str, str] = {}
-    for name, table in (("index.noun", index), ("data.noun", data)):
-        path = wordnet / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; install it with `sudo apt-get install wordnet-base`")
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(" "):
-                    continue
-                if table is index:
-                    parts = line.split()
-                    n = int(parts[2])
-                    index[parts[0]] = parts[-n:]
-                else:
-                    data[line[:8]] = line
-    return index, data
-
-
 # WordNet lexicographer files of things one can see: animal, artifact, food, object, plant (any sense), and
 # body and person (the first sense only, so that 'cat' does not accept the slang 'guy').
 CONCRETE = frozenset({5, 6, 13, 17, 20})
 FIRST_ONLY = frozenset({8, 18})
-
-
-def _synset(line: str) -> tuple[int, list[str], list[str]]:
-    """(lexicographer file, lemmas, hypernym offsets) of one data.noun line."""
-    parts = line.split(" | ")[0].split()
-    n = int(parts[3], 16)
-    lemmas = [parts[4 + 2 * i].replace("_", " ").lower() for i in range(n)]
-    ptrs = parts[4 + 2 * n + 1 :]
-    return int(parts[1]), lemmas, [ptrs[i + 1] for i in range(0, len(ptrs), 4) if ptrs[i] in ("@", "@i")]
-
-
-def _ancestors(off: str, data: dict[str, str]) -> set[str]:
-    seen, todo = set(), [off]
-    while todo:
-        o = todo.pop()
-        if o not in seen:
-            seen.add(o)
-            todo += _synset(data[o])[2]
-    return seen
 
 
 def naming_nouns(noun: str, levels: int = MAX_UP + 1, wordnet: Path = WORDNET) -> frozenset[str]:
@@ -207,19 +166,19 @@ def naming_nouns(noun: str, levels: int = MAX_UP + 1, wordnet: Path = WORDNET) -
     where the basic noun's own first sense is on the path ('cherry' is produce, 'garden truck', but not 'truck').
 
     'gander' -> {gander, goose, bird}; 'tape measure' -> {tape, tapeline}."""
-    index, data = _wordnet_nouns(wordnet)
+    index, data = wordnet_nouns(wordnet)
     out = {noun.lower().split()[-1]}
     senses = index.get(noun.lower().replace(" ", "_"), [])
     for k, sense in enumerate(senses):
-        lexfile = _synset(data[sense])[0]
+        lexfile = synset(data[sense])[0]
         if lexfile not in CONCRETE and not (k == 0 and lexfile in FIRST_ONLY):
             continue
-        path = _ancestors(sense, data)
+        path = ancestors(sense, data)
         frontier = [sense]
         for level in range(levels + 1):
             nxt = []
             for off in frontier:
-                _, lemmas, hyper = _synset(data[off])
+                _, lemmas, hyper = synset(data[off])
                 for lemma in lemmas:
                     head = lemma.split()[-1]
                     if level == 0 and " " not in lemma:

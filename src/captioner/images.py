@@ -86,6 +86,12 @@ def flat_share(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def photo_like(x: np.ndarray) -> np.ndarray:
-    """(B,) bool: the preprocessed images look like photographs rather than drawings (see flat_share)."""
-    return flat_share(x) <= PHOTO_FLAT
+def photo_like(x: np.ndarray, flat: float = PHOTO_FLAT) -> np.ndarray:
+    """(B,) bool: the preprocessed images look like photographs rather than drawings: at most `flat` of their
+    pixels lie in flat patches (flat_share)."""
+    return flat_share(x) <= flat
+
+
+def photo_settings() -> dict[str, float]:
+    """The photo test's settings as the caption policy carries them."""
+    return {"flat": PHOTO_FLAT}

@@ -14,10 +14,11 @@ import numpy as np
 
 from .errors import CaptionerError
 from .files import read_json
+from .policy import POLICY_FILE, load_policy
 from .spec import EncoderSpec
 from .text import START_IX, Vocab
 
-EXPORT_VERSION = 1  # of the folder `captioner export` writes (export.py imports it from here)
+EXPORT_VERSION = 2  # of the folder `captioner export` writes (export.py imports it from here)
 GRAPHS = ("encoder", "init", "decoder")
 State = dict[str, np.ndarray]
 
@@ -113,14 +114,16 @@ class OnnxRuntime:
             raise CaptionerError(f"{folder}: the export has no {what}")
         for name in ("vocab.json", "encoder.json", "labels.json"):
             verified(folder, m, name)
+        policy_sha = hashlib.sha256(verified(folder, m, POLICY_FILE)).hexdigest()
         self.sessions = {g: _session(verified(folder, m, files[g])) for g in GRAPHS}  # only the graphs it runs
         self.manifest, self.feature = m, str(m["feature"])
         self.vocab = Vocab.load(folder / "vocab.json")
-        self.no_end = self.vocab.no_end_mask()
+        self.policy = load_policy(folder, self.vocab, policy_sha)
+        self.no_end = self.policy.no_end_mask()
         self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
         self.labels = tuple(read_json(folder / "labels.json", "class labels"))
         self.max_len = int(m["max_len"])
-        self.name_threshold = float(m["name_threshold"] if name_threshold is None else name_threshold)
+        self.name_threshold = float(self.policy.data["name_threshold"] if name_threshold is None else name_threshold)
         self.attends = "alpha" in m.get("step_outputs", [])
         self.info: dict[str, Any] = {
             "runtime": "onnx" + ("-int8" if int8 else ""),

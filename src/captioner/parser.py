@@ -187,6 +187,13 @@ def _add_export(sub: Any) -> None:
     )
 
 
+def _add_upgrade(sub: Any) -> None:
+    s = sub.add_parser(
+        "upgrade", formatter_class=HELP, help="build the caption policy (policy.json) of a checkpoint made before it"
+    )
+    s.add_argument("checkpoint", nargs="+", help="checkpoint folders")
+
+
 def _add_data(sub: Any) -> None:
     s = sub.add_parser("data", formatter_class=HELP, help="build datasets")
     dsub = s.add_subparsers(dest="dataset", required=True)
@@ -262,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_caption,
         _add_serve,
         _add_export,
+        _add_upgrade,
         _add_data,
     ):
         add(sub)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .imagenet import _synset, _wordnet_nouns
+from .errors import CaptionerError
 
 MODEL = "blazeface_full_range.onnx"
 SIZE = 192  # the detector's input square
@@ -50,18 +50,23 @@ GREY_MIN_SCORE = 0.774  # a grey image read as a drawing: above every grey drawi
 # split (bench/grey_people.py; images.photo_like reads some grey photos as drawings)
 FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet (42 ms on one core) takes every core (0)
 PERSON_THREADS = 0
-PERSON_LEXFILE = 18  # WordNet's noun.person
-GROUP_WORDS = frozenset("person people men women children boys girls kids persons couple family crowd group".split())
 
 
 @cache
 def _session(model: str, threads: int) -> Any:
     """An onnxruntime session on the packaged model; threads 0: onnxruntime's default (one per core)."""
-    import onnxruntime as ort
-
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise CaptionerError(
+            "the people detectors need onnxruntime: pip install onnxruntime (or caption with --no-people)"
+        ) from None
+    graph = files("captioner") / "data" / model
+    if not graph.is_file():
+        raise CaptionerError(f"{graph}: the people detector's graph is missing; reinstall captioner")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(files("captioner") / "data" / model), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
 
 
 def _boxes(raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
@@ -152,18 +157,29 @@ def grey(rgb: np.ndarray) -> bool:
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
-def grey_people(rgb: np.ndarray) -> int:
-    """The persons NanoDet finds at GREY_MIN_SCORE in an exactly grey image (0 for any other): what makes a grey
-    image read as a drawing a photo of people."""
-    return len(persons(rgb, GREY_MIN_SCORE)) if grey(rgb) else 0
+def grey_people(rgb: np.ndarray, min_score: float = GREY_MIN_SCORE) -> int:
+    """The persons NanoDet finds at this threshold (GREY_MIN_SCORE) in an exactly grey image (0 for any other):
+    what makes a grey image read as a drawing a photo of people."""
+    return len(persons(rgb, min_score)) if grey(rgb) else 0
+
+
+def settings() -> dict[str, Any]:
+    """The detectors' settings as the caption policy carries them (policy.json's 'detectors'): what the runtimes
+    and the page read to run them and to count."""
+    return {
+        "face": {"model": MODEL, "size": SIZE, "grid": GRID, "min_score": MIN_SCORE, "nms_iou": NMS_IOU},
+        "person": {"model": PERSON_MODEL, "size": PERSON_SIZE, "mean": list(PERSON_MEAN), "std": list(PERSON_STD),
+                   "strides": list(STRIDES), "bins": BINS, "min_score": PERSON_MIN_SCORE, "nms_iou": PERSON_NMS_IOU,
+                   "grey_min_score": GREY_MIN_SCORE},
+    }  # fmt: skip
 
 
 @cache
 def person_words() -> frozenset[str]:
-    """Words that say a person or people: nouns whose first WordNet sense is a person ('officer', 'woman',
-    'astronaut'), and GROUP_WORDS."""
-    index, data = _wordnet_nouns()
-    return GROUP_WORDS | frozenset(w for w, offs in index.items() if _synset(data[offs[0]])[0] == PERSON_LEXFILE)
+    """Words that say a person or people: data/person_words.txt, built once from WordNet by
+    data.lexicon.person_words ('officer', 'woman', 'astronaut', 'people')."""
+    text = (files("captioner") / "data" / "person_words.txt").read_text(encoding="utf-8")
+    return frozenset(w for w in text.splitlines() if w and not w.startswith("#"))
 
 
 def says_person(words: list[str]) -> bool:

@@ -34,9 +34,10 @@ class TorchRuntime:
         self.encoder = encoder_for(self.ck.spec, encoder_weights, f"checkpoint {path}").to(dev)
         self.encoder.bf16 = bf16
         self.device, self.kind = dev, feature_kind(self.ck.config.model)
-        self.spec, self.vocab, self.labels = self.ck.spec, self.ck.vocab, self.encoder.labels
+        self.spec, self.vocab, self.policy = self.ck.spec, self.ck.vocab, self.ck.policy
+        self.labels = self.encoder.labels
         self.max_len, self.name_threshold = self.ck.config.train.max_len, self.ck.config.model.name_threshold
-        self.no_end = self.vocab.no_end_mask()
+        self.no_end = self.policy.no_end_mask()
         self.info: dict[str, Any] = {
             "runtime": "torch",
             "model": str(self.ck.path),

@@ -10,7 +10,7 @@ decode(), in order:
      "a european") unless one of the encoder's offered classes says it (scuba diver, groom, ballplayer);
   2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
   3. a photo with one person found says "a person", with more "people" (ImageNet has no class for a person; in
-     Russian "человек", "люди", and so on: PERSON_WORDS); else a photo whose top ImageNet class's word
+     Russian "человек", "люди", and so on: policy.PERSON_WORDS); else a photo whose top ImageNet class's word
      reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
      says that word (copy models; in another language its translation from Vocab.translations, where there
      is one): the first caption becomes the best one that does (decoding.require)."""
@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .colours import centre, colour_shares, colour_words, shown
+from .colours import centre, colour_shares, shown
 from .decoding import Caption, Must, Stepper, beam_search, greedy, require, sample
 from .images import photo_like
-from .people import count_people, grey_people, person_words
+from .people import count_people, grey_people
+from .policy import Policy
 from .spec import EncoderSpec
-from .text import PAD_IX, START_IX, Vocab
+from .text import PAD_IX, START_IX
 
 
 @dataclass(frozen=True)
@@ -47,37 +48,21 @@ def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def look(x: np.ndarray, spec: EncoderSpec, people: bool = True) -> list[Sight]:
-    """Sights of a preprocessed batch (B, 3, S, S); people=False skips the people detectors (counts None). A grey
-    image read as a drawing in which people.grey_people finds persons is a photo of them."""
+def look(x: np.ndarray, spec: EncoderSpec, policy: Policy, people: bool = True) -> list[Sight]:
+    """Sights of a preprocessed batch (B, 3, S, S) under the model's caption policy (its photo test, colour rule
+    and detector thresholds); people=False skips the people detectors (counts None). A grey image read as a
+    drawing in which people.grey_people finds persons is a photo of them."""
+    p, c, d = policy.data["photo"], policy.data["colours"], policy.data["detectors"]
+    face, person = d["face"]["min_score"], d["person"]["min_score"]
     out = []
-    for im, ph in zip(pixels(x, spec), photo_like(x), strict=True):
-        colours = shown(colour_shares(centre(im)))
+    for im, ph in zip(pixels(x, spec), photo_like(x, p["flat"]), strict=True):
+        colours = shown(colour_shares(centre(im, c["centre"]), rule=c["rule"]), c["present"])
         if ph:
-            out.append(Sight(True, colours, count_people(im) if people else None))
+            out.append(Sight(True, colours, count_people(im, face, person) if people else None))
         else:
-            found = grey_people(im) if people else 0
+            found = grey_people(im, d["person"]["grey_min_score"]) if people else 0
             out.append(Sight(found > 0, colours, found))
     return out
-
-
-# How each language says "a person" and "people" (the words a photo with people found is captioned with).
-PERSON_WORDS = {
-    "en": (("a", "person"), ("people",)),
-    "ru": (("человек",), ("люди",)),
-    "de": (("eine", "person"), ()),  # the training captions have no word for "people"
-    "fr": (("une", "personne"), ("personnes",)),
-    "es": (("una", "persona"), ("personas",)),
-}
-
-
-def saying_person(tag: str) -> frozenset[str]:
-    """The words that say a person in a language: English's from WordNet (people.person_words), others' their
-    PERSON_WORDS nouns."""
-    if tag == "en":
-        return person_words()
-    person, people = PERSON_WORDS.get(tag, ((), ()))
-    return frozenset(person[-1:] + people)
 
 
 @dataclass(frozen=True)
@@ -93,26 +78,27 @@ class Rules:
     first: int = START_IX
     outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
     rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
-    person_ids: tuple[int, ...] = ()  # every word that says a person (people.person_words; elsewhere PERSON_WORDS)
+    person_ids: tuple[int, ...] = ()  # every word that says a person (policy.saying_person)
 
     @classmethod
-    def for_vocab(cls, vocab: Vocab, name_threshold: float, lang: str | None = None) -> Rules:
-        """The rules for captions in `lang` (None: the vocabulary's default); an unknown language is an error."""
-        ids = {w: i for i, w in enumerate(vocab.itos)}
-        first, allowed = vocab.first(lang), vocab.allowed(lang)
-        tag = vocab.language(lang)
-        person, people = PERSON_WORDS.get(tag, ((), ()))
-        names = vocab.translations.get(tag, {})
+    def from_policy(cls, policy: Policy, tag: str, name_threshold: float | None = None) -> Rules:
+        """The rules for captions in language `tag` (Vocab.language's answer) as the policy says them;
+        name_threshold overrides the policy's (None: keep it)."""
+        lp, data = policy.language(tag), policy.data
+        outside = None
+        if lp["allowed"] is not None:
+            outside = np.ones(data["vocab_size"], dtype=bool)
+            outside[lp["allowed"]] = False
         return cls(
-            len(vocab.itos),
-            {ids[w]: c for w, c in colour_words(tag).items() if w in ids},
-            tuple(ids[w] for w in person) if person and set(person) <= ids.keys() else (),
-            tuple(ids[w] for w in people) if people and set(people) <= ids.keys() else (),
-            name_threshold,
-            first,
-            None if allowed is None else ~allowed,
-            None if tag == "en" else {ids[e]: ids[w] for e, w in names.items() if e in ids and w in ids},
-            tuple(sorted(ids[w] for w in saying_person(tag) if w in ids)),
+            data["vocab_size"],
+            {int(i): frozenset(c) for i, c in lp["colours"].items()},
+            tuple(lp["person"]),
+            tuple(lp["people"]),
+            float(data["name_threshold"] if name_threshold is None else name_threshold),
+            int(lp["first"]),
+            outside,
+            None if lp["rename"] is None else {int(k): int(v) for k, v in lp["rename"].items()},
+            tuple(lp["says_person"]),
         )
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:

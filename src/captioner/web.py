@@ -1,8 +1,8 @@
 """`captioner export --web DIR`: a static folder that captions images in the browser, with no server.
 
 DIR holds index.html, captioner.js and people.js (this package's webpage/), the export's graphs and JSON, the
-people detectors of people.py under people/ (their ONNX graphs and licences, and people.json: their settings and
-each language's words for a person), and onnxruntime-web's WebAssembly build under ort/, copied from the npm
+people detectors of people.py under people/ (their ONNX graphs and licences; the page reads their settings, as
+every rule, from the export's policy.json), and onnxruntime-web's WebAssembly build under ort/, copied from the npm
 package the user names (`npm pack onnxruntime-web` writes one; nothing is downloaded here) with its licence. Any
 static file server can serve DIR; the page preprocesses, encodes, looks for people, beam-searches and names the
 image in the page itself."""
@@ -14,17 +14,16 @@ import shutil
 import tarfile
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 from . import people
 from .errors import CaptionerError
 from .files import write_bytes, write_json
-from .text import Vocab
-from .truth import Rules
+from .policy import POLICY_FILE
 
 PAGE = Path(__file__).parent / "webpage"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 EXPORTED = ("encoder.onnx", "init.onnx", "decoder.onnx", "vocab.json", "labels.json", "encoder.json", "manifest.json")
+EXPORTED += (POLICY_FILE,)
 DETECTORS = (people.MODEL, people.PERSON_MODEL, "BLAZEFACE_LICENSE.txt", "NANODET_LICENSE.txt")
 ORT_LICENSE = """onnxruntime-web {version}: MIT License (the npm package's "license" field; the package carries
 no licence file, so the text of the MIT License follows, with onnxruntime's copyright line).
@@ -74,24 +73,6 @@ def _ort_package(path: Path) -> tuple[str, dict[str, bytes]]:
     return str(meta.get("version")), {f: read[f"dist/{f}"] for f in ORT_FILES}
 
 
-def people_json(vocab: Vocab) -> dict[str, Any]:
-    """people.py's detector settings and, per language, truth.Rules' ids of "a person", "people" and every word
-    that says a person: what the page needs to look for people and hold captions to them as truth.py does."""
-    langs = {}
-    for tag in vocab.langs or {"en": ()}:
-        r = Rules.for_vocab(vocab, 0.0, tag if vocab.langs else None)
-        langs[tag] = {"person": list(r.person), "people": list(r.people), "says": list(r.person_ids)}
-    face = {"model": f"people/{people.MODEL}", "size": people.SIZE, "grid": people.GRID}
-    person = {"model": f"people/{people.PERSON_MODEL}", "size": people.PERSON_SIZE, "strides": list(people.STRIDES)}
-    return {
-        "face": face | {"min_score": people.MIN_SCORE, "nms_iou": people.NMS_IOU},
-        "person": person | {"mean": list(people.PERSON_MEAN), "std": list(people.PERSON_STD), "bins": people.BINS,
-                            "min_score": people.PERSON_MIN_SCORE, "nms_iou": people.PERSON_NMS_IOU,
-                            "grey_min_score": people.GREY_MIN_SCORE},
-        "langs": langs,
-    }  # fmt: skip
-
-
 def write_page(export_dir: Path, web: Path, ort_web: Path) -> dict[str, int]:
     """Copy the page, the export's fp32 graphs and JSON, and onnxruntime-web into web/; returns file sizes."""
     spec = json.loads((export_dir / "encoder.json").read_text())
@@ -109,7 +90,6 @@ def write_page(export_dir: Path, web: Path, ort_web: Path) -> dict[str, int]:
     (web / "people").mkdir(exist_ok=True)
     for name in DETECTORS:
         write_bytes(web / "people" / name, (files("captioner") / "data" / name).read_bytes())
-    write_json(web / "people" / "people.json", people_json(Vocab.load(export_dir / "vocab.json")))
     (web / "ort").mkdir(exist_ok=True)
     for name, data in ort.items():
         write_bytes(web / "ort" / name, data)

@@ -6,33 +6,15 @@ bench/langid.py measures it on Tux Paint's labelled texts (docs/data.md)."""
 from __future__ import annotations
 
 import re
-from functools import cache
-from pathlib import Path
 
 from ..errors import CaptionerError
+from .lexicon import english_words
 from .manifest import UNDETERMINED
 
-WORDS = Path("/usr/share/dict/words")  # Debian's wamerican
 CANDIDATES = ("en", "it", "de", "fr", "es", "pt", "nl", "ru", "pl", "sv", "da", "fi", "cs", "hu", "ca", "el", "uk")
 CANDIDATES += ("ja", "ko", "tr")
 THRESHOLD = 0.5  # lingua's confidence needed to name a language (bench/langid.py: precision against coverage)
 WORD = re.compile(r"[^\W\d_]+")  # a run of letters
-
-
-@cache
-def english_words(path: Path = WORDS) -> frozenset[str]:
-    """The lower-case entries of the English word list (no proper names)."""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    except FileNotFoundError:
-        raise CaptionerError(f"{path}: English word list not found (apt-get install wamerican)") from None
-    return frozenset(w for w in lines if w.isalpha() and w.islower())
-
-
-@cache
-def known_words(path: Path = WORDS) -> frozenset[str]:
-    """Every alphabetic entry of the English word list, lower-cased: proper names ('finland') included."""
-    return frozenset(w.lower() for w in path.read_text(encoding="utf-8", errors="replace").split("\n") if w.isalpha())
 
 
 class LanguageTagger:

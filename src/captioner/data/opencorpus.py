@@ -30,7 +30,8 @@ from ..errors import CaptionerError
 from ..files import write_bytes
 from ..ticker import Ticker
 from . import emoji
-from .langid import WORD, LanguageTagger, known_words
+from .langid import WORD, LanguageTagger
+from .lexicon import known_words
 from .manifest import UNDETERMINED, Item, read_manifest, write_manifest
 from .rawitem import LANGS, SOURCES, Raw, require
 from .splits import assign_splits, split_pairs

@@ -5,7 +5,6 @@
 
 (() => {
   const PAD = 0, UNK = 1, START = 2, END = 3, NEG = -1e9, BANNED = [PAD, START, UNK];
-  const PHOTO_FLAT = 0.01; // images.PHOTO_FLAT
   const PRECISION_BITS = 22; // Pillow's Resample.c: 32 - 8 - 2
 
   // ---- preprocessing: Pillow's reduce() then bicubic resize in fixed point, as spec.preprocess calls them ----
@@ -204,49 +203,51 @@
 
   // ---- colours.py: the colour name of each pixel, the colours the image's centre shows ----
 
-  function colourOf(r8, g8, b8) { // index into colours.COLOURS, by colours.py's rule (float32 steps)
+  // index into colours.COLOURS, by colours.py's rule (float32 steps): rule is policy.json's colours.rule, ix each
+  // colour name's index
+  function colourOf(r8, g8, b8, rule, ix) {
     const f = Math.fround, r = f(r8 / 255), g = f(g8 / 255), b = f(b8 / 255);
     const mx = Math.max(r, g, b), mn = Math.min(r, g, b), c = f(mx - mn), s = mx > 0 ? f(c / Math.max(mx, f(1e-6))) : 0;
     const safe = Math.max(c, f(1e-6));
     const floorMod6 = (q) => { const m = q % 6; return m < 0 ? f(m + 6) : m; }; // numpy's float32 %
     let h = mx === r ? floorMod6(f(f(g - b) / safe)) : mx === g ? f(f(f(b - r) / safe) + 2) : f(f(f(r - g) / safe) + 4);
     h = f(h * 60);
-    const bounds = [15, 45, 70, 165, 255, 290, 345];
-    let hue = 3;
-    for (let i = 0; i < bounds.length; i++) if (h < bounds[i]) { hue = [3, 4, 5, 6, 7, 8, 9][i]; break; }
-    if (hue === 5 && mx < f(0.55)) hue = 10;
-    if (hue === 9 && mx < f(0.65)) hue = 8;
-    if ((h >= 290 || h < 15) && mx >= f(0.70) && s < f(0.55)) hue = 9;
-    const warm = h < 50 || h >= 345;
-    if ((warm && mx < f(0.55)) || (h >= 15 && h < 50 && s < f(0.5))) hue = 10;
-    let out = s < f(0.18) || c < f(0.08) ? (mx >= f(0.80) ? 1 : 2) : hue;
-    if (mx < f(0.22)) out = 0;
+    const bounds = rule.hues;
+    let hue = ix.red;
+    for (let i = 0; i < bounds.length; i++) if (h < bounds[i]) { hue = ix[rule.hue_names[i]]; break; }
+    if (hue === ix.yellow && mx < f(rule.dark_yellow)) hue = ix.brown;
+    if (hue === ix.pink && mx < f(rule.dark_pink)) hue = ix.purple;
+    if ((h >= bounds[5] || h < bounds[0]) && mx >= f(rule.light_red_v) && s < f(rule.light_red_s)) hue = ix.pink;
+    const warm = h < rule.warm[0] || h >= rule.warm[1];
+    if ((warm && mx < f(rule.dark_warm)) || (h >= bounds[0] && h < rule.warm[0] && s < f(rule.dull_orange_s))) hue = ix.brown;
+    let out = s < f(rule.grey_s) || c < f(rule.grey_c) ? (mx >= f(rule.white) ? ix.white : ix.grey) : hue;
+    if (mx < f(rule.black)) out = ix.black;
     return out;
   }
 
-  // truth.look's colours: the centre square of the encoder's input, back on 0..255
+  // truth.look's colours: the centre square of the encoder's input, back on 0..255; table: policy.json's colours
   function shownColours(x, spec, table) {
     const s = spec.input_size, a = Math.round(s * (1 - table.centre) / 2), n = s * s;
-    const counts = new Array(table.names.length).fill(0);
+    const counts = new Array(table.names.length).fill(0), ix = Object.fromEntries(table.names.map((c, i) => [c, i]));
     const px = (ch, i) => Math.min(255, Math.max(0, Math.round(x[ch * n + i] * spec.std[ch] + spec.mean[ch])));
     const bgr = spec.channels === "BGR";
     for (let y = a; y < s - a; y++) for (let xx = a; xx < s - a; xx++) {
       const i = y * s + xx, c0 = px(0, i), c1 = px(1, i), c2 = px(2, i);
-      counts[bgr ? colourOf(c2, c1, c0) : colourOf(c0, c1, c2)]++;
+      counts[bgr ? colourOf(c2, c1, c0, table.rule, ix) : colourOf(c0, c1, c2, table.rule, ix)]++;
     }
     const total = (s - 2 * a) ** 2;
     return new Set(table.names.filter((_, k) => counts[k] / total >= table.present));
   }
 
-  // truth.Rules.forbid for one image: the colour words whose colours it does not show
-  function forbidden(model, x) {
-    const table = model.manifest.colours, shown = shownColours(x, model.spec, table);
-    const forbid = new Uint8Array(model.itos.length);
-    model.itos.forEach((w, i) => { const cs = table.words[w]; if (cs && !cs.some((c) => shown.has(c))) forbid[i] = 1; });
+  // truth.Rules.forbid for one image: the colour words of the language (policy.json's languages[tag].colours: id ->
+  // the colours the word names) whose colours it does not show
+  function forbidden(model, x, tag) {
+    const shown = shownColours(x, model.spec, model.policy.colours), forbid = new Uint8Array(model.itos.length);
+    for (const [id, cs] of Object.entries(model.policy.languages[tag].colours)) if (!cs.some((c) => shown.has(c))) forbid[Number(id)] = 1;
     return forbid;
   }
 
-  // decoding.no_end_after: no #END# after a word that may not end a caption (vocab.json's no_end, and #START#).
+  // decoding.no_end_after: no #END# after a word that may not end a caption (policy.json's no_end).
   function noEndAfter(logp, prev, V, noEnd) {
     prev.forEach((p, r) => { if (noEnd[p]) logp[r * V + END] = NEG; });
   }
@@ -418,18 +419,16 @@
 
   async function load(base = new URL(".", document.baseURI).href.replace(/\/$/, "")) {
     const get = async (f) => { const r = await fetch(`${base}/${f}`); if (!r.ok) throw new Error(`${f}: HTTP ${r.status}`); return r; };
-    const [manifest, vocab, spec, labels] = await Promise.all(["manifest.json", "vocab.json", "encoder.json", "labels.json"].map(async (f) => (await get(f)).json()));
+    const [manifest, vocab, spec, labels, policy] = await Promise.all(["manifest.json", "vocab.json", "encoder.json", "labels.json", "policy.json"].map(async (f) => (await get(f)).json()));
     ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a plain static server does not give
     ort.env.wasm.wasmPaths = `${base}/ort/`;
     const session = async (f) => ort.InferenceSession.create(new Uint8Array(await (await get(f)).arrayBuffer()), { executionProviders: ["wasm"] });
     const [encoder, init, decoder] = await Promise.all(["encoder.onnx", "init.onnx", "decoder.onnx"].map(session));
-    const people = await captionerPeople.load(base, session);
-    const noEnd = new Uint8Array(vocab.itos.length), stoi = new Map(vocab.itos.map((w, i) => [w, i]));
-    noEnd[START] = 1;
-    for (const w of vocab.no_end || []) if (stoi.has(w)) noEnd[stoi.get(w)] = 1;
-    const langs = vocab.langs || {}; // Vocab.langs: each language's word ids; its token starts its captions
-    for (const t of Object.keys(langs)) noEnd[stoi.get(`<${t}>`)] = 1;
-    return { manifest, itos: vocab.itos, stoi, langs, translations: vocab.translations || {}, spec, labels, encoder, init, decoder, names: manifest.state, noEnd, people };
+    const people = await captionerPeople.load(session, policy.detectors);
+    const noEnd = new Uint8Array(policy.vocab_size);
+    for (const i of policy.no_end) noEnd[i] = 1;
+    const langs = policy.tagged ? policy.languages : {}; // the languages a caption may be asked in
+    return { manifest, policy, itos: vocab.itos, langs, spec, labels, encoder, init, decoder, names: manifest.state, noEnd, people };
   }
 
   // Features as init.onnx reads them: the encoder's outputs joined as the manifest's 'feature' says.
@@ -444,26 +443,26 @@
     return { feats: new ort.Tensor("float32", data, [1, data.length]), logits: out.logits.data };
   }
 
-  // Vocab.first and Vocab.allowed: the token a caption in `lang` starts from, and the words outside the language
+  // Vocab.language, then the language's rules in policy.json: the token its captions start from, the words outside it
   function language(model, lang) {
     const known = Object.keys(model.langs);
-    if (!known.length) {
-      if (lang && lang !== "en") throw new Error(`language '${lang}': this model was trained without language tags; it writes in its training captions' language only`);
-      return { first: START, outside: null, tag: "en" };
+    if (!known.length && lang && lang !== "en") throw new Error(`language '${lang}': this model was trained without language tags; it writes in its training captions' language only`);
+    const tag = !known.length ? "en" : lang || (known.includes("en") ? "en" : known[0]);
+    if (known.length && !known.includes(tag)) throw new Error(`language '${tag}' is unknown to this model; it knows ${known.join(", ")}`);
+    const rules = model.policy.languages[tag];
+    let outside = null;
+    if (rules.allowed) {
+      outside = new Uint8Array(model.policy.vocab_size).fill(1);
+      for (const i of rules.allowed) outside[i] = 0;
     }
-    const tag = lang || (known.includes("en") ? "en" : known[0]);
-    if (!known.includes(tag)) throw new Error(`language '${tag}' is unknown to this model; it knows ${known.join(", ")}`);
-    const outside = new Uint8Array(model.itos.length).fill(1);
-    for (const i of model.langs[tag]) outside[i] = 0;
-    outside[END] = 0;
-    return { first: model.stoi.get(`<${tag}>`), outside, tag };
+    return { first: rules.first, outside, tag, rules };
   }
 
   // truth.look's photo test and people: people.py's detectors on the square of a photo (flatShare's verdict); a
   // drawing is 0 people, unless it is exactly grey and NanoDet finds persons at its grey threshold (people.grey_people):
   // then it is a photo of them. people false: no detectors (people null for a photo, as Captioner people=False).
   async function look(model, x, people = true) {
-    const photo = flatShare(x, model.spec.input_size) <= PHOTO_FLAT;
+    const photo = flatShare(x, model.spec.input_size) <= model.policy.photo.flat;
     if (!people) return { photo, seen: photo ? null : 0 };
     const img = squarePixels(x, model.spec);
     if (photo) return { photo, seen: await captionerPeople.count(model.people, img, bilinear) };
@@ -474,27 +473,27 @@
   // Api.caption_tensors for one image, under truth.py's rules: no colour the image does not show; in a photo,
   // "a person" / "people" where people are found and no word for a person where none are (unless an offered
   // class says one); else the copy path's naming of a confident photo (outside English, by the class word's
-  // translation, vocab.json's translations).
+  // translation, policy.json's rename).
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null, people = true) {
-    const m = model.manifest, { first, outside, tag } = language(model, lang), words = model.people.cfg.langs[tag];
+    const m = model.manifest, { first, outside, tag, rules: words } = language(model, lang);
     const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
     const { photo, seen } = await look(model, x, people); // seen null: not looked for
     const s0 = m.kind === "copy" ? await st.start(1) : null;
-    const said = (w) => (tag === "en" || !Object.keys(model.langs).length ? w : model.stoi.get((model.translations[tag] || {})[model.itos[w]]));
-    st.forbid = forbidden(model, x);
+    const said = (w) => (words.rename === null ? w : words.rename[String(w)]); // truth.Rules.said (undefined: none)
+    st.forbid = forbidden(model, x, tag);
     if (outside) st.forbid.forEach((_, i) => { if (outside[i]) st.forbid[i] = 1; });
     if (photo && seen === 0) { // truth.Rules.forbid: no person where none was found, unless an offered class says one
       const offered = new Set(s0 ? Array.from(s0.copy_w.data, (c) => said(Number(c))) : []);
-      for (const w of words.says) if (!offered.has(w)) st.forbid[w] = 1;
+      for (const w of words.says_person) if (!offered.has(w)) st.forbid[w] = 1;
     }
     let caps = await beamSearch(st, beam, m.max_len, nBest), c = null;
     const exact = seen > 1 ? words.people : words.person;
     if (photo && seen > 0 && exact.length) c = await say(st, exact); // truth.Rules.musts: what the photo must say
-    else if (s0 && m.name_threshold > 0 && photo) {
+    else if (s0 && model.policy.name_threshold > 0 && photo) {
       const w = Number(s0.copy_w.data[0]);
       let p = 0; // truth.Rules.confident: the word's probability, summed over the offered classes that say it
       s0.copy_w.data.forEach((o, j) => { if (Number(o) === w) p = Math.fround(p + s0.copy_p.data[j]); });
-      if (p >= m.name_threshold && w !== PAD && said(w) !== undefined) c = await constrainedBeamSearch(st, said(w), beam, m.max_len);
+      if (p >= model.policy.name_threshold && w !== PAD && said(w) !== undefined) c = await constrainedBeamSearch(st, said(w), beam, m.max_len);
     }
     if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
     const max = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - max)), z = e.reduce((a, b) => a + b, 0);

@@ -1,5 +1,5 @@
-// people.py in the page: BlazeFace's faces and NanoDet's persons on the encoder's square, with the settings and
-// the graphs `captioner export --web` writes under people/ (people.json). The numbers follow people.py's steps
+// people.py in the page: BlazeFace's faces and NanoDet's persons on the encoder's square, with the settings of
+// policy.json's detectors and the graphs `captioner export --web` writes under people/. The numbers follow people.py's steps
 // (float32 where numpy computes in float32); captioner.js gives the square's pixels and Pillow's bilinear resize.
 // Exposed as window.captionerPeople for captioner.js and the tests.
 "use strict";
@@ -7,11 +7,9 @@
 (() => {
   const f = Math.fround;
 
-  async function load(base, session) {
-    const r = await fetch(`${base}/people/people.json`);
-    if (!r.ok) throw new Error(`people/people.json: HTTP ${r.status}`);
-    const cfg = await r.json();
-    const [face, person] = await Promise.all([session(cfg.face.model), session(cfg.person.model)]);
+  // cfg: policy.json's detectors; session opens a graph of the page's folder
+  async function load(session, cfg) {
+    const [face, person] = await Promise.all([session(`people/${cfg.face.model}`), session(`people/${cfg.person.model}`)]);
     return { cfg, face, person };
   }
 

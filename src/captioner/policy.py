@@ -1,0 +1,153 @@
+"""The caption policy: everything the caption rules need besides the weights, built once from a vocabulary and
+saved beside the weights as policy.json. The PyTorch runtime, the onnxruntime runtime and the browser page read
+this one file; nothing in the caption path reads WordNet, word lists or any other system data.
+
+policy.json (POLICY_VERSION 1), every id an index into the model's vocabulary:
+  version, vocab_size, vocab_sha256  the vocabulary it was built for (a policy for another vocabulary is an error)
+  tagged                         whether captions start with a language token (Vocab.langs)
+  name_threshold                 the copy path names a confident photo's class at this probability (0: never)
+  no_end                         ids after which #END# may not follow (Vocab.no_end_mask)
+  languages.TAG                  first: the id captions start from; allowed: the ids the language may say (null:
+                                 all); colours: colour word id -> the colours it names; person / people: the ids of
+                                 "a person" and "people"; says_person: every id that says a person; rename: class
+                                 word id -> its translation's id (null in English)
+  photo                          the photo test's settings (images.photo_like)
+  colours                        the colour rule (colours.py): names, present, centre, rule
+  detectors                      the people detectors' graphs, settings and thresholds (people.settings)
+
+Built by `captioner train` with every checkpoint it saves, and by `captioner upgrade CHECKPOINT` for a checkpoint
+made before policies; `captioner export` copies it, listed with its sha256 in the export's manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import colours, images, people
+from .errors import CaptionerError
+from .files import read_json, write_bytes
+from .text import Vocab
+
+POLICY_VERSION = 1
+POLICY_FILE = "policy.json"
+
+# How each language says "a person" and "people" (the words a photo with people found is captioned with).
+PERSON_WORDS = {
+    "en": (("a", "person"), ("people",)),
+    "ru": (("человек",), ("люди",)),
+    "de": (("eine", "person"), ()),  # the training captions have no word for "people"
+    "fr": (("une", "personne"), ("personnes",)),
+    "es": (("una", "persona"), ("personas",)),
+}
+
+
+def saying_person(tag: str) -> frozenset[str]:
+    """The words that say a person in a language: English's from the shipped WordNet table (people.person_words),
+    others' their PERSON_WORDS nouns."""
+    if tag == "en":
+        return people.person_words()
+    person, group = PERSON_WORDS.get(tag, ((), ()))
+    return frozenset(person[-1:] + group)
+
+
+def vocab_sha256(vocab: Vocab) -> str:
+    """The hash of the vocabulary's words, in order: what ties a policy to its vocabulary."""
+    return hashlib.sha256("\n".join(vocab.itos).encode("utf-8")).hexdigest()
+
+
+def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
+    allowed = vocab.allowed(tag if vocab.langs else None)
+    person, group = PERSON_WORDS.get(tag, ((), ()))
+    names = vocab.translations.get(tag, {})
+    return {
+        "first": vocab.first(tag if vocab.langs else None),
+        "allowed": None if allowed is None else [int(i) for i in allowed.nonzero()[0]],
+        "colours": {str(ids[w]): sorted(c) for w, c in colours.colour_words(tag).items() if w in ids},
+        "person": [ids[w] for w in person] if person and set(person) <= ids.keys() else [],
+        "people": [ids[w] for w in group] if group and set(group) <= ids.keys() else [],
+        "says_person": sorted(ids[w] for w in saying_person(tag) if w in ids),
+        "rename": None if tag == "en" else {str(ids[e]): ids[w] for e, w in names.items() if e in ids and w in ids},
+    }
+
+
+def build_policy(vocab: Vocab, name_threshold: float) -> dict[str, Any]:
+    """The caption policy of a model with this vocabulary and naming threshold (the module docstring)."""
+    ids = {w: i for i, w in enumerate(vocab.itos)}
+    return {
+        "version": POLICY_VERSION,
+        "vocab_size": len(vocab.itos),
+        "vocab_sha256": vocab_sha256(vocab),
+        "tagged": bool(vocab.langs),
+        "name_threshold": name_threshold,
+        "no_end": [int(i) for i in vocab.no_end_mask().nonzero()[0]],
+        "languages": {tag: _language(vocab, ids, tag) for tag in (vocab.langs or ("en",))},
+        "photo": images.photo_settings(),
+        "colours": colours.colour_settings(),
+        "detectors": people.settings(),
+    }
+
+
+def policy_bytes(policy: dict[str, Any]) -> bytes:
+    """policy.json's bytes: one canonical JSON text, so equal policies hash equal."""
+    return (json.dumps(policy, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def write_policy(folder: Path, policy: dict[str, Any]) -> str:
+    """Write folder/policy.json atomically; returns its sha256."""
+    data = policy_bytes(policy)
+    write_bytes(folder / POLICY_FILE, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded policy.json; `data` is the file's JSON as the module docstring lays it out."""
+
+    data: dict[str, Any]
+    path: Path | None = None  # None: built in memory (Policy.build)
+
+    @classmethod
+    def build(cls, vocab: Vocab, name_threshold: float) -> Policy:
+        """The policy of this vocabulary and threshold, built in memory (build_policy)."""
+        return cls(build_policy(vocab, name_threshold))
+
+    def no_end_mask(self) -> np.ndarray:
+        """(V,) bool: True where #END# may not follow the token."""
+        out = np.zeros(self.data["vocab_size"], dtype=bool)
+        out[self.data["no_end"]] = True
+        return out
+
+    def language(self, tag: str) -> dict[str, Any]:
+        """One language's section (the tag is Vocab.language's answer, so it is known)."""
+        return self.data["languages"][tag]
+
+
+def load_policy(folder: Path, vocab: Vocab, sha256: str | None = None) -> Policy:
+    """folder/policy.json, checked against its version, the vocabulary and (when given) the sha256 recorded
+    beside it; a checkpoint made before policies gets the command that upgrades it."""
+    path = folder / POLICY_FILE
+    if not path.is_file():
+        raise CaptionerError(
+            f"{path}: missing; this model was made before caption policies. "
+            f"Build it once with `captioner upgrade {folder}`"
+        )
+    data = read_json(path, "caption policy")
+    if not isinstance(data, dict) or data.get("version") != POLICY_VERSION:
+        got = data.get("version") if isinstance(data, dict) else None
+        raise CaptionerError(
+            f"{path}: caption policy version {got!r}, this captioner reads {POLICY_VERSION}; "
+            f"rebuild it with `captioner upgrade {folder}`"
+        )
+    if sha256 is not None and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise CaptionerError(f"{path}: changed since it was built; rebuild it with `captioner upgrade {folder}`")
+    if data.get("vocab_sha256") != vocab_sha256(vocab) or data.get("vocab_size") != len(vocab.itos):
+        raise CaptionerError(
+            f"{path}: built for another vocabulary than {folder / 'vocab.json'}; "
+            f"rebuild it with `captioner upgrade {folder}`"
+        )
+    return Policy(data, path)
