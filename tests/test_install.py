@@ -39,7 +39,8 @@ def _audited(tmp: Path, entry: str, *args: str) -> dict:
 
 
 def _outside(opened: list[str], *allowed: Path) -> list[str]:
-    roots = [Path(sys.prefix), Path(sys.base_prefix), PACKAGE, ROOT / "tests" / "audited.py", *allowed]  # and the harness
+    harness = ROOT / "tests" / "audited.py"
+    roots = [Path(sys.prefix), Path(sys.base_prefix), PACKAGE, harness, *allowed]
     return [p for p in opened if p not in OS_FILES and not any(Path(p).is_relative_to(r) for r in roots)]
 
 

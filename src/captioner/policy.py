@@ -14,6 +14,7 @@ policy.json (POLICY_VERSION 1), every id an index into the model's vocabulary:
   photo                          the photo test's settings (images.photo_like)
   colours                        the colour rule (colours.py): names, present, centre, rule
   detectors                      the people detectors' graphs, settings and thresholds (people.settings)
+  articles                       the first sounds that choose "a" or "an" (text.article)
 
 Built by `captioner train` with every checkpoint it saves, and by `captioner upgrade CHECKPOINT` for a checkpoint
 made before policies; `captioner export` copies it, listed with its sha256 in the export's manifest."""
@@ -31,7 +32,7 @@ import numpy as np
 from . import colours, images, people
 from .errors import CaptionerError
 from .files import read_json, write_bytes
-from .text import Vocab
+from .text import ARTICLE_PATTERNS, Vocab
 
 POLICY_VERSION = 1
 POLICY_FILE = "policy.json"
@@ -89,6 +90,7 @@ def build_policy(vocab: Vocab, name_threshold: float) -> dict[str, Any]:
         "photo": images.photo_settings(),
         "colours": colours.colour_settings(),
         "detectors": people.settings(),
+        "articles": ARTICLE_PATTERNS,
     }
 
 

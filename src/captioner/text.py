@@ -214,8 +214,13 @@ class Vocab:
 
 # Spelling is not sound: these vowel-letter starts sound like a consonant ("a university", "a one-way street"),
 # and these h-words start with a vowel sound ("an hour").
-_CONSONANT_SOUND = re.compile(r"(uni|use|usu|ut[eio]|uk|eu|ewe|one\b|one-|once|ouija)")
-_SILENT_H = re.compile(r"(hour|honest|honou?r|heir)")
+# The first sounds that overrule a word's first letter (the caption policy carries them to the page).
+ARTICLE_PATTERNS = {
+    "consonant_sound": r"(uni|use|usu|ut[eio]|uk|eu|ewe|one\b|one-|once|ouija)",  # a vowel letter, a consonant sound
+    "silent_h": r"(hour|honest|honou?r|heir)",  # an h that is not said
+}
+_CONSONANT_SOUND = re.compile(ARTICLE_PATTERNS["consonant_sound"])
+_SILENT_H = re.compile(ARTICLE_PATTERNS["silent_h"])
 
 
 def article(word: str) -> str:

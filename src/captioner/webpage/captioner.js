@@ -404,14 +404,14 @@
 
   // ---- text: Vocab.decode(articles=True) ----
 
-  const CONSONANT_SOUND = /^(uni|use|usu|ut[eio]|uk|eu|ewe|one\b|one-|once|ouija)/, SILENT_H = /^(hour|honest|honou?r|heir)/;
-  function article(word) {
-    const w = word.toLowerCase();
-    return ("aeiou".includes(w[0] || "-") && !CONSONANT_SOUND.test(w)) || SILENT_H.test(w) ? "an" : "a";
+  // articles: policy.json's articles (text.ARTICLE_PATTERNS), matched at the word's start as Python's re.match
+  function article(word, articles) {
+    const w = word.toLowerCase(), consonant = new RegExp(`^${articles.consonant_sound}`), silent = new RegExp(`^${articles.silent_h}`);
+    return ("aeiou".includes(w[0] || "-") && !consonant.test(w)) || silent.test(w) ? "an" : "a";
   }
-  function decode(itos, tokens) {
-    const words = tokens.map((t) => itos[t]);
-    for (let i = 0; i + 1 < words.length; i++) if ((words[i] === "a" || words[i] === "an") && /^\p{L}/u.test(words[i + 1])) words[i] = article(words[i + 1]);
+  function decode(model, tokens) {
+    const words = tokens.map((t) => model.itos[t]);
+    for (let i = 0; i + 1 < words.length; i++) if ((words[i] === "a" || words[i] === "an") && /^\p{L}/u.test(words[i + 1])) words[i] = article(words[i + 1], model.policy.articles);
     return words.join(" ");
   }
 
@@ -498,7 +498,7 @@
     if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
     const max = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - max)), z = e.reduce((a, b) => a + b, 0);
     const tags = e.map((v, i) => [v / z, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 5).map(([p, i]) => ({ label: model.labels[i], probability: p }));
-    const text = (o) => decode(model.itos, o.tokens);
+    const text = (o) => decode(model, o.tokens);
     return { caption: text(caps[0]), confidence: caps[0].confidence, alternatives: caps.slice(1).map((o) => ({ caption: text(o), confidence: o.confidence })), tags, photo, people: seen };
   }
 
