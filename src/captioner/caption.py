@@ -9,9 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
 from .api import Captioner, prefetched
+from .batch import Decoding, caption_loaded, load_image
 from .data.importers import IMAGE_EXTS
 from .images import ImageError
 from .metrics import health
@@ -29,13 +28,6 @@ def gather(args: Iterable[str], stdin: TextIO = sys.stdin) -> Iterator[str]:
             yield from sorted(glob.glob(a, recursive=True))
         else:
             yield a
-
-
-def _load(cap: Captioner, path: str) -> np.ndarray | ImageError:
-    try:
-        return cap.prepare(path)
-    except ImageError as e:
-        return e
 
 
 def caption_paths(
@@ -57,20 +49,18 @@ def caption_paths(
     failed, said = 0, []
     cap.rules(lang)  # an unknown language fails before any image is read
     with Ticker(len(paths), "caption", "img", quiet=not progress) as bar:
-        for chunk, loaded in prefetched(paths, lambda p: _load(cap, p), batch_size):
-            good = [(p, x) for p, x in zip(chunk, loaded, strict=True) if isinstance(x, np.ndarray)]
-            for p, e in zip(chunk, loaded, strict=True):
-                if isinstance(e, ImageError):
+        for chunk, loaded in prefetched(paths, lambda p: load_image(cap, p), batch_size):
+            got = caption_loaded(cap, loaded, Decoding(beam, temperature, lang), n_best)
+            for p, r in zip(chunk, got, strict=True):
+                if isinstance(r, ImageError):
                     failed += 1
-                    print(f"{p}\tERROR: {e}", file=err)
+                    print(f"{p}\tERROR: {r}", file=err)
                     if as_json:
-                        print(json.dumps({"source": p, "error": str(e)}), file=out)
-            if good:
-                x = np.stack([x for _, x in good])
-                for (p, _), r in zip(good, cap.caption_tensors(x, beam, n_best, temperature, lang=lang), strict=True):
-                    r.source = p
-                    said.append(r.caption)
-                    print(json.dumps(r.to_json(), ensure_ascii=False) if as_json else f"{p}\t{r.caption}", file=out)
+                        print(json.dumps({"source": p, "error": str(r)}), file=out)
+                    continue
+                r.source = p
+                said.append(r.caption)
+                print(json.dumps(r.to_json(), ensure_ascii=False) if as_json else f"{p}\t{r.caption}", file=out)
             out.flush()
             bar.update(len(chunk))
     if len(said) >= 3:

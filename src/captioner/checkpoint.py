@@ -179,6 +179,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path, policy)
 
 
+def model_sha256(paths: list[Path]) -> str:
+    """One hash of the checkpoints' weights, config, vocabulary, encoder spec and policy: what decides captions."""
+    h = hashlib.sha256()
+    for path in paths:
+        for name in ("model.safetensors", "config.json", "vocab.json", "encoder.json", POLICY_FILE):
+            h.update(hashlib.sha256((path / name).read_bytes()).digest())
+    return h.hexdigest()
+
+
 def upgrade(path: str | Path) -> str:
     """Build the caption policy of a checkpoint made before policies (or with an older one) from its vocabulary
     and config, write it atomically and record its hash in meta.json; returns what was done."""

@@ -65,10 +65,7 @@ def _extract(a: argparse.Namespace) -> None:
         return
     shard, ddp = None, None
     if a.shard:
-        i, _, n = a.shard.partition("/")
-        if not (i.isdigit() and n.isdigit()):
-            raise CaptionerError(f"--shard {a.shard!r}: expected I/N, e.g. 0/4")
-        shard = (int(i), int(n))
+        shard = _shard(a.shard)
     elif int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: one shard per rank, rank 0 merges
         ddp = setup("cpu")
         shard = (ddp.rank, ddp.world)
@@ -213,7 +210,16 @@ def _caption(a: argparse.Namespace) -> int:
     paths = list(gather(a.paths))
     if not paths:
         raise CaptionerError("no images found in the given paths")
+    if (a.shard or a.merge) and not a.out:
+        raise CaptionerError("--shard and --merge write files: give --out FILE")
+    if a.out and a.merge:
+        from .batch import merge
+
+        print(f"merged {a.merge} shards into {a.out}: {merge(paths, Path(a.out), a.merge)} rows", file=sys.stderr)
+        return 0
     cap = _load(a, bf16=a.bf16, name_threshold=a.name_threshold)
+    if a.out:
+        return _caption_to_file(a, cap, paths)
     progress = len(paths) > a.batch_size  # a bar on a terminal, a log line every 30 s otherwise
     temperature = a.temperature if a.sample else 0.0
     failed = caption_paths(
@@ -223,6 +229,25 @@ def _caption(a: argparse.Namespace) -> int:
         print(f"captioner: {failed} of {len(paths)} files could not be captioned", file=sys.stderr)
         return 1
     return 0
+
+
+def _caption_to_file(a: argparse.Namespace, cap: Captioner, paths: list[str]) -> int:
+    from .batch import Decoding, caption_to_file
+
+    shard = _shard(a.shard) if a.shard else None
+    how = Decoding(a.beam, a.temperature if a.sample else 0.0, a.lang)
+    progress = len(paths) > a.batch_size
+    done, skipped, failed = caption_to_file(cap, paths, Path(a.out), how, a.batch_size, shard, sys.stderr, progress)
+    print(f"{a.out}: {done} captioned now ({failed} could not be), {skipped} were there already", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """'0/4' -> (0, 4)."""
+    i, _, n = text.partition("/")
+    if not (i.isdigit() and n.isdigit()) or int(n) < 1:
+        raise CaptionerError(f"--shard {text!r}: expected I/N, e.g. 0/4")
+    return int(i), int(n)
 
 
 def _serve(a: argparse.Namespace) -> None:

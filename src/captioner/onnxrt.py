@@ -130,6 +130,7 @@ class OnnxRuntime:
             "model": str(folder),
             "kind": m["kind"],
             "encoder": self.spec.name,
+            "sha256": hashlib.sha256((folder / "manifest.json").read_bytes() + (b" int8" if int8 else b"")).hexdigest(),
         }
 
     def encode(self, x: np.ndarray) -> tuple[OnnxStepper, np.ndarray]:

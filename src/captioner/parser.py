@@ -147,6 +147,12 @@ def _add_caption(sub: Any) -> None:
     s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
     s.add_argument("--no-people", action="store_true", help=NO_PEOPLE_HELP)
+    s.add_argument(
+        "--out",
+        help="append JSON rows (path, caption, confidence, language, model, hash) to this file; rerun to resume",
+    )
+    s.add_argument("--shard", help="I/N, with --out: caption the I-th of N blocks of the input into OUT's shard file")
+    s.add_argument("--merge", type=int, metavar="N", help="with --out: join the N finished shard files into OUT")
 
 
 def _add_serve(sub: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_ensemble
+from .checkpoint import load_ensemble, model_sha256, resolve
 from .encoders import encoder_for
 from .models import feature_kind
 from .models.stepper import TorchStepper
@@ -44,6 +44,7 @@ class TorchRuntime:
             **({"ensemble": self.ck.meta["ensemble"]} if "ensemble" in self.ck.meta else {}),
             "kind": self.ck.config.model.kind,
             "encoder": self.ck.spec.name,
+            "sha256": model_sha256([resolve(p) for p in (path, *ensemble)]),
         }
 
     @torch.inference_mode()
