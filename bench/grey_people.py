@@ -31,7 +31,8 @@ from captioner.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 from captioner.data.manifest import Item, dataset_root, read_manifest  # noqa: E402
 from captioner.evaluate import decode, in_language, load_split  # noqa: E402
 from captioner.features import FeatureStore  # noqa: E402
-from captioner.images import open_image, photo_like  # noqa: E402
+from captioner.images import open_image  # noqa: E402
+from captioner.photo import photo_like  # noqa: E402
 from captioner.metrics import coco_metrics  # noqa: E402
 from captioner.spec import preprocess  # noqa: E402
 from captioner.truth import Sight, look, pixels  # noqa: E402

@@ -46,7 +46,8 @@ from captioner.evaluate import decode as decode_rows  # noqa: E402
 from captioner.evaluate import in_language, load_split, split_sights  # noqa: E402
 from captioner.features import FeatureStore  # noqa: E402
 from captioner.imagenet import class_words, with_article  # noqa: E402
-from captioner.images import open_image, photo_like  # noqa: E402
+from captioner.images import open_image  # noqa: E402
+from captioner.photo import photo_like  # noqa: E402
 from captioner.metrics import coco_metrics  # noqa: E402
 from captioner.people import says_person  # noqa: E402
 from captioner.text import tokenize  # noqa: E402

@@ -88,7 +88,7 @@ def test_mutated_image_files_only_raise_image_error(fmt: str, flips: list[tuple[
 
 
 def test_flat_share_counts_flat_pixels_outside_the_background() -> None:
-    from captioner.images import flat_share, photo_like
+    from captioner.photo import flat_share, photo_like
 
     x = np.full((2, 3, 20, 20), 1.0, np.float32)  # white background
     x[:, :, 5:15, 5:15] = -0.5  # a flat 10x10 square: its 9x9 interior has equal right/lower neighbours

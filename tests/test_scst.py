@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner.baselines import CiderD
 from captioner.checkpoint import load_checkpoint
 from captioner.cli import main
 from captioner.config import ModelConfig
 from captioner.decoding import NEG
+from captioner.metrics import CiderD
 from captioner.models import build_model
 from captioner.scst import rewards, sample_with_logprob, scst_loss
 from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX, Vocab

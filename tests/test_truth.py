@@ -188,7 +188,8 @@ def test_a_grey_photo_read_as_a_drawing_is_a_photo_of_people_only_above_the_grey
 
     import captioner.people as people
     from captioner.api import Captioner
-    from captioner.images import open_image, photo_like
+    from captioner.images import open_image
+    from captioner.photo import photo_like
 
     cap = Captioner.load()
     camera = open_image(Path(sd.__file__).parent / "camera.png")

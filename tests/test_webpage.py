@@ -23,7 +23,8 @@ from captioner.api import default_model_path
 from captioner.cli import main
 from captioner.decoding import beam_search, constrained_beam_search
 from captioner.errors import CaptionerError
-from captioner.images import flat_share, open_image
+from captioner.images import open_image
+from captioner.photo import flat_share
 from captioner.onnxrt import OnnxRuntime, OnnxStepper
 from captioner.policy import load_policy
 from captioner.spec import EncoderSpec, preprocess

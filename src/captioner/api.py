@@ -20,7 +20,8 @@ from .images import open_image, to_rgb
 from .policy import Policy
 from .spec import EncoderSpec, preprocess
 from .text import Vocab
-from .truth import Rules, decode, look
+from .look import look
+from .truth import Rules, decode
 
 DEFAULT_MODEL = "open-clipart"
 T, R = TypeVar("T"), TypeVar("R")
@@ -185,7 +186,7 @@ class Captioner:
         rt = self.runtime
         rules = self.rules(lang)  # an unknown language fails before any work
         st, logits = rt.encode(x)
-        sights = look(x, rt.spec, rt.policy, self.people)
+        sights = look(x, rt.spec, rt.policy.data, self.people)
         nbest = decode(st, sights, rules, rt.max_len, max(1, beam), max(1, n_best), temperature, seed)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 
 from .imagenet import imagenet_classes, with_article
+from .metrics import CiderD
 from .text import tokenize
 
 
@@ -32,44 +32,6 @@ def nearest_sims(train: np.ndarray, query: np.ndarray, k: int = 5, block: int = 
 def nearest(train: np.ndarray, query: np.ndarray, k: int = 5, block: int = 1024) -> np.ndarray:
     """Indices (Q, k) of the k training rows most cosine-similar to each query row."""
     return nearest_sims(train, query, k, block)[0]
-
-
-class CiderD:
-    """CIDEr-D (the formula of pycocoevalcap's CiderScorer: n = 1..4, sigma 6, clipped counts, x10) with
-    document frequencies from a fixed corpus, so that a single query's candidates can be compared."""
-
-    def __init__(self, corpus: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0) -> None:
-        self.n, self.sigma = n, sigma
-        self.df: Counter[tuple[str, ...]] = Counter()
-        for doc in corpus:
-            self.df.update({g for c in doc for g in self._ngrams(tokenize(c))})
-        self.log_docs = math.log(max(1, len(corpus)))
-
-    def _ngrams(self, toks: list[str]) -> Counter[tuple[str, ...]]:
-        return Counter(tuple(toks[i : i + k]) for k in range(1, self.n + 1) for i in range(len(toks) - k + 1))
-
-    def _vec(self, text: str) -> tuple[list[dict], list[float], int]:
-        toks = tokenize(text)
-        vec: list[dict] = [{} for _ in range(self.n)]
-        for g, tf in self._ngrams(toks).items():
-            vec[len(g) - 1][g] = tf * (self.log_docs - math.log(max(1.0, self.df[g])))
-        return vec, [math.sqrt(sum(v * v for v in d.values())) for d in vec], len(toks)
-
-    def score(self, hyp: str, refs: Sequence[str]) -> float:
-        """CIDEr-D of one hypothesis against its references."""
-        if not refs:
-            return 0.0
-        hv, hn, hl = self._vec(hyp)
-        total = 0.0
-        for ref in refs:
-            rv, rn, rl = self._vec(ref)
-            penalty = math.exp(-((hl - rl) ** 2) / (2 * self.sigma**2))
-            for k in range(self.n):
-                val = sum(min(w, rv[k].get(g, 0.0)) * rv[k].get(g, 0.0) for g, w in hv[k].items())
-                if hn[k] and rn[k]:
-                    val /= hn[k] * rn[k]
-                total += val * penalty / self.n
-        return 10.0 * total / len(refs)
 
 
 def consensus_scores(

@@ -33,7 +33,8 @@ from .models.ensemble import Ensemble
 from .models.stepper import TorchStepper, sequence_logprob
 from .spec import preprocess
 from .text import as_matrix
-from .truth import Rules, Sight, look
+from .look import Sight, look
+from .truth import Rules
 
 log = logging.getLogger(__name__)
 CSS = """body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}
@@ -114,7 +115,7 @@ def split_sights(ck: Any, sp: Split, root: Path) -> list[Sight] | None:
             x = preprocess(open_image(path), ck.spec)[None]
         except ImageError as e:
             raise CaptionerError(f"{path}: {e} (needed to read the image's colours, people and kind)") from None
-        out += look(x, ck.spec, ck.policy)
+        out += look(x, ck.spec, ck.policy.data)
     return out
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import colours, images, people
+from . import colours, people, photo
 from .errors import CaptionerError
 from .files import read_json, write_bytes
 from .text import ARTICLE_PATTERNS, Vocab
@@ -87,7 +87,7 @@ def build_policy(vocab: Vocab, name_threshold: float) -> dict[str, Any]:
         "name_threshold": name_threshold,
         "no_end": [int(i) for i in vocab.no_end_mask().nonzero()[0]],
         "languages": {tag: _language(vocab, ids, tag) for tag in (vocab.langs or ("en",))},
-        "photo": images.photo_settings(),
+        "photo": photo.photo_settings(),
         "colours": colours.colour_settings(),
         "detectors": people.settings(),
         "articles": ARTICLE_PATTERNS,

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .baselines import CiderD
 from .decoding import rollout
 from .errors import CaptionerError
+from .metrics import CiderD
 from .models import Decoder
 from .models.stepper import TorchStepper, token_logprobs
 from .text import START_IX, Vocab

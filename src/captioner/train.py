@@ -14,13 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .baselines import CiderD
 from .checkpoint import feat_dim, load_checkpoint, resolve, save_checkpoint
 from .config import Config
 from .decoding import greedy
 from .distributed import Dist, all_gather, all_sum, barrier, setup, teardown
 from .errors import CaptionerError
-from .metrics import bleu_cider
+from .metrics import CiderD, bleu_cider
 from .models import Decoder, build_model
 from .models.stepper import TorchStepper
 from .scst import scst_loss

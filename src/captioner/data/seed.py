@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CaptionerError
 from ..files import read_json
-from ..googlenet import safe_unpickle
+from ..unpickle import safe_unpickle
 from .manifest import Item, split_by_hash
 
 CAPTION_FILES = ("caption_tokens.pcl", "caption_tokens.pkl")  # the tarball's name, and the notebook's
