@@ -27,11 +27,11 @@ import torch
 from photos import make_photos
 
 from captioner.api import Captioner, default_model_path
-from captioner.caption import caption_paths
-from captioner.decoding import beam_search, require
-from captioner.export import export
-from captioner.images import open_image
-from captioner.truth import look
+from captioner.cli.caption import caption_paths
+from captioner.decode.rules import look
+from captioner.decode.search import beam_search, require
+from captioner.features.images import open_image
+from captioner.runtime.export import export
 
 
 def best_of(fn: Callable[[], object], reps: int) -> float:

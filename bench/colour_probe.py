@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from captioner.corpus.scenes import COLOURS
 from captioner.data.manifest import read_manifest
-from captioner.data.scenes import COLOURS
-from captioner.features import FeatureStore
+from captioner.features.extract import FeatureStore
 
 
 def main() -> None:

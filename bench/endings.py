@@ -13,14 +13,14 @@ from pathlib import Path
 
 import torch
 
-from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import read_manifest
-from captioner.decoding import beam_search
-from captioner.endings import no_end_words
-from captioner.features import FeatureStore
-from captioner.metrics import bleu_cider, health
+from captioner.decode.search import beam_search
+from captioner.decode.stepper import TorchStepper
+from captioner.features.extract import FeatureStore
 from captioner.models import feature_kind
-from captioner.models.stepper import TorchStepper
+from captioner.text.endings import no_end_words
+from captioner.text.metrics import bleu_cider, health
+from captioner.train.checkpoint import load_checkpoint
 
 
 def main() -> None:

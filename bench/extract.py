@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from photos import make_photos
 
-from captioner.encoders import load_encoder
-from captioner.features import extract
-from captioner.images import open_image
-from captioner.prepare import prepare
+from captioner.corpus.prepare import prepare
+from captioner.features.encoders import load_encoder
+from captioner.features.extract import extract
+from captioner.features.images import open_image
 
 
 def main() -> None:

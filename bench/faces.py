@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from truth import people_set  # noqa: E402
 
 from captioner.api import default_model_path
-from captioner.images import open_image
-from captioner.people import MIN_SCORE, detect
-from captioner.spec import EncoderSpec, preprocess
-from captioner.truth import pixels
+from captioner.decode.rules import pixels
+from captioner.features.images import open_image
+from captioner.features.spec import EncoderSpec, preprocess
+from captioner.sights.people import MIN_SCORE, detect
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 PEOPLE = ("fireman", "paratrooper")

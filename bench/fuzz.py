@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from captioner.api import Captioner
-from captioner.images import ImageError, open_image
+from captioner.features.images import ImageError, open_image
 from captioner.serve.app import Limits, create_app
 
 

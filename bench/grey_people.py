@@ -26,16 +26,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from args import checkpoint_and_data  # noqa: E402
 from people_detectors import vtest_frames  # noqa: E402
 
-from captioner import people  # noqa: E402
-from captioner.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 from captioner.data.manifest import Item, dataset_root, read_manifest  # noqa: E402
-from captioner.evaluate import decode, in_language, load_split  # noqa: E402
-from captioner.features import FeatureStore  # noqa: E402
-from captioner.images import open_image  # noqa: E402
-from captioner.photo import photo_like  # noqa: E402
-from captioner.metrics import coco_metrics  # noqa: E402
-from captioner.spec import preprocess  # noqa: E402
-from captioner.truth import Sight, look, pixels  # noqa: E402
+from captioner.decode.rules import Sight, look, pixels  # noqa: E402
+from captioner.evaluate.run import decode, in_language, load_split  # noqa: E402
+from captioner.features.extract import FeatureStore  # noqa: E402
+from captioner.features.images import open_image  # noqa: E402
+from captioner.features.spec import preprocess  # noqa: E402
+from captioner.sights import people  # noqa: E402
+from captioner.sights.photo import photo_like  # noqa: E402
+from captioner.text.metrics import coco_metrics  # noqa: E402
+from captioner.train.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
 
 
 def grey_drawing(x: np.ndarray, rgb: np.ndarray) -> bool:

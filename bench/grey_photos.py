@@ -24,7 +24,7 @@ import skimage.data as sd
 from PIL import Image
 
 from captioner.api import Captioner
-from captioner.images import open_image
+from captioner.features.images import open_image
 
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")  # apt-get install opencv-doc
 SK_GREY = ("camera.png", "moon.png", "brick.png", "coins.png", "grass.png", "gravel.png", "clock_motion.png",

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from captioner import baselines as bl
-from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import dataset_root, read_manifest
-from captioner.evaluate import RERANK_NAME, decode, load_split, neighbours, rerank_pool, run_baselines, split_sights
-from captioner.features import FeatureStore
-from captioner.metrics import ptb_tokenize
+from captioner.evaluate import baselines as bl
+from captioner.evaluate.run import RERANK_NAME, decode, load_split, neighbours, rerank_pool, run_baselines, split_sights
+from captioner.features.extract import FeatureStore
+from captioner.text.metrics import ptb_tokenize
+from captioner.train.checkpoint import load_checkpoint
 
 BANDS = ((0.0, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01))
 

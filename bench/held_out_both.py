@@ -20,11 +20,11 @@ import argparse
 import os
 from pathlib import Path
 
-from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import dataset_root, read_manifest
-from captioner.evaluate import decode, in_language, load_split, split_sights
-from captioner.features import FeatureStore
-from captioner.metrics import coco_metrics
+from captioner.evaluate.run import decode, in_language, load_split, split_sights
+from captioner.features.extract import FeatureStore
+from captioner.text.metrics import coco_metrics
+from captioner.train.checkpoint import load_checkpoint
 
 
 def main() -> None:

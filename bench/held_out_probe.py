@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from captioner.baselines import nearest
-from captioner.data.heldout import held_out_style
+from captioner.corpus.heldout import held_out_style
 from captioner.data.manifest import Item, dataset_root, read_manifest
-from captioner.encoders import load_encoder
-from captioner.features import FeatureStore
-from captioner.images import open_image
+from captioner.evaluate.baselines import nearest
+from captioner.features.encoders import load_encoder
+from captioner.features.extract import FeatureStore
+from captioner.features.images import open_image
 
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
 EPOCH_GRID = (10, 25, 50, 100, 200)

@@ -16,10 +16,10 @@ import argparse
 import json
 from pathlib import Path
 
-from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import read_manifest
-from captioner.evaluate import evaluate, item_id
-from captioner.text import tokenize
+from captioner.evaluate.run import evaluate, item_id
+from captioner.text.vocab import tokenize
+from captioner.train.checkpoint import load_checkpoint
 
 NN = "nearest neighbour (k=1)"
 

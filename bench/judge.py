@@ -20,10 +20,9 @@ import numpy as np
 import torch
 from headroom import pool_cider
 
-from captioner import baselines as bl
-from captioner.checkpoint import Checkpoint, load_checkpoint
 from captioner.data.manifest import Item, dataset_root, read_manifest
-from captioner.evaluate import (
+from captioner.evaluate import baselines as bl
+from captioner.evaluate.run import (
     RERANK_NAME,
     decode,
     load_split,
@@ -33,10 +32,11 @@ from captioner.evaluate import (
     run_baselines,
     split_sights,
 )
-from captioner.evaluate import RERANK_TAU as TAU
-from captioner.features import FeatureStore
-from captioner.metrics import ptb_tokenize
-from captioner.text import tokenize
+from captioner.evaluate.run import RERANK_TAU as TAU
+from captioner.features.extract import FeatureStore
+from captioner.text.metrics import ptb_tokenize
+from captioner.text.vocab import tokenize
+from captioner.train.checkpoint import Checkpoint, load_checkpoint
 
 FEATURES = (
     "model mean log-prob", "weighted CIDEr-D vs 5 neighbours (the reranker's)", "CIDEr-D vs k neighbours",

@@ -74,7 +74,7 @@ def main() -> None:
         return code(best.language) if best.value >= 0.7 else "und"
 
     score("lingua, the 20, confidence >= 0.7", confident, texts, a.per_language)
-    from captioner.data.langid import LanguageTagger
+    from captioner.corpus.langid import LanguageTagger
 
     for threshold in (0.3, 0.5, 0.7):  # what the corpus build uses: the English word list, then lingua
         tagger = LanguageTagger(threshold=threshold)

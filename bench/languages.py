@@ -16,11 +16,11 @@ from collections import Counter
 from pathlib import Path
 
 from captioner.api import Captioner
-from captioner.checkpoint import load_checkpoint
 from captioner.data.manifest import read_manifest
-from captioner.evaluate import evaluate
+from captioner.evaluate.run import evaluate
 from captioner.files import read_json
-from captioner.text import tokenize
+from captioner.text.vocab import tokenize
+from captioner.train.checkpoint import load_checkpoint
 
 NN = "nearest neighbour (k=1)"
 PHOTOS = sorted((Path(__file__).parents[1] / "examples" / "images").glob("*.jpg"))

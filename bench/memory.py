@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from captioner.encoders import load_encoder
-from captioner.features import FORMAT_VERSION, INDEX, SPEC, _list_hash
+from captioner.corpus.prepare import build_vocab
+from captioner.features.encoders import load_encoder
+from captioner.features.extract import FORMAT_VERSION, INDEX, SPEC, _list_hash
 from captioner.files import write_json
-from captioner.prepare import build_vocab
 
 WORDS = "a the man woman dog cat red blue small big on in with near table street car bus tree grass".split()
 

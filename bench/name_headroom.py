@@ -30,12 +30,12 @@ from args import checkpoint_and_data  # noqa: E402
 from name_rerank import candidates, pick  # noqa: E402
 from naming import named, photo_set  # noqa: E402
 
-from captioner import baselines as bl  # noqa: E402
 from captioner.api import Captioner  # noqa: E402
 from captioner.data.manifest import read_manifest  # noqa: E402
-from captioner.features import FeatureStore  # noqa: E402
-from captioner.imagenet import class_words, with_article  # noqa: E402
-from captioner.truth import look  # noqa: E402
+from captioner.decode.rules import look  # noqa: E402
+from captioner.evaluate import baselines as bl  # noqa: E402
+from captioner.features.extract import FeatureStore  # noqa: E402
+from captioner.features.imagenet import class_words, with_article  # noqa: E402
 
 NEIGHBOURS = 5
 N_BEST = 10

@@ -22,15 +22,15 @@ from args import checkpoint_and_data  # noqa: E402
 from naming import named, photo_set  # noqa: E402
 
 from captioner.api import Captioner  # noqa: E402
-from captioner.checkpoint import load_checkpoint  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
-from captioner.decoding import Caption, Stepper  # noqa: E402
-from captioner.evaluate import in_language, load_split, split_sights  # noqa: E402
-from captioner.features import FeatureStore  # noqa: E402
-from captioner.metrics import coco_metrics  # noqa: E402
+from captioner.decode.rules import Rules, Sight, decode, look  # noqa: E402
+from captioner.decode.search import Caption, Stepper  # noqa: E402
+from captioner.decode.stepper import TorchStepper  # noqa: E402
+from captioner.evaluate.run import in_language, load_split, split_sights  # noqa: E402
+from captioner.features.extract import FeatureStore  # noqa: E402
 from captioner.models import feature_kind  # noqa: E402
-from captioner.models.stepper import TorchStepper  # noqa: E402
-from captioner.truth import Rules, Sight, decode, look  # noqa: E402
+from captioner.text.metrics import coco_metrics  # noqa: E402
+from captioner.train.checkpoint import load_checkpoint  # noqa: E402
 
 WEIGHTS = (0.0, 1.0, 2.0, 5.0, 10.0, 100.0)
 BEAM = 3

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from captioner.evaluate import evaluate
+from captioner.evaluate.run import evaluate
 from captioner.files import read_json, write_json
 
 GRID = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import captioner.truth as truth
-from captioner.decoding import Must
-from captioner.evaluate import evaluate
-from captioner.text import PAD_IX
+from captioner.decode import rules as truth
+from captioner.decode.search import Must
+from captioner.evaluate.run import evaluate
+from captioner.text.vocab import PAD_IX
 
 RULE = truth.Rules.musts
 

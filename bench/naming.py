@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from captioner import baselines as bl
 from captioner.api import Captioner
 from captioner.data.manifest import dataset_root, read_manifest
-from captioner.features import FeatureStore
-from captioner.imagenet import class_words, naming_nouns, with_article
-from captioner.images import open_image
-from captioner.text import START_IX, tokenize
+from captioner.evaluate import baselines as bl
+from captioner.features.extract import FeatureStore
+from captioner.features.imagenet import class_words, naming_nouns, with_article
+from captioner.features.images import open_image
+from captioner.text.vocab import START_IX, tokenize
 
 SKIMAGE = {  # file in skimage/data -> nouns naming what its loader's docstring says the photo shows
     "astronaut": {"astronaut", "woman", "person", "man", "girl", "lady"},

@@ -22,8 +22,8 @@ from photos import make_photos
 
 from captioner.api import Captioner, default_model_path
 from captioner.data.manifest import dataset_root, read_manifest
-from captioner.export import export
-from captioner.metrics import bleu_cider
+from captioner.runtime.export import export
+from captioner.text.metrics import bleu_cider
 
 
 def main() -> None:

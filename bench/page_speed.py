@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 
 from captioner.api import default_model_path
-from captioner.export import export
-from captioner.web import write_page
+from captioner.runtime.export import export
+from captioner.runtime.page import write_page
 
 ROOT = Path(__file__).parents[1]
 TIMES = """const done = arguments[arguments.length - 1], names = arguments[0];

@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from naming import photo_set, photo_stamp  # noqa: E402
 from truth import PEOPLE_STAMPS, people_set  # noqa: E402
 
-from captioner import people  # noqa: E402
 from captioner.api import Captioner  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
-from captioner.images import open_image  # noqa: E402
-from captioner.text import tokenize  # noqa: E402
-from captioner.truth import pixels  # noqa: E402
+from captioner.decode.rules import pixels  # noqa: E402
+from captioner.features.images import open_image  # noqa: E402
+from captioner.sights import people  # noqa: E402
+from captioner.text.vocab import tokenize  # noqa: E402
 
 FALSE_RATE = 0.02
 MEDIAPIPE_MIN_SCORE = 0.6  # MediaPipe's own threshold for BlazeFace full range

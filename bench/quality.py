@@ -23,13 +23,13 @@ import json
 from pathlib import Path
 
 from captioner.config import load_config
+from captioner.corpus.prepare import build_vocab
+from captioner.corpus.scenes import build_scenes
 from captioner.data.manifest import read_manifest
-from captioner.data.scenes import build_scenes
-from captioner.evaluate import ENSEMBLE_RERANK_NAME, RERANK_NAME, evaluate, item_id
-from captioner.features import extract
-from captioner.prepare import build_vocab
-from captioner.text import tokenize
-from captioner.train import train
+from captioner.evaluate.run import ENSEMBLE_RERANK_NAME, RERANK_NAME, evaluate, item_id
+from captioner.features.extract import extract
+from captioner.text.vocab import tokenize
+from captioner.train.loop import train
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 NN1 = "nearest neighbour (k=1)"

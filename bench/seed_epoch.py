@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from py2pickle import dumps  # noqa: E402
 from train_speed import matmul_peak  # noqa: E402  (bench/ is on the path when run as a script)
 
-from captioner.cli import main as cli  # noqa: E402
-from captioner.text import Vocab  # noqa: E402
+from captioner.cli.main import main as cli  # noqa: E402
+from captioner.text.vocab import Vocab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,8 @@ import random
 import re
 from collections import Counter
 
-from captioner.data.langid import LanguageTagger
-from captioner.data.manifest import UNDETERMINED
-from captioner.data.opencorpus import (
+from captioner.corpus.langid import LanguageTagger
+from captioner.corpus.opencorpus import (
     OPENCLIPART,
     clean_title,
     svg_metadata,
@@ -22,6 +21,7 @@ from captioner.data.opencorpus import (
     title_rule,
     unidentified_name,
 )
+from captioner.data.manifest import UNDETERMINED
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import torch
 
 from captioner.config import Config, ModelConfig, TrainConfig
 from captioner.models import build_model
-from captioner.train import caption_loss, train
+from captioner.train.loop import caption_loss, train
 
 V, E, H, B, WORDS, D = 10_000, 128, 200, 50, 12, 1280
 

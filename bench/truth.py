@@ -37,21 +37,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 from naming import named, photo_set  # noqa: E402
 
 from captioner.api import Captioner  # noqa: E402
-from captioner.checkpoint import load_checkpoint  # noqa: E402
-from captioner.colours import COLOURS, WORD_COLOURS, colour_shares, colour_word_true, shown  # noqa: E402
-from captioner.data.langid import LanguageTagger  # noqa: E402
+from captioner.corpus.langid import LanguageTagger  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
-from captioner.endings import may_not_end  # noqa: E402
-from captioner.evaluate import decode as decode_rows  # noqa: E402
-from captioner.evaluate import in_language, load_split, split_sights  # noqa: E402
-from captioner.features import FeatureStore  # noqa: E402
-from captioner.imagenet import class_words, with_article  # noqa: E402
-from captioner.images import open_image  # noqa: E402
-from captioner.photo import photo_like  # noqa: E402
-from captioner.metrics import coco_metrics  # noqa: E402
-from captioner.people import says_person  # noqa: E402
-from captioner.text import tokenize  # noqa: E402
-from captioner.truth import Sight, decode, look  # noqa: E402
+from captioner.decode.rules import Sight, decode, look  # noqa: E402
+from captioner.evaluate.run import decode as decode_rows  # noqa: E402
+from captioner.evaluate.run import in_language, load_split, split_sights  # noqa: E402
+from captioner.features.extract import FeatureStore  # noqa: E402
+from captioner.features.imagenet import class_words, with_article  # noqa: E402
+from captioner.features.images import open_image  # noqa: E402
+from captioner.sights.colours import COLOURS, WORD_COLOURS, colour_shares, colour_word_true, shown  # noqa: E402
+from captioner.sights.people import says_person  # noqa: E402
+from captioner.sights.photo import photo_like  # noqa: E402
+from captioner.text.endings import may_not_end  # noqa: E402
+from captioner.text.metrics import coco_metrics  # noqa: E402
+from captioner.text.vocab import tokenize  # noqa: E402
+from captioner.train.checkpoint import load_checkpoint  # noqa: E402
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 DOMINANT = 0.5

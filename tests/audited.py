@@ -28,7 +28,7 @@ def _hook(event: str, args: tuple) -> None:
 def _serve(image: str) -> str:
     import httpx
 
-    from captioner.cli import main
+    from captioner.cli.main import main
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,7 +52,7 @@ def run(mode: str, rest: list[str]) -> str:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         if mode == "cli":
-            from captioner.cli import main
+            from captioner.cli.main import main
 
             if main(rest) != 0:
                 raise SystemExit(f"captioner {' '.join(rest)} failed")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captioner.encoders import Encoder, load_encoder
+from captioner.features.encoders import Encoder, load_encoder
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +45,8 @@ def shapes_data(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> P
     """24 drawn shapes ("a red circle", ...) prepared and extracted with the grid; about 3:1 train:val."""
     from PIL import ImageDraw
 
-    from captioner.features import extract
-    from captioner.prepare import prepare
+    from captioner.corpus.prepare import prepare
+    from captioner.features.extract import extract
 
     root = tmp_path_factory.mktemp("shapes")
     (root / "src").mkdir()
@@ -67,7 +67,7 @@ def shapes_data(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> P
 @pytest.fixture(scope="session")
 def tiny_checkpoint(shapes_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Show-and-Tell checkpoint trained for a few seconds on the shapes data (it learns them)."""
-    from captioner.cli import main
+    from captioner.cli.main import main
 
     out = tmp_path_factory.mktemp("tinyrun")
     args = [
@@ -87,7 +87,7 @@ def tiny_checkpoint(shapes_data: Path, tmp_path_factory: pytest.TempPathFactory)
 def bundled_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled model exported with its int8 graphs (captioner export --int8)."""
     pytest.importorskip("onnxruntime")
-    from captioner.export import export
+    from captioner.runtime.export import export
 
     out = tmp_path_factory.mktemp("export")
     export(Path(__file__).parents[1] / "src" / "captioner" / "bundled" / "open-clipart", out, int8=True)

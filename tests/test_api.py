@@ -13,7 +13,7 @@ from PIL import Image
 
 from captioner import Captioner
 from captioner.api import default_model_path
-from captioner.cli import main
+from captioner.cli.main import main
 
 ROOT = Path(__file__).parents[1]
 
@@ -72,7 +72,7 @@ def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:
 
 
 def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys) -> None:
-    import captioner.truth as truth
+    from captioner.decode import rules as truth
 
     astronaut = str(ROOT / "examples" / "images" / "astronaut.jpg")
     assert main(["caption", "--json", astronaut]) == 0

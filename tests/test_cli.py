@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from captioner.cli import build_parser, main
+from captioner.cli.main import build_parser, main
 from captioner.errors import CaptionerError
 from captioner.files import temp_dir, write_json
 from captioner.ticker import Ticker

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from captioner.cli import main
+from captioner.cli.main import main
 
 ARGS = [
     "train.epochs=3",

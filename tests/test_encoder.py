@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner.encoders import EncoderSpec, load_encoder
 from captioner.errors import CaptionerError
-from captioner.images import open_image
+from captioner.features.encoders import EncoderSpec, load_encoder
+from captioner.features.images import open_image
 
 skimage_data = pytest.importorskip("skimage.data")
 DATA = Path(skimage_data.__file__).parent

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captioner import baselines as bl
-from captioner import metrics
-from captioner.cli import main
+from captioner.cli.main import main
 from captioner.data.manifest import dataset_root, read_manifest
 from captioner.errors import CaptionerError
-from captioner.evaluate import evaluate, score_predictions
-from captioner.imagenet import imagenet_classes, with_article
+from captioner.evaluate import baselines as bl
+from captioner.evaluate.run import evaluate, score_predictions
+from captioner.features.imagenet import imagenet_classes, with_article
+from captioner.text import metrics
 
 REFS = {
     "1": ["A man riding a bike down the road.", "A cyclist on a street."],
@@ -152,7 +152,7 @@ def test_bad_predictions_and_mismatched_features(tiny_checkpoint: Path, shapes_d
 
 
 def test_rerank_trades_model_logprob_against_weighted_neighbours() -> None:
-    from captioner.evaluate import rerank
+    from captioner.evaluate.run import rerank
 
     cider = bl.CiderD([["a red circle"], ["a blue square"], ["two red circles"], ["a green circle"]])
     cands = [["a blue square", "a red circle", "a green circle"]]
@@ -182,7 +182,7 @@ def test_similarity_weights_share_a_softmax_over_neighbours() -> None:
 def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
     tiny_checkpoint: Path, shapes_data: Path, tmp_path: Path
 ) -> None:
-    from captioner.checkpoint import load_checkpoint, load_ensemble, upgrade
+    from captioner.train.checkpoint import load_checkpoint, load_ensemble, upgrade
 
     assert load_ensemble([tiny_checkpoint]).model.__class__ is load_checkpoint(tiny_checkpoint).model.__class__
     other = tmp_path / "other"
@@ -204,9 +204,9 @@ def test_ensemble_of_checkpoints_evaluates_and_refuses_another_vocabulary(
 def test_split_sights_reads_each_image_once_and_names_what_is_missing(
     tiny_checkpoint: Path, shapes_data: Path, monkeypatch
 ) -> None:
-    import captioner.evaluate as ev
-    from captioner.checkpoint import load_checkpoint
-    from captioner.features import FeatureStore
+    from captioner.evaluate import run as ev
+    from captioner.features.extract import FeatureStore
+    from captioner.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(tiny_checkpoint)
     sp = ev.load_split(read_manifest(shapes_data), FeatureStore(shapes_data / "features"), "val")

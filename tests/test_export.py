@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from captioner.checkpoint import load_checkpoint
-from captioner.cli import main
-from captioner.decoding import greedy
-from captioner.encoders import load_encoder
-from captioner.export import export
-from captioner.models.stepper import TorchStepper
-from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX
+from captioner.cli.main import main
+from captioner.decode.search import greedy
+from captioner.decode.stepper import TorchStepper
+from captioner.features.encoders import load_encoder
+from captioner.runtime.export import export
+from captioner.text.vocab import END_IX, PAD_IX, START_IX, UNK_IX
+from captioner.train.checkpoint import load_checkpoint
 
 ort = pytest.importorskip("onnxruntime")
 BUNDLED = Path(__file__).parents[1] / "src" / "captioner" / "bundled" / "open-clipart"
@@ -60,7 +60,7 @@ def test_showtell_export_matches_torch(tiny_checkpoint: Path, shapes_data: Path,
     np.testing.assert_allclose(pooled, want.pooled.numpy(), atol=1e-4)
     np.testing.assert_allclose(logits, want.logits.numpy(), atol=1e-3)
     ck = load_checkpoint(tiny_checkpoint)
-    from captioner.features import FeatureStore
+    from captioner.features.extract import FeatureStore
 
     store = FeatureStore(shapes_data / "features")
     feats = store.get(m["feature"], list(range(12)))
@@ -106,7 +106,7 @@ def test_attention_export_matches_torch(shapes_data: Path, tmp_path: Path) -> No
     x = torch.randn(2, 3, 224, 224)
     grid = s["encoder"].run(None, {"image": x.numpy()})[2]
     np.testing.assert_allclose(grid, load_encoder("efficientnet-lite0").forward_features(x).grid.numpy(), atol=1e-4)
-    from captioner.features import FeatureStore
+    from captioner.features.extract import FeatureStore
 
     feats = FeatureStore(shapes_data / "features").get("grid", list(range(8)))
     ck = load_checkpoint(out / "best")
@@ -115,8 +115,8 @@ def test_attention_export_matches_torch(shapes_data: Path, tmp_path: Path) -> No
 
 
 def test_every_decoder_kind_has_an_export() -> None:
-    from captioner.export import STATE
     from captioner.models import BUILDERS
+    from captioner.runtime.export import STATE
 
     assert set(STATE) == set(BUILDERS)  # a new kind cannot land without its ONNX state layout
 

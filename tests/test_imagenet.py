@@ -6,7 +6,7 @@ from importlib.resources import files
 
 import pytest
 
-from captioner.imagenet import WORDNET, build_hypernym_table, class_words, imagenet_classes, naming_nouns
+from captioner.features.imagenet import WORDNET, build_hypernym_table, class_words, imagenet_classes, naming_nouns
 
 CLASSES = {c.lemmas[0]: c.index for c in imagenet_classes()}
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from captioner.images import ImageError, open_image
+from captioner.features.images import ImageError, open_image
 
 
 def test_modes_become_rgb(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_mutated_image_files_only_raise_image_error(fmt: str, flips: list[tuple[
 
 
 def test_flat_share_counts_flat_pixels_outside_the_background() -> None:
-    from captioner.photo import flat_share, photo_like
+    from captioner.sights.photo import flat_share, photo_like
 
     x = np.full((2, 3, 20, 20), 1.0, np.float32)  # white background
     x[:, :, 5:15, 5:15] = -0.5  # a flat 10x10 square: its 9x9 interior has equal right/lower neighbours
@@ -101,7 +101,7 @@ def test_flat_share_counts_flat_pixels_outside_the_background() -> None:
 
 
 def test_draft_decodes_big_jpegs_at_the_scale_resize_would_reduce_to(tmp_path: Path) -> None:
-    from captioner.spec import EncoderSpec, preprocess
+    from captioner.features.spec import EncoderSpec, preprocess
 
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (30, 40, 3), np.uint8)

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captioner.cli import main
+from captioner.cli.main import main
+from captioner.corpus.prepare import prepare
 from captioner.data.importers import coco, flickr8k, folder, karpathy, table
 from captioner.data.manifest import Item, check_relative, read_manifest, split_by_hash, write_manifest
 from captioner.errors import CaptionerError
-from captioner.prepare import prepare
-from captioner.text import Vocab
+from captioner.text.vocab import Vocab
 
 
 def _karpathy_json(path: Path) -> Path:

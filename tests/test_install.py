@@ -15,11 +15,11 @@ import pytest
 
 import captioner
 from captioner.api import default_model_path
-from captioner.cli import main
+from captioner.cli.main import main
 from captioner.data.lexicon import WORDNET, person_words
-from captioner.people import person_words as shipped_person_words
 from captioner.policy import POLICY_FILE, build_policy, policy_bytes
-from captioner.text import Vocab
+from captioner.sights.people import person_words as shipped_person_words
+from captioner.text.vocab import Vocab
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = sorted((ROOT / "examples" / "images").glob("*.jpg"))

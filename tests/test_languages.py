@@ -13,18 +13,18 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from captioner.colours import RU_WORD_COLOURS, colour_words
 from captioner.config import ModelConfig
-from captioner.data.heldout import held_out_style
+from captioner.corpus.heldout import held_out_style
 from captioner.data.manifest import Item
-from captioner.decoding import beam_search, greedy, sample
+from captioner.decode.rules import Rules, Sight, decode
+from captioner.decode.search import beam_search, greedy, sample
+from captioner.decode.stepper import TorchStepper
 from captioner.errors import CaptionerError
-from captioner.metrics import coco_metrics
 from captioner.models import build_model
-from captioner.models.stepper import TorchStepper
 from captioner.policy import Policy
-from captioner.text import END_IX, START_IX, Vocab
-from captioner.truth import Rules, Sight, decode
+from captioner.sights.colours import RU_WORD_COLOURS, colour_words
+from captioner.text.metrics import coco_metrics
+from captioner.text.vocab import END_IX, START_IX, Vocab
 from tests.conftest import COLORS
 
 RU = {"red": "красный", "green": "зелёный", "blue": "синий", "yellow": "жёлтый"}
@@ -134,9 +134,9 @@ def test_held_out_style_split_has_no_trained_concept_style_pair() -> None:
 def bilingual_run(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:  # type: ignore[no-untyped-def]
     """Drawn shapes captioned in English and Russian (a JSONL with a language per row; two validation images in
     Russian only, which English validation skips), and a model trained on them."""
-    from captioner.cli import main
-    from captioner.features import extract
-    from captioner.prepare import prepare
+    from captioner.cli.main import main
+    from captioner.corpus.prepare import prepare
+    from captioner.features.extract import extract
 
     root = tmp_path_factory.mktemp("bilingual")
     rows = []
@@ -164,8 +164,8 @@ def bilingual_run(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:  #
 
 def test_caption_and_evaluate_in_the_language_asked_for(bilingual_run: Path, capsys) -> None:
     from captioner.api import Captioner
-    from captioner.cli import main
-    from captioner.evaluate import evaluate
+    from captioner.cli.main import main
+    from captioner.evaluate.run import evaluate
 
     cap = Captioner.load(bilingual_run / "run" / "best", people=False)
     assert cap.languages == ("en", "ru")
@@ -187,7 +187,7 @@ def test_caption_and_evaluate_in_the_language_asked_for(bilingual_run: Path, cap
 
 
 def test_validation_scores_each_language_and_chooses_on_their_mean(bilingual_run: Path, tmp_path: Path, capsys) -> None:
-    from captioner.cli import main
+    from captioner.cli.main import main
 
     hist = json.loads((bilingual_run / "run" / "latest" / "train_state.json").read_text())["history"]
     assert len(hist) == 3
@@ -210,7 +210,7 @@ def test_validation_scores_each_language_and_chooses_on_their_mean(bilingual_run
 
 def test_training_leaves_out_images_with_no_caption_in_a_taught_language(bilingual_run: Path) -> None:
     from captioner.config import load_config
-    from captioner.train_data import load_data
+    from captioner.train.data import load_data
 
     d = load_data(load_config(None, [f"train.data={bilingual_run / 'data'}"]))
     assert d.store.row["grey.png"] not in d.train_rows.tolist() and all(d.train_caps)
@@ -220,8 +220,8 @@ def test_training_leaves_out_images_with_no_caption_in_a_taught_language(bilingu
 def test_languages_with_too_few_captions_or_unknown_are_not_taught(caplog) -> None:
     from collections import Counter
 
+    from captioner.corpus.prepare import build_vocab, taught_languages
     from captioner.data.manifest import Item
-    from captioner.prepare import build_vocab, taught_languages
 
     assert taught_languages(Counter({"en": 500, "ru": 400, "it": 8, "und": 50})) == {"en", "ru"}
     assert taught_languages(Counter({"und": 50})) == set()  # nothing known: one language, no tokens
@@ -234,7 +234,7 @@ def test_languages_with_too_few_captions_or_unknown_are_not_taught(caplog) -> No
 
 
 def test_a_photo_is_named_in_the_language_asked_for_by_the_class_words_translation() -> None:
-    from captioner.prepare import word_translations
+    from captioner.corpus.prepare import word_translations
 
     items = [
         Item("a.png", ["A cat.", "Кошка.", "Chat."], "train", langs=["en", "ru", "fr"]),

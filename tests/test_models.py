@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from captioner.config import Config, ModelConfig, TrainConfig, load_config
-from captioner.decoding import _filter, beam_search, constrained_beam_search, greedy, sample
+from captioner.decode.search import _filter, beam_search, constrained_beam_search, greedy, sample
+from captioner.decode.stepper import TorchStepper as S
 from captioner.errors import CaptionerError
 from captioner.models import build_model
-from captioner.models.stepper import TorchStepper as S
-from captioner.text import END_IX, PAD_IX, START_IX, Vocab
-from captioner.train import caption_loss, load_data, train
+from captioner.text.vocab import END_IX, PAD_IX, START_IX, Vocab
+from captioner.train.loop import caption_loss, load_data, train
 
 V, D = 12, 16
 
@@ -89,8 +89,8 @@ def test_beam_one_equals_greedy_and_batched_equals_single(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["showtell", "attend", "copy"])
 def test_sequence_logprob_equals_decoding_confidence_and_sinks_unk(kind: str) -> None:
-    from captioner.models.stepper import sequence_logprob
-    from captioner.text import UNK_IX, as_matrix
+    from captioner.decode.stepper import sequence_logprob
+    from captioner.text.vocab import UNK_IX, as_matrix
 
     model, feats = _model(kind, 6), _feats(kind, 4)
     caps = [b[0] for b in beam_search(S(model, feats), beam=3, max_len=8)]
@@ -155,7 +155,7 @@ def test_overfit_reproduces_captions(kind: str, shapes_data: Path, tmp_path: Pat
         ),
     )
     train(cfg)
-    from captioner.checkpoint import load_checkpoint
+    from captioner.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(tmp_path / "run" / "latest")
     d = load_data(cfg)
@@ -230,7 +230,7 @@ def test_copy_produces_label_words_outside_the_training_vocabulary(shapes_data: 
 
 
 def test_epoch_mode_covers_every_caption_once_with_little_padding(shapes_data: Path) -> None:
-    from captioner.train import epoch_batches
+    from captioner.train.loop import epoch_batches
 
     cfg = Config(ModelConfig(), TrainConfig(data=str(shapes_data), batch_mode="epoch", batch_size=4))
     d = load_data(cfg)
@@ -245,7 +245,7 @@ def test_epoch_mode_covers_every_caption_once_with_little_padding(shapes_data: P
 
 
 def test_copy_weight_scales_only_offered_words() -> None:
-    from captioner.train import copy_weights
+    from captioner.train.loop import copy_weights
 
     m = _copy_model()
     feats = torch.zeros(2, D + 1000)
@@ -266,8 +266,8 @@ def test_copy_weight_scales_only_offered_words() -> None:
 def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
     import itertools
 
-    from captioner.decoding import constrained_beam_search
-    from captioner.models.stepper import masked_logprobs
+    from captioner.decode.search import constrained_beam_search
+    from captioner.decode.stepper import masked_logprobs
 
     model, feats = _model("showtell", 5), _feats("showtell", 1)
     words, must, max_len = range(4, V), {7, 9}, 3
@@ -343,7 +343,7 @@ def test_no_decoder_ends_on_a_word_that_may_not_end(kind: str) -> None:
 
     free = endings(None, 6)
     assert any(t and no_end[t[-1]] for t in free)  # unruled, it does end on them
-    from captioner.decoding import rollout
+    from captioner.decode.search import rollout
 
     forced, _, _ = rollout(S(model, feats, no_end), 2, lambda lp: lp.argmax(-1))
     cut = [i for i, row in enumerate(forced.tolist()) if row[1] != END_IX and row[2] == END_IX and no_end[row[1]]]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from captioner.api import Captioner
-from captioner.cli import main
+from captioner.cli.main import main
 from captioner.errors import CaptionerError
 
 pytest.importorskip("onnxruntime")

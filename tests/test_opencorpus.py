@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captioner.data.emoji import openmoji
-from captioner.data.manifest import Item, read_manifest
-from captioner.data.opencorpus import (
+from captioner.corpus.emoji import openmoji
+from captioner.corpus.opencorpus import (
     build_open_corpus,
     cap_shared,
     clean_description,
@@ -23,8 +22,9 @@ from captioner.data.opencorpus import (
     title_rule,
     unidentified_name,
 )
-from captioner.data.rawitem import Raw
-from captioner.data.splits import assign_splits, near_duplicate_pairs
+from captioner.corpus.rawitem import Raw
+from captioner.corpus.splits import assign_splits, near_duplicate_pairs
+from captioner.data.manifest import Item, read_manifest
 from captioner.errors import CaptionerError
 
 pytest.importorskip("cairosvg")
@@ -185,7 +185,7 @@ def test_missing_source_names_the_install_command(tmp_path: Path, sources: dict[
 
 
 def test_a_broken_cldr_file_is_named(tmp_path: Path) -> None:
-    from captioner.data.emoji import cldr_names
+    from captioner.corpus.emoji import cldr_names
 
     bad = npm_pack(tmp_path / "cldr.tgz", {"annotations/ru/annotations.json": b'{"annotations": []}'})
     with pytest.raises(CaptionerError, match=r"cldr: .*cldr.tgz: annotations/ru/annotations.json is not CLDR's"):
@@ -253,7 +253,7 @@ def test_near_duplicates_share_a_split() -> None:
 
 def test_language_tagger_on_titles(tmp_path: Path) -> None:
     """English word list first, then lingua when confident; a lone foreign word is never called English."""
-    from captioner.data.langid import LanguageTagger
+    from captioner.corpus.langid import LanguageTagger
     from captioner.data.lexicon import english_words
 
     tag = LanguageTagger()

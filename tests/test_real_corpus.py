@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner.checkpoint import load_checkpoint
 from captioner.config import load_config
 from captioner.models import build_model
-from captioner.train import load_data, train, validate
+from captioner.train.checkpoint import load_checkpoint
+from captioner.train.loop import load_data, train, validate
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 
@@ -23,7 +23,7 @@ def test_small_model_on_the_real_corpus_beats_its_untrained_start(tmp_path: Path
     pytest.importorskip("cairosvg", reason="pip install -e '.[corpus]'")
     if not STAMPS.is_dir():
         pytest.skip("apt-get install tuxpaint-stamps-default")
-    from captioner.data.opencorpus import build_open_corpus
+    from captioner.corpus.opencorpus import build_open_corpus
 
     build_open_corpus(tmp_path / "open", sources=["tuxpaint"], min_count=2)
     preset = Path(__file__).parents[1] / "configs" / "open_clipart.toml"

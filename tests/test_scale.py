@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from captioner.batch import read_rows, shard_file
-from captioner.cli import main
+from captioner.cli.main import main
 
 from .conftest import make_image
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from captioner.cli import main
+from captioner.cli.main import main
+from captioner.corpus.scenes import HELD_OUT, caption
 from captioner.data.manifest import read_manifest
-from captioner.data.scenes import HELD_OUT, caption
 
 
 def test_captions_state_count_colour_and_position() -> None:
@@ -39,7 +39,7 @@ def test_scenes_are_seeded_and_hold_out_combinations(tmp_path: Path) -> None:
 def test_cutouts_join_the_scenes_without_colour(tmp_path: Path) -> None:
     from PIL import Image
 
-    from captioner.data.scenes import CUTOUTS
+    from captioner.corpus.scenes import CUTOUTS
 
     stamps = tmp_path / "stamps"
     for rel in CUTOUTS.values():

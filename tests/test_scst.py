@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from captioner.checkpoint import load_checkpoint
-from captioner.cli import main
+from captioner.cli.main import main
 from captioner.config import ModelConfig
-from captioner.decoding import NEG
-from captioner.metrics import CiderD
+from captioner.decode.search import NEG
 from captioner.models import build_model
-from captioner.scst import rewards, sample_with_logprob, scst_loss
-from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX, Vocab
+from captioner.text.metrics import CiderD
+from captioner.text.vocab import END_IX, PAD_IX, START_IX, UNK_IX, Vocab
+from captioner.train.checkpoint import load_checkpoint
+from captioner.train.scst import rewards, sample_with_logprob, scst_loss
 
 WORDS = ("a", "red", "blue", "circle", "square", "big")
 

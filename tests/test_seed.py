@@ -13,14 +13,14 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner.cli import build_parser, main
+from captioner.cli.main import build_parser, main
+from captioner.corpus.prepare import prepare
 from captioner.data.manifest import read_manifest, split_by_hash
-from captioner.encoders import googlenet_spec, load_encoder, preprocess
 from captioner.errors import CaptionerError
-from captioner.features import FeatureStore
-from captioner.googlenet import GoogLeNet, load_googlenet
-from captioner.prepare import prepare
-from captioner.text import Vocab
+from captioner.features.encoders import googlenet_spec, load_encoder, preprocess
+from captioner.features.extract import FeatureStore
+from captioner.features.googlenet import GoogLeNet, load_googlenet
+from captioner.text.vocab import Vocab
 
 from .lasagne_weights import random_weights
 from .py2pickle import Unicode, dumps

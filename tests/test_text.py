@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from captioner.errors import CaptionerError
-from captioner.text import END_IX, PAD_IX, START_IX, UNK_IX, Vocab, as_matrix, tokenize, vocab_stats
+from captioner.text.vocab import END_IX, PAD_IX, START_IX, UNK_IX, Vocab, as_matrix, tokenize, vocab_stats
 
 SENTENCES = [
     "A man riding a motor bike on a dirt road on the countryside.",
@@ -76,8 +76,8 @@ def test_vocab_min_count_order_and_specials() -> None:
 
 
 def test_articles_follow_the_next_word() -> None:
-    from captioner.imagenet import with_article
-    from captioner.text import fix_articles
+    from captioner.features.imagenet import with_article
+    from captioner.text.vocab import fix_articles
 
     assert fix_articles(["an", "university", "a", "one-way", "street", "a", "honest", "a", "umbrella"]) == [
         "a",
@@ -147,7 +147,7 @@ def test_as_matrix_rows_are_prefixes(seqs: list[list[int]], max_len: int) -> Non
 
 
 def test_ending_rule_words_and_vocab_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from captioner.endings import may_not_end, no_end_words
+    from captioner.text.endings import may_not_end, no_end_words
 
     assert may_not_end("the") and may_not_end("with") and may_not_end("wooden")  # closed class; never a noun
     assert may_not_end("electric", seen=6, last=0) and may_not_end("large", seen=12, last=0)  # adjective first

@@ -16,10 +16,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from captioner.checkpoint import FILES, load_checkpoint, save_checkpoint
-from captioner.cli import main
+from captioner.cli.main import main
 from captioner.errors import CaptionerError
 from captioner.policy import POLICY_FILE
+from captioner.train.checkpoint import FILES, load_checkpoint, save_checkpoint
 
 from .conftest import make_image
 
@@ -73,7 +73,7 @@ def test_killed_training_resumes_to_identical_weights(shapes_data: Path, tmp_pat
 
 def test_without_validation_best_follows_the_training_loss(tmp_path: Path) -> None:
     """No val split: 'best' is the epoch of lowest training loss and early stopping waits for the loss to stall."""
-    from captioner.train_state import Progress, end_epoch
+    from captioner.train.state import Progress, end_epoch
 
     saved: list[str] = []
     prog = Progress()
@@ -90,14 +90,14 @@ def test_without_validation_best_follows_the_training_loss(tmp_path: Path) -> No
 
 
 def test_training_on_a_train_only_dataset_writes_best_and_says_so(tmp_path: Path, capsys, caplog, recwarn) -> None:
-    from captioner.prepare import prepare
+    from captioner.corpus.prepare import prepare
 
     src = tmp_path / "src"
     for i in range(4):
         make_image(src / f"i{i}.png", i)
         (src / f"i{i}.txt").write_text(f"a square number {i}\n")
     prepare("folder", src, tmp_path / "data", min_count=1, ratios=(1.0, 0.0, 0.0))
-    from captioner.features import extract
+    from captioner.features.extract import extract
 
     extract(tmp_path / "data", tmp_path / "data" / "features", "efficientnet-lite0", workers=0)
     out = tmp_path / "run"

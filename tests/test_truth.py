@@ -10,10 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
-from captioner.decoding import beam_search, constrained_beam_search, greedy, sample
-from captioner.models.stepper import TorchStepper
-from captioner.people import (
+from captioner.decode.rules import Rules, Sight, decode, look, pixels
+from captioner.decode.search import beam_search, constrained_beam_search, greedy, sample
+from captioner.decode.stepper import TorchStepper
+from captioner.policy import Policy
+from captioner.sights.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
+from captioner.sights.people import (
     MIN_SCORE,
     PERSON_MIN_SCORE,
     PERSON_SIZE,
@@ -26,9 +28,7 @@ from captioner.people import (
     persons,
     says_person,
 )
-from captioner.policy import Policy
-from captioner.text import SPECIALS, Vocab
-from captioner.truth import Rules, Sight, decode, look, pixels
+from captioner.text.vocab import SPECIALS, Vocab
 from tests.test_models import D, _copy_model, _feats, _model
 
 ALL = frozenset(COLOURS)
@@ -145,7 +145,7 @@ def test_person_words_come_from_wordnet() -> None:
 def _skimage(name: str) -> np.ndarray:
     import skimage.data as sd
 
-    from captioner.images import open_image
+    from captioner.features.images import open_image
 
     return np.asarray(open_image(Path(sd.__file__).parent / name).resize((224, 224)))
 
@@ -186,10 +186,10 @@ def test_a_grey_photo_read_as_a_drawing_is_a_photo_of_people_only_above_the_grey
     (not exactly grey) are not looked at; nor is he with the threshold above his score, or with people=False."""
     import skimage.data as sd
 
-    import captioner.people as people
     from captioner.api import Captioner
-    from captioner.images import open_image
-    from captioner.photo import photo_like
+    from captioner.features.images import open_image
+    from captioner.sights import people
+    from captioner.sights.photo import photo_like
 
     cap = Captioner.load()
     camera = open_image(Path(sd.__file__).parent / "camera.png")
@@ -219,7 +219,7 @@ def test_a_photo_of_two_people_says_people_in_english_and_russian() -> None:
     import skimage.data as sd
 
     from captioner.api import Captioner
-    from captioner.images import open_image
+    from captioner.features.images import open_image
 
     half = open_image(Path(sd.__file__).parent / "astronaut.png").crop((0, 0, 256, 512)).resize((112, 224))
     two = Image.new("RGB", (224, 224))
@@ -236,7 +236,7 @@ def test_person_detector_matches_tensorflow_on_the_same_pixels() -> None:
     (`tools/nanodet_onnx.py --check`): the ONNX graph and people.py's decoding reproduce them."""
     import skimage.data as sd
 
-    from captioner.images import open_image
+    from captioner.features.images import open_image
 
     sk = Path(sd.__file__).parent
     expected = {"astronaut.png": 0.7343, "camera.png": 0.8820, "chelsea.png": 0.5891, "coffee.png": 0.0637}
@@ -256,7 +256,7 @@ def test_face_detector_matches_mediapipe_on_the_same_pixels() -> None:
     import matplotlib.cbook as cb
     import skimage.data as sd
 
-    from captioner.images import open_image
+    from captioner.features.images import open_image
 
     def square(path: Path) -> np.ndarray:
         return np.asarray(open_image(path).resize((SIZE, SIZE), Image.BILINEAR))

@@ -20,17 +20,17 @@ import pytest
 from PIL import Image
 
 from captioner.api import default_model_path
-from captioner.cli import main
-from captioner.decoding import beam_search, constrained_beam_search
+from captioner.cli.main import main
+from captioner.decode.rules import look
+from captioner.decode.search import beam_search, constrained_beam_search
 from captioner.errors import CaptionerError
-from captioner.images import open_image
-from captioner.photo import flat_share
-from captioner.onnxrt import OnnxRuntime, OnnxStepper
+from captioner.features.images import open_image
+from captioner.features.spec import EncoderSpec, preprocess
 from captioner.policy import load_policy
-from captioner.spec import EncoderSpec, preprocess
-from captioner.text import Vocab
-from captioner.truth import look
-from captioner.web import write_page
+from captioner.runtime.onnx_runtime import OnnxRuntime, OnnxStepper
+from captioner.runtime.page import write_page
+from captioner.sights.photo import flat_share
+from captioner.text.vocab import Vocab
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = sorted((ROOT / "examples" / "images").glob("*.jpg"))
@@ -203,9 +203,9 @@ def test_page_finds_the_people_python_finds(page: tuple) -> None:
     grey rule) captioned as Python captions him."""
     import skimage.data as sd
 
-    from captioner import people
     from captioner.api import Captioner
-    from captioner.truth import pixels
+    from captioner.decode.rules import pixels
+    from captioner.sights import people
 
     driver, base, web = page
     names = _test_images(web / "t")

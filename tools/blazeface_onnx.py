@@ -221,7 +221,7 @@ def check(model: str) -> None:
     import skimage.data as sd
     from PIL import Image
 
-    import captioner.people as people
+    from captioner.sights import people
 
     assert Path(model).resolve() == (Path(people.__file__).parent / "data" / people.MODEL).resolve()
     hopper = Path(cb.get_sample_data("grace_hopper.jpg", asfileobj=False))

@@ -1,5 +1,5 @@
 """captioner: Show-and-Tell image captioning on cached CNN features."""
 
-from .api import Captioner, Result, Tag
+from captioner.api import Captioner, Result, Tag
 
 __all__ = ["Captioner", "Result", "Tag"]

@@ -13,15 +13,15 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from PIL import Image
 
-from .config import MAX_PIXELS
-from .decoding import Caption, Stepper
-from .errors import CaptionerError
-from .images import open_image, to_rgb
-from .policy import Policy
-from .spec import EncoderSpec, preprocess
-from .text import Vocab
-from .look import look
-from .truth import Rules, decode
+from captioner.config import MAX_PIXELS
+from captioner.decode.rules import Rules, decode
+from captioner.decode.search import Caption, Stepper
+from captioner.errors import CaptionerError
+from captioner.features.images import open_image, to_rgb
+from captioner.features.spec import EncoderSpec, preprocess
+from captioner.policy import Policy
+from captioner.sights.look import look
+from captioner.text.vocab import Vocab
 
 DEFAULT_MODEL = "open-clipart"
 T, R = TypeVar("T"), TypeVar("R")
@@ -144,14 +144,14 @@ class Captioner:
         if runtime == "onnx":
             if ensemble or encoder_weights or bf16 or device not in ("cpu", "auto"):
                 raise CaptionerError("runtime onnx: ensemble, encoder weights, bf16 and devices are torch options")
-            from .onnxrt import OnnxRuntime
+            from captioner.runtime.onnx_runtime import OnnxRuntime
 
             return cls(OnnxRuntime(path, int8, name_threshold), people)
         if runtime != "torch":
             raise CaptionerError(f"unknown runtime {runtime!r}; choose torch or onnx")
         if int8:
             raise CaptionerError("int8 is for runtime onnx (a folder written by `captioner export --int8`)")
-        from .runtime_torch import TorchRuntime
+        from captioner.runtime.torch_runtime import TorchRuntime
 
         return cls(TorchRuntime(path, device, bf16, name_threshold, ensemble, encoder_weights), people)
 

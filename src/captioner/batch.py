@@ -21,12 +21,12 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .api import Captioner, ImageLike, Result, prefetched
-from .errors import CaptionerError
-from .features import shard_bounds
-from .files import write_bytes
-from .images import ImageError
-from .ticker import Ticker
+from captioner.api import Captioner, ImageLike, Result, prefetched
+from captioner.errors import CaptionerError
+from captioner.features.extract import shard_bounds
+from captioner.features.images import ImageError
+from captioner.files import write_bytes
+from captioner.ticker import Ticker
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import CaptionerError
+from captioner.errors import CaptionerError
 
 MAX_PIXELS = 40_000_000  # images larger than this are refused before decoding (decompression bombs)
 RERANK_WEIGHT = 0.5  # evaluate's reranker: weight of neighbours' CIDEr-D next to the model's mean log-probability

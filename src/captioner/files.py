@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import CaptionerError
+from captioner.errors import CaptionerError
 
 
 def _fresh(parent: Path, prefix: str, make: Callable[[Path], int | None]) -> tuple[Path, int | None]:

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from . import colours, people, photo
-from .errors import CaptionerError
-from .files import read_json, write_bytes
-from .text import ARTICLE_PATTERNS, Vocab
+from captioner.errors import CaptionerError
+from captioner.files import read_json, write_bytes
+from captioner.sights import colours, people, photo
+from captioner.text.vocab import ARTICLE_PATTERNS, Vocab
 
 POLICY_VERSION = 1
 POLICY_FILE = "policy.json"

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .api import Captioner
-from .batch import Decoding, caption_loaded, load_image, row
-from .errors import CaptionerError
+from captioner.api import Captioner
+from captioner.batch import Decoding, caption_loaded, load_image, row
+from captioner.errors import CaptionerError
 
 COLUMNS = ("path", "caption", "confidence", "error", "language", "decoding", "model", "model_sha256")
 

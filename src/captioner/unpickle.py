@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CaptionerError
+from captioner.errors import CaptionerError
 
 
 class _Refuse(pickle.Unpickler):

@@ -1,1 +1,2 @@
-"""Datasets: importers into one manifest format, the open corpus builder."""
+"""Datasets: importers of every format into one manifest, the seminar's files, and the build-time readers of
+system word data (lexicon: WordNet, the English word list)."""

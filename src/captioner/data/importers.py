@@ -8,10 +8,10 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import CaptionerError
-from ..files import read_json
-from .manifest import Item, check_lang, check_relative, clean_caption, group_captions, split_by_hash
-from .seed import seed
+from captioner.data.manifest import Item, check_lang, check_relative, clean_caption, group_captions, split_by_hash
+from captioner.data.seed import seed
+from captioner.errors import CaptionerError
+from captioner.files import read_json
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from ..errors import CaptionerError
+from captioner.errors import CaptionerError
 
 WORDNET = Path("/usr/share/wordnet")  # Debian's wordnet-base: the WordNet 3.0 database
 WORDS = Path("/usr/share/dict/words")  # Debian's wamerican

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..errors import CaptionerError
-from ..files import read_json, write_json, write_jsonl
+from captioner.errors import CaptionerError
+from captioner.files import read_json, write_json, write_jsonl
 
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.jsonl"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CaptionerError
-from ..files import read_json
-from ..unpickle import safe_unpickle
-from .manifest import Item, split_by_hash
+from captioner.data.manifest import Item, split_by_hash
+from captioner.errors import CaptionerError
+from captioner.files import read_json
+from captioner.unpickle import safe_unpickle
 
 CAPTION_FILES = ("caption_tokens.pcl", "caption_tokens.pkl")  # the tarball's name, and the notebook's
 CODES = "image_codes.npy"

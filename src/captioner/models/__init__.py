@@ -8,10 +8,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from ..config import ModelConfig
-from .attend import Attend
-from .copy import CopyDecoder
-from .showtell import ShowTell
+from captioner.config import ModelConfig
+from captioner.models.attend import Attend
+from captioner.models.copy import CopyDecoder
+from captioner.models.showtell import ShowTell
 
 State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
-from ..text import PAD_IX
+from captioner.config import ModelConfig
+from captioner.text.vocab import PAD_IX
 
 State = dict[str, torch.Tensor]  # every tensor has the batch on dim 0
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
-from ..text import PAD_IX
-from .showtell import State, add_lstm_layers, image_state, lstm_step, run_lstm
+from captioner.config import ModelConfig
+from captioner.models.showtell import State, add_lstm_layers, image_state, lstm_step, run_lstm
+from captioner.text.vocab import PAD_IX
 
 NUM_CLASSES = 1000
 

@@ -15,10 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
-from ..api import Captioner
-from ..config import Limits
-from ..errors import CaptionerError
-from ..images import ImageError
+from captioner.api import Captioner
+from captioner.config import Limits
+from captioner.errors import CaptionerError
+from captioner.features.images import ImageError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,26 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+async def _upload(request: Request, limits: Limits) -> tuple[str, bytes] | JSONResponse:
+    """The uploaded image's file name and bytes, or the error response that says what is wrong with the request."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        return _error(415, "send the image as multipart/form-data in a field named 'image'")
+    try:
+        form = await asyncio.wait_for(request.form(max_files=1, max_fields=4), limits.body_timeout_s)
+    except TimeoutError:
+        return _error(408, f"upload not received within {limits.body_timeout_s:g} s")
+    except Exception:  # noqa: BLE001 - malformed multipart bodies
+        return _error(422, "malformed multipart body")
+    upload = form.get("image")
+    if not isinstance(upload, UploadFile):
+        return _error(422, "no file in form field 'image'")
+    data = await upload.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        return _error(413, f"upload larger than {limits.max_bytes} bytes")
+    return upload.filename or "", data
+
+
 def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B008
     """The service around one loaded Captioner."""
     batcher = Batcher(cap, limits)
@@ -103,27 +123,16 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
             cap.rules(lang)
         except CaptionerError as e:
             return _error(422, str(e))
-        ctype = request.headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
-            return _error(415, "send the image as multipart/form-data in a field named 'image'")
-        try:
-            form = await asyncio.wait_for(request.form(max_files=1, max_fields=4), limits.body_timeout_s)
-        except TimeoutError:
-            return _error(408, f"upload not received within {limits.body_timeout_s:g} s")
-        except Exception:  # noqa: BLE001 - malformed multipart bodies
-            return _error(422, "malformed multipart body")
-        upload = form.get("image")
-        if not isinstance(upload, UploadFile):
-            return _error(422, "no file in form field 'image'")
-        data = await upload.read(limits.max_bytes + 1)
-        if len(data) > limits.max_bytes:
-            return _error(413, f"upload larger than {limits.max_bytes} bytes")
+        upload = await _upload(request, limits)
+        if isinstance(upload, JSONResponse):
+            return upload
+        name, data = upload
         try:
             x = cap.prepare(data, limits.max_pixels)
         except ImageError as e:
             status = 413 if "exceeds the limit" in str(e) or "bomb" in str(e) else 415
-            return _error(status, f"{upload.filename or 'upload'}: {e}")
+            return _error(status, f"{name or 'upload'}: {e}")
         result = await batcher.submit(x, beam, n_best, lang)
-        return JSONResponse({**result, "source": upload.filename or ""})
+        return JSONResponse({**result, "source": name or ""})
 
     return app

@@ -1,0 +1,172 @@
+"""prepare(): any supported dataset format -> manifest.jsonl + dataset.json + vocab.json."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from captioner.data.importers import IMPORTERS
+from captioner.data.manifest import UNDETERMINED, Item, write_manifest
+from captioner.data.seed import read_codes
+from captioner.errors import CaptionerError
+from captioner.features.encoders import external_spec, googlenet_spec
+from captioner.features.extract import write_store
+from captioner.text.endings import no_end_words
+from captioner.text.vocab import Vocab, tokenize, vocab_stats
+
+log = logging.getLogger(__name__)
+
+
+def check_images(items: list[Item], root: Path, show: int = 5) -> None:
+    """Raise naming the first few manifest images that do not exist under root, with a count."""
+    missing = [it.image for it in items if not (root / it.image).is_file()]
+    if missing:
+        head = ", ".join(missing[:show])
+        more = f" and {len(missing) - show} more" if len(missing) > show else ""
+        raise CaptionerError(f"{len(missing)} of {len(items)} images are missing under {root}: {head}{more}")
+
+
+def store_external(path: Path, items: list[Item], out: Path) -> None:
+    """Check a user's .npy of features against the items and store it with an 'external' encoder spec."""
+    try:
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (FileNotFoundError, ValueError) as e:
+        raise CaptionerError(f"--features {path}: not a readable numeric .npy file ({e})") from None
+    if rows.ndim != 2 or rows.dtype.kind not in "fiu" or len(rows) != len(items):
+        raise CaptionerError(
+            f"--features {path}: shape {rows.shape} {rows.dtype}, expected ({len(items)}, D) numbers: "
+            "one row per imported image, in the dataset's order"
+        )
+    with path.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha1").hexdigest()[:16]  # streamed: the file may be gigabytes
+    write_store(out, [it.image for it in items], "pooled", rows, external_spec(path, digest, rows.shape[1]))
+
+
+def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str, float]]:
+    """Vocabulary from the training split's captions, with its statistics; multilingual (a token per language,
+    each language's words: text.Vocab) unless no caption's language is known."""
+    pairs = [(c, t) for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)]
+    if not pairs:
+        raise CaptionerError("no training captions: the manifest has no items in split 'train'")
+    taught = taught_languages(Counter(t for _, t in pairs))
+    pairs = [(c, t) for c, t in pairs if not taught or t in taught]
+    train, langs = [c for c, _ in pairs], [t for _, t in pairs]
+    vocab = Vocab.build(train, min_count, langs if taught else None)
+    no_end = no_end_words(vocab.itos[4 + len(vocab.langs) :], train)
+    vocab = Vocab(vocab.itos, min_count, no_end, vocab.langs, word_translations(items, set(vocab.itos)))
+    return vocab, vocab_stats(vocab, train)
+
+
+MIN_LANGUAGE_SHARE = 0.01  # a language with fewer of the training captions is too thin to learn to write
+
+
+def taught_languages(counts: Counter[str]) -> set[str]:
+    """The languages a model learns to write (a token each): those with at least MIN_LANGUAGE_SHARE of the
+    training captions whose language is known. Empty when none is known (a monolingual vocabulary). Captions
+    in the other languages, and of unknown language, are left out of the vocabulary and of training."""
+    known = {t: n for t, n in counts.items() if t != UNDETERMINED}
+    taught = {t for t, n in known.items() if n >= MIN_LANGUAGE_SHARE * sum(known.values())}
+    left = sorted(set(counts) - taught)
+    if taught and left:
+        log.info("captions in %s are left out of training: under %.0f%% of the training captions or of unknown "
+                 "language", ", ".join(f"{t} ({counts[t]})" for t in left), 100 * MIN_LANGUAGE_SHARE)  # fmt: skip
+    return taught
+
+
+ARTICLES = {"a", "an", "the"}
+
+
+def word_translations(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
+    """Per language, each one-word English training caption's most frequent one-word caption of the same image
+    in that language (ties alphabetical), both words in the vocabulary: "A cat." / "Кошка." gives cat -> кошка.
+    Tux Paint's translations and CLDR's emoji names make such pairs."""
+    pairs: Counter[tuple[str, str, str]] = Counter()
+    for it in items:
+        if it.split != "train":
+            continue
+        toks = [(t, [w for w in tokenize(c) if w not in ARTICLES] if t == "en" else tokenize(c))
+                for c, t in zip(it.captions, it.langs, strict=True)]  # fmt: skip
+        english = {w[0] for t, w in toks if t == "en" and len(w) == 1 and w[0] in known}
+        pairs.update((t, e, w[0]) for e in english for t, w in toks if t != "en" and len(w) == 1 and w[0] in known)
+    best: dict[str, dict[str, tuple[int, str]]] = {}
+    for (lang, en, word), n in pairs.items():
+        old = best.setdefault(lang, {}).get(en)
+        if old is None or (-n, word) < (-old[0], old[1]):
+            best[lang][en] = (n, word)
+    return {lang: {en: w for en, (_, w) in sorted(d.items())} for lang, d in sorted(best.items())}
+
+
+def summarize(items: list[Item]) -> dict[str, object]:
+    """Counts per split and source, and the caption length distribution."""
+    lengths = sorted(len(tokenize(c)) for it in items for c in it.captions)
+    pct = {p: lengths[min(len(lengths) - 1, int(p / 100 * len(lengths)))] for p in (10, 50, 90, 99)}
+    return {
+        "images": len(items),
+        "captions": len(lengths),
+        "splits": dict(Counter(it.split for it in items)),
+        "sources": dict(Counter(it.source for it in items)),
+        "source_splits": {
+            src: dict(Counter(it.split for it in items if it.source == src))
+            for src in sorted({it.source for it in items})
+        },
+        "caption_tokens_percentiles": pct,
+        "languages": dict(Counter(lang for it in items for lang in it.langs).most_common()),
+        "caption_tokens_mean": round(sum(lengths) / max(1, len(lengths)), 2),
+    }
+
+
+def prepare(
+    fmt: str,
+    src: str | Path,
+    out: str | Path,
+    images: str | Path | None = None,
+    min_count: int = 5,
+    check: bool = True,
+    features: str | Path | None = None,
+    **options: object,
+) -> dict[str, object]:
+    """Import `src` in format `fmt` into out/ and build the vocabulary; returns a summary.
+
+    features: an .npy of precomputed features, one row per imported item in order, stored as out/features
+    (encoder 'external'). The seed format stores its GoogLeNet codes there itself. Either way the dataset
+    needs no image files."""
+    if fmt not in IMPORTERS:
+        raise CaptionerError(f"unknown format {fmt!r}; choose from {', '.join(IMPORTERS)}")
+    src = Path(src)
+    if not src.exists():
+        raise CaptionerError(f"{src}: not found")
+    root = Path(images) if images else (src if src.is_dir() else src.parent)
+    items = list(IMPORTERS[fmt](src, **options))
+    if not items:
+        raise CaptionerError(f"{src}: no images with captions found")
+    if check and fmt != "seed" and features is None:
+        check_images(items, root)
+    vocab, stats = build_vocab(items, min_count)
+    splits = {it.split for it in items}
+    if "val" not in splits:
+        log.warning(
+            "%s: no image is in split 'val' (%s only): training cannot measure CIDEr-D or choose its best epoch "
+            "by it; use --split-ratio, e.g. 0.8,0.1,0.1",
+            src,
+            ", ".join(sorted(splits)),
+        )
+    if stats["unk_rate"] > 0.5:
+        log.warning(
+            "%.0f%% of training words are rarer than --min-count %d and become #UNK#: lower it, or add captions",
+            100 * stats["unk_rate"],
+            min_count,
+        )
+    out = Path(out)
+    if fmt == "seed":
+        codes = read_codes(src, len(items))
+        write_store(out / "features", [it.image for it in items], "logits", codes, googlenet_spec(floor=True))
+    elif features is not None:
+        store_external(Path(features), items, out / "features")
+    allow = bool(options.get("allow_outside_root"))
+    write_manifest(out, items, root, format=fmt, source=str(src), **({"allow_outside_root": True} if allow else {}))
+    vocab.save(out / "vocab.json")
+    return {**summarize(items), "vocab": stats}

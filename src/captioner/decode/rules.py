@@ -1,0 +1,122 @@
+"""Decoding held to what the pixels say (look.Sight): the one place caption, evaluate, serve and the API decode.
+
+decode(), in order:
+  1. words the image gives no ground for are never said (Stepper.forbid): colour words naming a colour its
+     centre does not show; in a photo where people were looked for and none found, words for a person ("a man",
+     "a european") unless one of the encoder's offered classes says it (scuba diver, groom, ballplayer);
+  2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
+  3. a photo with one person found says "a person", with more "people" (ImageNet has no class for a person; in
+     Russian "человек", "люди", and so on: policy.PERSON_WORDS); else a photo whose top ImageNet class's word
+     reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
+     says that word (copy models; in another language its translation from Vocab.translations, where there
+     is one): the first caption becomes the best one that does (decoding.require)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from captioner.decode.search import Caption, Must, Stepper, beam_search, greedy, require, sample
+from captioner.policy import Policy
+from captioner.sights.look import Sight
+from captioner.text.vocab import PAD_IX, START_IX
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The truth rules over one vocabulary in one language: the token captions start from, the words outside the
+    language, which ids are colour words, and the ids of "a person" and "people"."""
+
+    vocab_size: int
+    colour_ids: dict[int, frozenset[str]]
+    person: tuple[int, ...]  # "a person", when the vocabulary has the words
+    people: tuple[int, ...]  # "people"
+    name_threshold: float
+    first: int = START_IX
+    outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
+    rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
+    person_ids: tuple[int, ...] = ()  # every word that says a person (policy.saying_person)
+
+    @classmethod
+    def from_policy(cls, policy: Policy, tag: str, name_threshold: float | None = None) -> Rules:
+        """The rules for captions in language `tag` (Vocab.language's answer) as the policy says them;
+        name_threshold overrides the policy's (None: keep it)."""
+        lp, data = policy.language(tag), policy.data
+        outside = None
+        if lp["allowed"] is not None:
+            outside = np.ones(data["vocab_size"], dtype=bool)
+            outside[lp["allowed"]] = False
+        return cls(
+            data["vocab_size"],
+            {int(i): frozenset(c) for i, c in lp["colours"].items()},
+            tuple(lp["person"]),
+            tuple(lp["people"]),
+            float(data["name_threshold"] if name_threshold is None else name_threshold),
+            int(lp["first"]),
+            outside,
+            None if lp["rename"] is None else {int(k): int(v) for k, v in lp["rename"].items()},
+            tuple(lp["says_person"]),
+        )
+
+    def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """(B, V) bool: the colour words each image does not show, the words of other languages, and in photos
+        looked at for people with none found, the person words none of the offered classes (copy models) says."""
+        out = np.zeros((len(sights), self.vocab_size), dtype=bool)
+        if self.outside is not None:
+            out[:] = self.outside
+        for i, s in enumerate(sights):
+            out[i, [w for w, cs in self.colour_ids.items() if not cs & s.colours]] = True
+            if s.photo and s.people == 0:
+                classes = set() if offered is None else {self.said(int(w)) for w in offered[1][i]}
+                out[i, [w for w in self.person_ids if w not in classes]] = True
+        return out
+
+    def musts(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None) -> list[Must | None]:
+        """Per image, what its first caption must say: photos with people found say "a person" (one) or "people"
+        (more) and nothing else, since nothing in the model knows more about people; else photos whose top class
+        reaches name_threshold (copy models) say that class's word; else nothing."""
+        out: list[Must | None] = []
+        for i, s in enumerate(sights):
+            said = self.people if (s.people or 0) > 1 else self.person
+            if s.photo and s.people and said:
+                out.append(Must(exact=said))
+            elif s.photo and offered is not None and self.confident(offered, i):
+                out.append(Must(frozenset({self.said(int(offered[1][i, 0]))})))
+            else:
+                out.append(None)
+        return out
+
+    def said(self, word: int) -> int:
+        """A class word's id in the caption's language: itself in English, else its translation (-1: none)."""
+        return word if self.rename is None else self.rename.get(word, -1)
+
+    def confident(self, offered: tuple[np.ndarray, np.ndarray], i: int) -> bool:
+        """Image i's top class's word reaches name_threshold (> 0) over the offered classes that say it, and is
+        in the vocabulary (outside English: has a translation in Vocab.translations)."""
+        p, w = offered
+        word = int(w[i, 0])
+        known = word != PAD_IX and (self.rename is None or word in self.rename)
+        said = float(p[i][w[i] == word].sum())  # the word's probability: its classes' together (tabby, tiger cat)
+        return bool(self.name_threshold > 0 and said >= self.name_threshold and known)
+
+
+def decode(
+    st: Stepper,
+    sights: list[Sight],
+    rules: Rules,
+    max_len: int,
+    beam: int = 3,
+    n_best: int = 1,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> list[list[Caption]]:
+    """n-best captions per image of the stepper's batch under the rules (module docstring). beam 1 is greedy;
+    temperature > 0 samples (colour rule only: a sample is not made to hold a word)."""
+    offered = st.offered()
+    st.forbid, st.first = rules.forbid(sights, offered), rules.first
+    if temperature > 0:
+        return [[c] for c in sample(st, max_len, temperature, seed=seed)]
+    nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=max(1, n_best))
+    confident = offered if rules.name_threshold > 0 else None
+    return require(st, nbest, rules.musts(sights, confident), max(1, beam), max_len)

@@ -1,0 +1,1 @@
+"""Evaluation: pycocoevalcap metrics of a checkpoint beside retrieval baselines, reports."""

@@ -1,0 +1,145 @@
+"""The onnxruntime runtime of a Captioner: a folder written by `captioner export`, run with no PyTorch import.
+
+The folder's manifest.json says how the graphs connect (export.py); each file the runtime uses is checked
+against its sha256 (a graph from the same bytes its session opens), so a half-copied or edited export is a
+clear error, not a wrong caption."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captioner.errors import CaptionerError
+from captioner.features.spec import EncoderSpec
+from captioner.files import read_json
+from captioner.policy import POLICY_FILE, load_policy
+from captioner.text.vocab import START_IX, Vocab
+
+EXPORT_VERSION = 2  # of the folder `captioner export` writes (export.py imports it from here)
+GRAPHS = ("encoder", "init", "decoder")
+State = dict[str, np.ndarray]
+
+
+def _session(graph: bytes) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only
+    # Each session has its own threads; spinning ones steal the cores from the next graph and from image decoding
+    # (bench/caption_speed.py: a single image 47.8 -> 27.3 ms end to end, the encoder in the pipeline 25.5 -> 13.1).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """manifest.json of an export, its version checked."""
+    m = read_json(folder / "manifest.json", "export manifest")
+    if not isinstance(m, dict) or m.get("version") != EXPORT_VERSION or not isinstance(m.get("files"), dict):
+        raise CaptionerError(
+            f"{folder / 'manifest.json'}: not a captioner export (version {EXPORT_VERSION}); "
+            "write one with `captioner export CHECKPOINT --out DIR`"
+        )
+    return m
+
+
+def verified(folder: Path, manifest: dict[str, Any], name: str) -> bytes:
+    """The bytes of one file the manifest lists, read once and checked against its sha256."""
+    p, entry = folder / name, manifest["files"].get(name)
+    if entry is None:
+        raise CaptionerError(f"{folder / 'manifest.json'}: does not list {name}")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise CaptionerError(f"{p}: listed in manifest.json but missing") from None
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise CaptionerError(f"{p}: sha256 differs from manifest.json (a changed or half-copied file)")
+    return data
+
+
+class OnnxStepper:
+    """decoding.Stepper over init.onnx and decoder.onnx for one batch of joined features (B, ...)."""
+
+    def __init__(
+        self, init: Any, decoder: Any, names: list[str], feats: np.ndarray, attends: bool, no_end: np.ndarray | None
+    ) -> None:
+        self.init, self.decoder, self.names, self.feats = init, decoder, names, feats
+        self.batch, self.attends, self.no_end = len(feats), attends, no_end
+        self.forbid: np.ndarray | None = None
+        self.first = START_IX
+
+    def start(self, rows: np.ndarray) -> State:
+        out = self.init.run(self.names, {"features": self.feats[rows]})
+        return dict(zip(self.names, out, strict=True))
+
+    def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        outs = [f"{n}_next" for n in self.names] + (["alpha"] if self.attends else [])
+        logp, *rest = self.decoder.run(
+            ["logp", *outs], {"token": tokens.astype(np.int64), **{n: state[n] for n in self.names}}
+        )
+        nxt = dict(zip(self.names, rest[: len(self.names)], strict=True))
+        if self.attends:
+            nxt["alpha"] = rest[-1]
+        return logp, nxt
+
+    def select(self, state: State, idx: np.ndarray) -> State:
+        return {k: v[idx] for k, v in state.items()}
+
+    def alpha(self, state: State) -> np.ndarray:
+        return state["alpha"]
+
+    def offered(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if "copy_p" not in self.names:
+            return None
+        s = self.start(np.arange(self.batch))
+        return s["copy_p"], s["copy_w"]
+
+
+class OnnxRuntime:
+    """api.Runtime over an export folder: encoder.onnx, init.onnx and decoder.onnx, or with int8 the compact
+    graphs that manifest.json's 'int8' names."""
+
+    def __init__(self, folder: Path, int8: bool, name_threshold: float | None) -> None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise CaptionerError("runtime onnx needs onnxruntime: pip install -e '.[onnx]'") from None
+        m = read_manifest(folder)
+        files = m.get("int8", {}) if int8 else {g: f"{g}.onnx" for g in GRAPHS}
+        missing = [g for g in GRAPHS if files.get(g) not in m["files"]]
+        if missing:
+            what = "int8 graphs (export with --int8)" if int8 else ", ".join(f"{g}.onnx" for g in missing)
+            raise CaptionerError(f"{folder}: the export has no {what}")
+        for name in ("vocab.json", "encoder.json", "labels.json"):
+            verified(folder, m, name)
+        policy_sha = hashlib.sha256(verified(folder, m, POLICY_FILE)).hexdigest()
+        self.sessions = {g: _session(verified(folder, m, files[g])) for g in GRAPHS}  # only the graphs it runs
+        self.manifest, self.feature = m, str(m["feature"])
+        self.vocab = Vocab.load(folder / "vocab.json")
+        self.policy = load_policy(folder, self.vocab, policy_sha)
+        self.no_end = self.policy.no_end_mask()
+        self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
+        self.labels = tuple(read_json(folder / "labels.json", "class labels"))
+        self.max_len = int(m["max_len"])
+        self.name_threshold = float(self.policy.data["name_threshold"] if name_threshold is None else name_threshold)
+        self.attends = "alpha" in m.get("step_outputs", [])
+        self.info: dict[str, Any] = {
+            "runtime": "onnx" + ("-int8" if int8 else ""),
+            "model": str(folder),
+            "kind": m["kind"],
+            "encoder": self.spec.name,
+            "sha256": hashlib.sha256((folder / "manifest.json").read_bytes() + (b" int8" if int8 else b"")).hexdigest(),
+        }
+
+    def encode(self, x: np.ndarray) -> tuple[OnnxStepper, np.ndarray]:
+        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
+        pooled, logits, grid = self.sessions["encoder"].run(
+            ["pooled", "logits", "grid"], {"image": np.ascontiguousarray(x, np.float32)}
+        )
+        parts = {"pooled": pooled, "logits": logits, "grid": grid}
+        feats = np.concatenate([parts[k] for k in self.feature.split("+")], axis=-1)
+        names = list(self.manifest["state"])
+        st = OnnxStepper(self.sessions["init"], self.sessions["decoder"], names, feats, self.attends, self.no_end)
+        return st, logits

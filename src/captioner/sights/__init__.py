@@ -1,0 +1,1 @@
+"""What the pixels show, read without the caption model: photo or drawing, colours, people."""

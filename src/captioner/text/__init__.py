@@ -1,0 +1,1 @@
+"""Text: the tokenizer and vocabulary, the caption-ending rule, caption metrics, and building a vocabulary."""
