@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from photos import make_photos
+from common import make_photos
 
 from captioner.api import Captioner, default_model_path
 from captioner.cli.caption import caption_paths
-from captioner.decode.rules import look
 from captioner.decode.search import beam_search, require
 from captioner.features.images import open_image
 from captioner.runtime.export import export
+from captioner.sights.look import look
 
 
 def best_of(fn: Callable[[], object], reps: int) -> float:
@@ -56,14 +56,14 @@ def stages(cap: Captioner, path: Path) -> dict[str, float]:
     rt, x = cap.runtime, cap.preprocess(open_image(path))[None]
     st, _ = rt.encode(x)
     nbest = beam_search(st, 3, rt.max_len)
-    musts = cap.rules().musts(look(x, rt.spec, cap.people), st.offered())
+    musts = cap.rules().musts(look(x, rt.spec, rt.policy.data, cap.people), st.offered())
     ms = {
         "open+decode": best_of(lambda: open_image(path), 10),
         "resize+normalise": best_of(lambda: cap.preprocess(open_image(path)), 10)
         - best_of(lambda: open_image(path), 10),
         "encoder": best_of(lambda: rt.encode(x), 10),
         "beam search": best_of(lambda: beam_search(st, 3, rt.max_len), 10),
-        "look (photo test, colours, people)": best_of(lambda: look(x, rt.spec, cap.people), 10),
+        "look (photo test, colours, people)": best_of(lambda: look(x, rt.spec, rt.policy.data, cap.people), 10),
         "naming": best_of(lambda: require(st, nbest, musts, 3, rt.max_len), 10),
     }
     return {k: v * 1e3 for k, v in ms.items()}

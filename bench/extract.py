@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import torch
-from photos import make_photos
+from common import make_photos
 
 from captioner.corpus.prepare import prepare
 from captioner.features.encoders import load_encoder

@@ -2,10 +2,10 @@
 
     python bench/grey_people.py CHECKPOINT --data DATA
 
-photo_like reads some grey photos as drawings (bench/grey_photos.py: scikit-image's cameraman, OpenCV's
-basketball players): with one 8-bit channel, exactly equal neighbours are common in photos too. truth.look
-makes such an image a photo of people when NanoDet finds persons at people.GREY_MIN_SCORE. This script
-chooses that threshold and tests it, never on bench/truth.py's photos:
+photo_like reads some grey photos as drawings (scikit-image's cameraman, OpenCV's basketball players; the
+retired bench/grey_photos.py, at commit c60f44a): with one 8-bit channel, exactly equal neighbours are common
+in photos too. sights.look makes such an image a photo of people when NanoDet finds persons at people.GREY_MIN_SCORE.
+This script chooses that threshold and tests it, never on bench/truth.py's photos:
 - train split (chooses): the best NanoDet person score of each exactly grey image read as a drawing (English
   captions); the threshold is the lowest that none of them reaches (their maximum, rounded up to 0.001);
 - validation positives: grey copies of frames 0, 80, ..., 720 of OpenCV's vtest.avi (pedestrians; the people
@@ -17,22 +17,18 @@ CIDEr-D from 0.6579 to 0.6510 (docs/results.md): rejected."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
-from args import checkpoint_and_data  # noqa: E402
-from people_detectors import vtest_frames  # noqa: E402
+from common import checkpoint_and_data, vtest_frames
 
 from captioner.data.manifest import Item, dataset_root, read_manifest  # noqa: E402
-from captioner.decode.rules import Sight, look, pixels  # noqa: E402
 from captioner.evaluate.run import decode, in_language, load_split  # noqa: E402
 from captioner.features.extract import FeatureStore  # noqa: E402
 from captioner.features.images import open_image  # noqa: E402
 from captioner.features.spec import preprocess  # noqa: E402
 from captioner.sights import people  # noqa: E402
+from captioner.sights.look import Sight, look, pixels  # noqa: E402
 from captioner.sights.photo import photo_like  # noqa: E402
 from captioner.text.metrics import coco_metrics  # noqa: E402
 from captioner.train.checkpoint import Checkpoint, load_checkpoint  # noqa: E402
@@ -87,7 +83,7 @@ def main() -> None:
         now, undone, grey, fired = [], [], 0, []
         for it in sp.items:
             x = preprocess(open_image(root / it.image), ck.spec)[None]
-            (seen,) = look(x, ck.spec)
+            (seen,) = look(x, ck.spec, ck.policy.data)
             now.append(seen)
             if grey_drawing(x, pixels(x, ck.spec)[0]):
                 grey += 1

@@ -21,82 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from common import SKIMAGE, named, photo_set
 
 from captioner.api import Captioner
 from captioner.data.manifest import dataset_root, read_manifest
 from captioner.evaluate import baselines as bl
 from captioner.features.extract import FeatureStore
-from captioner.features.imagenet import class_words, naming_nouns, with_article
+from captioner.features.imagenet import class_words, with_article
 from captioner.features.images import open_image
-from captioner.text.vocab import START_IX, tokenize
-
-SKIMAGE = {  # file in skimage/data -> nouns naming what its loader's docstring says the photo shows
-    "astronaut": {"astronaut", "woman", "person", "man", "girl", "lady"},
-    "chelsea": {"cat", "kitten"},
-    "coffee": {"coffee", "cup", "espresso", "mug"},
-    "rocket": {"rocket", "missile", "shuttle"},
-    "camera": {"camera", "man", "photographer", "cameraman", "person"},
-    "motorcycle_left": {"motorcycle", "motorbike", "bike", "scooter"},
-    "coins": {"coin", "coins", "money"},
-    "moon": {"moon"},
-    "brick": {"brick", "bricks", "wall"},
-    "grass": {"grass", "lawn"},
-    "retina": {"eye", "retina"},
-    "hubble_deep_field": {"galaxy", "galaxies", "space", "star", "stars", "sky"},
-}
-
-
-# Tux Paint photo stamp (file stem) -> the main object's noun, from the stamp's caption.
-TUXPAINT = {
-    "adelaide-rosella": {"rosella"}, "crowned_crane": {"crane"}, "drake": {"drake"}, "gander": {"gander"},
-    "nandou": {"rhea"}, "peacock": {"peacock"}, "pink_flamingo": {"flamingo"}, "turkey": {"turkey"},
-    "butterflyfish": {"butterflyfish"}, "european-bear": {"bear"}, "gnu-baby": {"gnu"}, "horse": {"horse"},
-    "abalone": {"abalone"}, "Cherry_Stella": {"cherry"}, "Strawberry2": {"strawberry"}, "apple_red": {"apple"},
-    "binoculars": {"binoculars"}, "rubberduck": {"duck"}, "measuring_tape": {"tape measure"},
-    "toolbox": {"toolbox"}, "wrench_plumbers": {"wrench"}, "chemparathi": {"hibiscus"},
-    "daffodil": {"daffodil"}, "flower7": {"flower"}, "chuvanna_plastic_poo": {"flower"},
-    "whitestar-petunia": {"petunia"}, "tree336": {"tree"}, "chick-in-egg": {"chick", "egg"},
-    "grave-a": {"gravestone"}, "5_jupiter": {"planet", "jupiter"}, "010": {"coin"}, "no_uturn": {"sign"},
-    "xing_school": {"sign"}, "beetle": {"car"}, "motorbike": {"motorcycle"}, "pink_tricycle": {"tricycle"},
-    "garbagetruck": {"truck"}, "chineseJunk": {"ship", "junk"},
-}  # fmt: skip
-
-
-def _nouns(words: set[str]) -> set[str]:
-    """The accepted words for these nouns, with plurals."""
-    ok = set(words).union(*(naming_nouns(w) for w in words))
-    return ok | {w + "s" for w in ok} | {w + "es" for w in ok} | {w[:-1] + "ies" for w in ok if w.endswith("y")}
-
-
-def photo_stamp(img: Image.Image) -> bool:
-    """A Tux Paint stamp that is a photo cut-out: more than 1,000 colours (8 levels a channel) in its ink, the
-    pixels that are not near-white."""
-    arr = np.asarray(img).reshape(-1, 3)
-    ink = arr[(arr < 250).any(1)]
-    return bool(len(ink)) and len(np.unique(ink // 8, axis=0)) > 1000
-
-
-def photo_set(data: Path) -> list[tuple[Image.Image, set[str], str]]:
-    """(image, right nouns, name) for the scikit-image photos and the Tux Paint photo cut-outs."""
-    import skimage.data as sd
-
-    files = {p.stem: p for p in Path(sd.__file__).parent.iterdir() if p.suffix in (".png", ".jpg")}
-    out = [(open_image(files[name]), _nouns(n), name) for name, n in SKIMAGE.items()]
-    root = dataset_root(data)
-    for it in read_manifest(data):
-        if it.source != "tuxpaint" or it.split == "train" or "cartoon" in it.image:
-            continue
-        img = open_image(root / it.image)
-        if photo_stamp(img):
-            stem = Path(it.image).stem
-            nouns = TUXPAINT.get(stem) or {[t for t in tokenize(it.captions[0]) if t.isalpha()][-1]}
-            out.append((img, _nouns(nouns), it.image))
-    return out
-
-
-def named(caption: str, nouns: set[str]) -> bool:
-    return bool(set(tokenize(caption)) & nouns)
+from captioner.text.vocab import START_IX
 
 
 @torch.inference_mode()

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from naming import photo_set
-from photos import make_photos
+from common import make_photos, photo_set
 
 from captioner.api import Captioner, default_model_path
 from captioner.data.manifest import dataset_root, read_manifest

@@ -25,29 +25,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from common import PEOPLE_STAMPS, people_set, photo_set, photo_stamp, vtest_frames
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).parent))
-from naming import photo_set, photo_stamp  # noqa: E402
-from truth import PEOPLE_STAMPS, people_set  # noqa: E402
 
 from captioner.api import Captioner  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
-from captioner.decode.rules import pixels  # noqa: E402
 from captioner.features.images import open_image  # noqa: E402
 from captioner.sights import people  # noqa: E402
+from captioner.sights.look import pixels  # noqa: E402
 from captioner.text.vocab import tokenize  # noqa: E402
 
 FALSE_RATE = 0.02
 MEDIAPIPE_MIN_SCORE = 0.6  # MediaPipe's own threshold for BlazeFace full range
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-
-
 def validation(data: Path) -> tuple[list[Image.Image], list[Image.Image]]:
     """(positives, negatives) of the validation set."""
     root, pw = dataset_root(data), people.person_words()
@@ -62,23 +55,6 @@ def validation(data: Path) -> tuple[list[Image.Image], list[Image.Image]]:
         if photo_stamp(img):
             neg.append(img)
     return [im for _, im in vtest_frames()], neg
-
-
-def vtest_frames() -> list[tuple[int, Image.Image]]:
-    """(frame number, RGB image) of frames 0, 80, ..., 720 of OpenCV's vtest.avi."""
-    import cv2
-
-    video = cv2.VideoCapture(str(VTEST))
-    if not video.isOpened():
-        raise SystemExit(f"{VTEST}: missing; apt-get install opencv-doc")
-    out = []
-    for frame in range(0, 800, 80):
-        video.set(cv2.CAP_PROP_POS_FRAMES, frame)
-        ok, bgr = video.read()
-        if not ok:
-            raise SystemExit(f"{VTEST}: cannot read frame {frame}")
-        out.append((frame, Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))))
-    return out
 
 
 def onnx_scorer(path: str, kind: str) -> Callable[[np.ndarray], float]:

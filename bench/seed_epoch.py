@@ -2,7 +2,8 @@
 
     python bench/seed_epoch.py [--rows 123287] [--steps 300]
 
-Writes a synthetic data/ folder in the seminar's exact formats (a Python 2 caption pickle, 5 captions per row
+Writes a synthetic data/ folder in the seminar's formats (a protocol-2 caption pickle, as Python 2 writes them but
+with unicode strings, 5 captions per row
 drawn from a Zipf vocabulary of 27,929 words, about 10.4k of them seen 5+ times as in the seminar's COCO
 captions, mean length about 10.5; float32 codes), imports it with
 `captioner prepare --format seed`, then trains configs/seed.toml for --steps steps. Prints the import time, the
@@ -14,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
+import pickle
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from py2pickle import dumps  # noqa: E402
-from train_speed import matmul_peak  # noqa: E402  (bench/ is on the path when run as a script)
+from common import matmul_peak
 
 from captioner.cli.main import main as cli  # noqa: E402
 from captioner.text.vocab import Vocab  # noqa: E402
@@ -43,7 +41,7 @@ def write_seed(d: Path, rows: int, seed: int = 0) -> None:
         lens = rng.integers(8, 14, size=5)
         caps.append([" ".join(words[rng.choice(len(words), size=n, p=p)]) for n in lens])
     d.mkdir(parents=True)
-    (d / "caption_tokens.pcl").write_bytes(dumps(caps))
+    (d / "caption_tokens.pcl").write_bytes(pickle.dumps(caps, protocol=2))
     codes = np.lib.format.open_memmap(d / "image_codes.npy", mode="w+", dtype=np.float32, shape=(rows, 1000))
     for s in range(0, rows, 8192):
         codes[s : s + 8192] = rng.normal(size=(min(8192, rows - s), 1000)).astype(np.float32)

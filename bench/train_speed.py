@@ -16,22 +16,13 @@ import time
 from contextlib import nullcontext
 
 import torch
+from common import matmul_peak
 
 from captioner.config import Config, ModelConfig, TrainConfig
 from captioner.models import build_model
 from captioner.train.loop import caption_loss, train
 
 V, E, H, B, WORDS, D = 10_000, 128, 200, 50, 12, 1280
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
-    """GFLOP/s of an n x n matmul."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
 def step_flops() -> float:

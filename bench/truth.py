@@ -27,25 +27,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
+from common import STAMPS, named, people_set, photo_set
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).parent))
-from naming import named, photo_set  # noqa: E402
 
 from captioner.api import Captioner  # noqa: E402
 from captioner.corpus.langid import LanguageTagger  # noqa: E402
 from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
-from captioner.decode.rules import Sight, decode, look  # noqa: E402
+from captioner.decode.rules import decode  # noqa: E402
 from captioner.evaluate.run import decode as decode_rows  # noqa: E402
 from captioner.evaluate.run import in_language, load_split, split_sights  # noqa: E402
 from captioner.features.extract import FeatureStore  # noqa: E402
 from captioner.features.imagenet import class_words, with_article  # noqa: E402
-from captioner.features.images import open_image  # noqa: E402
 from captioner.sights.colours import COLOURS, WORD_COLOURS, colour_shares, colour_word_true, shown  # noqa: E402
+from captioner.sights.look import Sight, look  # noqa: E402
 from captioner.sights.people import says_person  # noqa: E402
 from captioner.sights.photo import photo_like  # noqa: E402
 from captioner.text.endings import may_not_end  # noqa: E402
@@ -53,27 +50,8 @@ from captioner.text.metrics import coco_metrics  # noqa: E402
 from captioner.text.vocab import tokenize  # noqa: E402
 from captioner.train.checkpoint import load_checkpoint  # noqa: E402
 
-STAMPS = Path("/usr/share/tuxpaint/stamps")
 DOMINANT = 0.5
 ALL = frozenset(COLOURS)
-PEOPLE_STAMPS = ("people/fireman200b.png", "people/fireman240a.png", "military/paratrooper.png")
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")  # apt-get install opencv-doc
-OPENCV_PEOPLE = ("messi5.jpg", "basketball1.png")  # (basketball2.png is the next video frame of the second)
-
-
-def people_set() -> list[tuple[Image.Image, str]]:
-    import matplotlib.cbook as cb
-    import skimage.data as sd
-
-    sk = Path(sd.__file__).parent
-    out = [(open_image(sk / f), f) for f in ("astronaut.png", "camera.png")]
-    out.append((open_image(Path(cb.get_sample_data("grace_hopper.jpg", asfileobj=False))), "grace_hopper.jpg"))
-    if not (OPENCV_DATA / OPENCV_PEOPLE[0]).is_file():
-        raise SystemExit(f"{OPENCV_DATA}: OpenCV's sample photos are missing; apt-get install opencv-doc")
-    out += [(open_image(OPENCV_DATA / f), f) for f in OPENCV_PEOPLE]
-    return out + [(open_image(STAMPS / s), s) for s in PEOPLE_STAMPS]
-
-
 def object_shares(name: str) -> np.ndarray | None:
     """Colour shares of a Tux Paint cut-out's own pixels (alpha >= 128), or None for other photos."""
     if not name.startswith("images/tuxpaint/"):
@@ -94,7 +72,7 @@ def caption_all(cap: Captioner, x: np.ndarray, rules: bool) -> list[str]:
         xb = x[s : s + 32]
         st, _ = rt.encode(xb)
         if rules:
-            sights = look(xb, rt.spec)
+            sights = look(xb, rt.spec, rt.policy.data)
         else:
             sights = [Sight(bool(p), frozenset(COLOURS), None) for p in photo_like(xb)]
         out += [rt.vocab.decode(c[0].tokens, articles=True) for c in decode(st, sights, cap.rules(), rt.max_len)]

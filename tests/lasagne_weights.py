@@ -1,5 +1,5 @@
 """The seeded rule that draws GoogLeNet's weights for the Lasagne parity check: numpy only, so both
-bench/lasagne_reference.py (in the Theano environment) and tests/test_seed.py use this one copy."""
+tools/lasagne_reference.py (in the Theano environment) and tests/test_seed.py use this one copy."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:
 
 
 def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys) -> None:
-    from captioner.decode import rules as truth
+    from captioner.sights import look
 
     astronaut = str(ROOT / "examples" / "images" / "astronaut.jpg")
     assert main(["caption", "--json", astronaut]) == 0
@@ -82,7 +82,7 @@ def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys) -
     def no_call(rgb: np.ndarray) -> int:
         raise AssertionError("a people detector ran")
 
-    monkeypatch.setattr(truth, "count_people", no_call)
+    monkeypatch.setattr(look, "count_people", no_call)
     assert main(["caption", "--json", "--no-people", astronaut]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["caption"] != "a person" and (row["photo"], row["people"]) == (True, None)  # not looked for

@@ -16,13 +16,14 @@ from PIL import Image, ImageDraw
 from captioner.config import ModelConfig
 from captioner.corpus.heldout import held_out_style
 from captioner.data.manifest import Item
-from captioner.decode.rules import Rules, Sight, decode
+from captioner.decode.rules import Rules, decode
 from captioner.decode.search import beam_search, greedy, sample
 from captioner.decode.stepper import TorchStepper
 from captioner.errors import CaptionerError
 from captioner.models import build_model
 from captioner.policy import Policy
 from captioner.sights.colours import RU_WORD_COLOURS, colour_words
+from captioner.sights.look import Sight
 from captioner.text.metrics import coco_metrics
 from captioner.text.vocab import END_IX, START_IX, Vocab
 from tests.conftest import COLORS

@@ -153,7 +153,7 @@ def test_lasagne_order_and_sizes() -> None:
 
 
 def test_port_matches_lasagne_logits(weights: Path) -> None:
-    """Logits of the committed Lasagne run (bench/lasagne_reference.py) on three scikit-image photos."""
+    """Logits of the committed Lasagne run (tools/lasagne_reference.py) on three scikit-image photos."""
     import skimage.data
 
     ref = np.load(Path(__file__).parent / "data" / "lasagne_googlenet.npz")

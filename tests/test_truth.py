@@ -10,11 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from captioner.decode.rules import Rules, Sight, decode, look, pixels
+from captioner.decode.rules import Rules, decode
 from captioner.decode.search import beam_search, constrained_beam_search, greedy, sample
 from captioner.decode.stepper import TorchStepper
 from captioner.policy import Policy
 from captioner.sights.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
+from captioner.sights.look import Sight, look, pixels
 from captioner.sights.people import (
     MIN_SCORE,
     PERSON_MIN_SCORE,
@@ -203,14 +204,14 @@ def test_a_grey_photo_read_as_a_drawing_is_a_photo_of_people_only_above_the_grey
     tinted[0, 0, 0] ^= 1  # one channel of one pixel off grey
     assert people.grey_people(tinted) == 0
     policy = cap.runtime.policy
-    (blind,) = look(x, spec, policy, people=False)
+    (blind,) = look(x, spec, policy.data, people=False)
     assert blind.photo is False and blind.people == 0
-    assert look(x, spec, policy) == [Sight(True, blind.colours, 1)]
+    assert look(x, spec, policy.data) == [Sight(True, blind.colours, 1)]
     r = cap.caption(camera)
     assert (r.caption, r.photo, r.people) == ("a person", True, 1)
     d = policy.data["detectors"]
     raised = {**d, "person": {**d["person"], "grey_min_score": score + 1e-6}}  # the policy's threshold decides
-    assert look(x, spec, Policy({**policy.data, "detectors": raised})) == [Sight(False, blind.colours, 0)]
+    assert look(x, spec, {**policy.data, "detectors": raised}) == [Sight(False, blind.colours, 0)]
     assert people.GREY_MIN_SCORE > PERSON_MIN_SCORE  # stricter than in photos: grey line art is common
 
 
@@ -285,7 +286,7 @@ def test_look_reads_the_encoders_square_back_to_pixels() -> None:
     img[120:180, 120:180] = (220, 20, 30)  # ...with a red square in the middle
     x = cap.prepare(Image.fromarray(img).resize((224, 224)))[None]
     assert np.array_equal(pixels(x, cap.runtime.spec)[0], np.asarray(Image.fromarray(img).resize((224, 224))))
-    (s,) = look(x, cap.runtime.spec, cap.runtime.policy)
+    (s,) = look(x, cap.runtime.spec, cap.runtime.policy.data)
     assert s == Sight(False, frozenset({"brown", "red"}), 0)  # flat fills: a drawing, no faces looked for
 
 

@@ -21,7 +21,6 @@ from PIL import Image
 
 from captioner.api import default_model_path
 from captioner.cli.main import main
-from captioner.decode.rules import look
 from captioner.decode.search import beam_search, constrained_beam_search
 from captioner.errors import CaptionerError
 from captioner.features.images import open_image
@@ -29,6 +28,7 @@ from captioner.features.spec import EncoderSpec, preprocess
 from captioner.policy import load_policy
 from captioner.runtime.onnx_runtime import OnnxRuntime, OnnxStepper
 from captioner.runtime.page import write_page
+from captioner.sights.look import look, pixels
 from captioner.sights.photo import flat_share
 from captioner.text.vocab import Vocab
 
@@ -192,7 +192,7 @@ def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> 
         x = np.asarray(got[n][0], np.float32).reshape(want[n].shape)
         assert np.array_equal(x, want[n]), (n, int((x != want[n]).sum()))
         assert got[n][1] == pytest.approx(float(flat_share(want[n][None])[0]), abs=1e-12), n
-        assert set(got[n][2]) == look(want[n][None], spec, policy, people=False)[0].colours, n
+        assert set(got[n][2]) == look(want[n][None], spec, policy.data, people=False)[0].colours, n
 
 
 @browser
@@ -204,7 +204,6 @@ def test_page_finds_the_people_python_finds(page: tuple) -> None:
     import skimage.data as sd
 
     from captioner.api import Captioner
-    from captioner.decode.rules import pixels
     from captioner.sights import people
 
     driver, base, web = page

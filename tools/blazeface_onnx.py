@@ -13,7 +13,8 @@ graph in ONNX, NCHW: input 'image' (N, 3, 192, 192) in [-1, 1], outputs 'boxes' 
 
     PYTHONPATH=src /tmp/mpv/bin/python tools/blazeface_onnx.py --check src/captioner/data/blazeface_full_range.onnx
 
-checks the graph against MediaPipe itself (the venv of bench/people_mediapipe.py, plus `pip install onnxruntime
+checks the graph against MediaPipe itself (the venv of bench/people_mediapipe.py (retired; at commit
+c60f44a), plus `pip install onnxruntime
 protobuf==4.25.8`, the newest protobuf MediaPipe 0.10.14 reads):
 people.detect and MediaPipe's FaceDetection (full range) on the same 192 x 192 images (scikit-image's and
 matplotlib's photos), printing both scores and box centres; tests/test_truth.py keeps three of them."""

@@ -54,7 +54,7 @@ class Result:
     attention: list[list[float]] = field(default_factory=list)  # per word, weights over the grid cells
     grid_size: int = 0
     source: str = ""
-    photo: bool = False  # truth.look: read as a photo (the naming and people rules apply only to photos)
+    photo: bool = False  # sights.look: read as a photo (the naming and people rules apply only to photos)
     people: int | None = None  # people found in the photo (0 for a drawing); None: not looked for (people=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -75,7 +75,8 @@ class Result:
 
 
 class Runtime(Protocol):
-    """What a Captioner runs on: PyTorch (runtime_torch.TorchRuntime) or exported ONNX graphs (onnxrt.OnnxRuntime).
+    """What a Captioner runs on: PyTorch (runtime.torch_runtime.TorchRuntime) or exported ONNX graphs
+    (runtime.onnx_runtime.OnnxRuntime).
 
     info: what the service's /health reports (runtime, model, kind, encoder)."""
 
@@ -96,7 +97,7 @@ class Captioner:
     """A trained model and the encoder it was trained on; captions images end to end."""
 
     def __init__(self, runtime: Runtime, people: bool = True) -> None:
-        """people: run the people detectors on photos (truth.py); False leaves them out (caption --no-people)."""
+        """people: run the people detectors on photos (decode/rules.py); False leaves them out (caption --no-people)."""
         self.runtime, self.people = runtime, people
         self._rules: dict[str | None, Rules] = {}
 
@@ -137,7 +138,7 @@ class Captioner:
         the seminar's blvc_googlenet.pkl).
         int8 (onnx): run the int8 graphs that `export --int8` wrote.
         people: look for people in photos (faces and whole people, people.py) and say "person"/"people" there
-        (truth.py)."""
+        (decode/rules.py)."""
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")

@@ -11,7 +11,7 @@ policy.json (POLICY_VERSION 1), every id an index into the model's vocabulary:
                                  all); colours: colour word id -> the colours it names; person / people: the ids of
                                  "a person" and "people"; says_person: every id that says a person; rename: class
                                  word id -> its translation's id (null in English)
-  photo                          the photo test's settings (images.photo_like)
+  photo                          the photo test's settings (photo.photo_like)
   colours                        the colour rule (colours.py): names, present, centre, rule
   detectors                      the people detectors' graphs, settings and thresholds (people.settings)
   articles                       the first sounds that choose "a" or "an" (text.article)

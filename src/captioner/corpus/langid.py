@@ -1,7 +1,7 @@
 """The language of a short caption (a clip-art title): Debian's English word list first, then lingua restricted
 to the candidate languages, answering only when it is confident, and 'und' (undetermined) otherwise.
 
-bench/langid.py measures it on Tux Paint's labelled texts (docs/data.md)."""
+bench/langid.py (retired; at commit c60f44a) measures it on Tux Paint's labelled texts (docs/data.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from captioner.errors import CaptionerError
 
 CANDIDATES = ("en", "it", "de", "fr", "es", "pt", "nl", "ru", "pl", "sv", "da", "fi", "cs", "hu", "ca", "el", "uk")
 CANDIDATES += ("ja", "ko", "tr")
-THRESHOLD = 0.5  # lingua's confidence needed to name a language (bench/langid.py: precision against coverage)
+THRESHOLD = 0.5  # lingua's confidence needed to name a language (precision against coverage:
+# the retired bench/langid.py, at commit c60f44a)
 WORD = re.compile(r"[^\W\d_]+")  # a run of letters
 
 

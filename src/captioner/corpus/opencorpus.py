@@ -111,7 +111,7 @@ def _unescape(text: str) -> str:
 
 
 # Titles that name a file rather than what it shows (docs/data.md shows 20 removed and 20 kept per rule;
-# python bench/title_rules.py prints them):
+# python bench/title_rules.py (retired; at commit c60f44a) prints them):
 _SERIAL = re.compile(r"\b0\d+\b|\b(?=[^\W_]*\d)(?=[^\W_]*[^\W\d_])[^\W_]+\b")  # "dog 01 drawn", "box 30x20x"
 _FILE_NAME = re.compile(r"\.(?:svg|png|jpe?g|gif|eps|ai|py)\b|openclipart|@|://|www\.|[a-z][A-Z]")  # "x.svg", "eMule"
 

@@ -4,12 +4,12 @@ decode(), in order:
   1. words the image gives no ground for are never said (Stepper.forbid): colour words naming a colour its
      centre does not show; in a photo where people were looked for and none found, words for a person ("a man",
      "a european") unless one of the encoder's offered classes says it (scuba diver, groom, ballplayer);
-  2. greedy or beam search (decoding.py, whose ending rule keeps phrases whole);
+  2. greedy or beam search (decode/search.py, whose ending rule keeps phrases whole);
   3. a photo with one person found says "a person", with more "people" (ImageNet has no class for a person; in
      Russian "человек", "люди", and so on: policy.PERSON_WORDS); else a photo whose top ImageNet class's word
      reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
      says that word (copy models; in another language its translation from Vocab.translations, where there
-     is one): the first caption becomes the best one that does (decoding.require)."""
+     is one): the first caption becomes the best one that does (search.require)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Decoding written once: greedy, sampling, batched beam search and constrained beam search, over a Stepper.
 
 numpy only, so the same code runs a PyTorch decoder (models.stepper.TorchStepper) and the exported ONNX graphs
-(onnxrt.OnnxStepper), with no PyTorch import on the second path."""
+(runtime.onnx_runtime.OnnxStepper), with no PyTorch import on the second path."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Stepper(Protocol):
 
     batch: how many images; attends: the state holds where each step looked (alpha); no_end: (V,) bool, the
     tokens after which #END# may not come (Vocab.no_end_mask), or None for no such rule; forbid: (B, V) bool, the
-    words image b may not say (truth.Rules.forbid: colours its pixels do not show; words of other languages), or
+    words image b may not say (rules.Rules.forbid: colours its pixels do not show; words of other languages), or
     None; first: the token every caption starts from (#START#, or a language's token: Vocab.first)."""
 
     batch: int

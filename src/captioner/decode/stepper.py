@@ -50,7 +50,7 @@ class TorchStepper:
 
 
 def masked_logprobs(scores: torch.Tensor, block_unk: bool) -> torch.Tensor:
-    """decoding.masked_logprobs in PyTorch, keeping the graph: (..., V) -> log-probabilities, banned ids out."""
+    """search.masked_logprobs in PyTorch, keeping the graph: (..., V) -> log-probabilities, banned ids out."""
     ban = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
     ban[banned(block_unk)] = True
     return torch.log_softmax(scores.float().masked_fill(ban, NEG), dim=-1)

@@ -89,7 +89,7 @@ def decode(
     batch: int = 128,
     lang: str | None = None,
 ) -> list[list[Caption]]:
-    """n-best captions in `lang` for each feature row (greedy when beam is 1), under truth.py's rules with
+    """n-best captions in `lang` for each feature row (greedy when beam is 1), under decode/rules.py's rules with
     sights[j] for the image of rows[j] (split_sights); None: no sights (no colour, people or naming rule)."""
     kind = feature_kind(ck.config.model)
     threshold = ck.config.model.name_threshold if sights is not None else 0.0
@@ -103,10 +103,10 @@ def decode(
 
 
 def split_sights(ck: Any, sp: Split, root: Path) -> list[Sight] | None:
-    """truth.look of every image of the split, read from the dataset (a missing or broken image is an error);
+    """sights.look of every image of the split, read from the dataset (a missing or broken image is an error);
     None for a dataset of features without images (the seminar's codes): decoding then has no sights."""
     if not any((root / it.image).is_file() for it in sp.items):
-        log.warning("%s: none of the split's images are here; decoding without truth.py's rules", root)
+        log.warning("%s: none of the split's images are here; decoding without decode/rules.py's rules", root)
         return None
     out = []
     for it in sp.items:

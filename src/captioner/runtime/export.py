@@ -13,7 +13,7 @@ config.json and manifest.json (how the graphs connect, and each file's sha256 an
 --int8 adds init.int8.onnx and decoder.int8.onnx (onnxruntime's dynamic int8 quantization) and
 encoder.fp16.onnx (float16 weights: int8 spoils this encoder, see _half_weights); manifest.json's 'int8' names them.
 
-Decoding (greedy or beam search, #UNK# blocked) runs around decoder.onnx, as decoding.py runs around
+Decoding (greedy or beam search, #UNK# blocked) runs around decoder.onnx, as decode/search.py runs around
 Decoder.step. `features` is the encoder's outputs joined as manifest.json's 'feature' says (e.g. pooled+logits).
 Show-and-Tell, copy and attention decoders export; ensembles are not checkpoints and cannot be given."""
 

@@ -1,6 +1,6 @@
 """`captioner export --web DIR`: a static folder that captions images in the browser, with no server.
 
-DIR holds index.html, captioner.js and people.js (this package's webpage/), the export's graphs and JSON, the
+DIR holds index.html and the page's modules (SCRIPTS, from this package's webpage/), the export's graphs and JSON, the
 people detectors of people.py under people/ (their ONNX graphs and licences; the page reads their settings, as
 every rule, from the export's policy.json), and onnxruntime-web's WebAssembly build under ort/, copied from the npm
 package the user names (`npm pack onnxruntime-web` writes one; nothing is downloaded here) with its licence. Any
@@ -24,6 +24,12 @@ PAGE = files("captioner") / "webpage"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 EXPORTED = ("encoder.onnx", "init.onnx", "decoder.onnx", "vocab.json", "labels.json", "encoder.json", "manifest.json")
 EXPORTED += (POLICY_FILE,)
+# The page's modules, each named after the Python module it ports, in the order they load (each reads the ones
+# before it): text.vocab, features.spec, sights.photo, sights.colours, sights.people, sights.look, decode.search,
+# decode.rules, runtime.onnx_runtime, and api (captioner.js).
+SCRIPTS = ("vocab.js", "spec.js", "photo.js", "colours.js", "people.js", "look.js", "search.js", "rules.js",
+           "onnx_runtime.js", "captioner.js")  # fmt: skip
+SCRIPT_SLOT = "<!-- scripts: runtime/page.py writes the modules here, in runtime.page.SCRIPTS order -->"
 DETECTORS = (people.MODEL, people.PERSON_MODEL, "BLAZEFACE_LICENSE.txt", "NANODET_LICENSE.txt")
 ORT_LICENSE = """onnxruntime-web {version}: MIT License (the npm package's "license" field; the package carries
 no licence file, so the text of the MIT License follows, with onnxruntime's copyright line).
@@ -85,8 +91,11 @@ def write_page(export_dir: Path, web: Path, ort_web: Path) -> dict[str, int]:
     web.mkdir(parents=True, exist_ok=True)
     for name in EXPORTED:
         shutil.copyfile(export_dir / name, web / name)
-    for name in ("index.html", "captioner.js", "people.js"):
-        shutil.copyfile(PAGE / name, web / name)
+    tags = "\n".join(f'<script src="{name}"></script>' for name in SCRIPTS)
+    html = (PAGE / "index.html").read_text(encoding="utf-8").replace(SCRIPT_SLOT, tags)
+    write_bytes(web / "index.html", html.encode("utf-8"))
+    for name in SCRIPTS:
+        write_bytes(web / name, (PAGE / name).read_bytes())
     (web / "people").mkdir(exist_ok=True)
     for name in DETECTORS:
         write_bytes(web / "people" / name, (files("captioner") / "data" / name).read_bytes())

@@ -16,10 +16,10 @@ ImageNet has no class for a person, so the encoder cannot say one.
   Paint photo stamps without people; never the check photos of bench/truth.py).
 
 Boxes overlapping a stronger one by more than the detector's NMS IoU are dropped. The people in a photo are the
-larger of the two counts. A grey image that images.photo_like reads as a drawing (with one 8-bit channel, equal
+larger of the two counts. A grey image that photo.photo_like reads as a drawing (with one 8-bit channel, equal
 neighbours are common in photos too) is a photo of people when NanoDet finds persons at GREY_MIN_SCORE, a score
-no grey drawing of the training split reaches (grey_people). bench/faces.py, bench/people_detectors.py and
-bench/grey_people.py measure the detectors, bench/truth.py the captions on the project's photos;
+no grey drawing of the training split reaches (grey_people). bench/people_detectors.py and bench/grey_people.py
+measure the detectors, bench/truth.py the captions on the project's photos;
 docs/results.md has the figures."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ BINS = 11  # distances 0..10 strides per side
 PERSON_MIN_SCORE = 0.563  # chosen on validation photos by bench/people_detectors.py
 PERSON_NMS_IOU = 0.6  # NanoDet's own
 GREY_MIN_SCORE = 0.774  # a grey image read as a drawing: above every grey drawing of the open corpus's train
-# split (bench/grey_people.py; images.photo_like reads some grey photos as drawings)
+# split (bench/grey_people.py; photo.photo_like reads some grey photos as drawings)
 FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet (42 ms on one core) takes every core (0)
 PERSON_THREADS = 0
 

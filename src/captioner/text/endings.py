@@ -4,7 +4,7 @@ knows only as an adjective, verb or adverb ("wooden", "happy") unless the traini
 training captions almost never end on ("an electric", "a large"); never on a word WordNet does not know (other
 languages' words, names) that the training captions almost never end on ("красная" in "красная кнопка").
 
-The words are kept in the vocabulary (Vocab.no_end) and decoding refuses #END# after them (decoding.py, and
+The words are kept in the vocabulary (Vocab.no_end) and decoding refuses #END# after them (decode/search.py, and
 the browser page's captioner.js); a caption forced to stop at max_len on one of them is cut back to its last
 word that may end."""
 

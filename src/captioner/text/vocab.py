@@ -86,10 +86,10 @@ class Vocab:
 
     itos: tuple[str, ...]
     min_count: int = 5
-    no_end: tuple[str, ...] = ()  # words a caption may not end on (endings.py); decoding enforces it
+    no_end: tuple[str, ...] = ()  # words a caption may not end on (text/endings.py); decoding enforces it
     langs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # per language, English words and the word the training captions translate each to ("cat" -> "кошка"):
-    # the name of an image's confident ImageNet class in that language (truth.Rules)
+    # the name of an image's confident ImageNet class in that language (rules.Rules)
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

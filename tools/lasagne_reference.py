@@ -2,7 +2,7 @@
 
 Runs in a separate Python 3.11 virtual environment with Theano 1.0.5 and Lasagne 0.2.dev1 (see docs/seed.md):
     THEANO_FLAGS=device=cpu,floatX=float32,blas.ldflags=-lopenblas \\
-        lasagne-venv/bin/python bench/lasagne_reference.py INPUTS.npy OUT.npz
+        lasagne-venv/bin/python tools/lasagne_reference.py INPUTS.npy OUT.npz
 INPUTS.npy holds preprocessed images (N, 3, 224, 224), BGR minus the mean pixel. The network is the model zoo's
 GoogLeNet graph built on CPU layers; its weights are drawn by the seeded rule in tests/lasagne_weights.py in the
 order Lasagne's get_all_params gives, so the test can draw the same arrays from the documented order and shapes
@@ -28,7 +28,7 @@ from lasagne.layers import (
 )
 from lasagne.nonlinearities import linear
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the weights the parity test draws
 from lasagne_weights import random_weights  # noqa: E402
 
 MODULES = [

@@ -1,0 +1,31 @@
+// decode/rules.py in the page: the language's rules from policy.json and the colour words an image may not say.
+"use strict";
+
+(() => {
+  const { shownColours } = window.captionerColours;
+
+  // rules.Rules.forbid for one image: the colour words of the language (policy.json's languages[tag].colours: id ->
+  // the colours the word names) whose colours it does not show
+  function forbidden(model, x, tag) {
+    const shown = shownColours(x, model.spec, model.policy.colours), forbid = new Uint8Array(model.itos.length);
+    for (const [id, cs] of Object.entries(model.policy.languages[tag].colours)) if (!cs.some((c) => shown.has(c))) forbid[Number(id)] = 1;
+    return forbid;
+  }
+
+  // Vocab.language, then the language's rules in policy.json: the token its captions start from, the words outside it
+  function language(model, lang) {
+    const known = Object.keys(model.langs);
+    if (!known.length && lang && lang !== "en") throw new Error(`language '${lang}': this model was trained without language tags; it writes in its training captions' language only`);
+    const tag = !known.length ? "en" : lang || (known.includes("en") ? "en" : known[0]);
+    if (known.length && !known.includes(tag)) throw new Error(`language '${tag}' is unknown to this model; it knows ${known.join(", ")}`);
+    const rules = model.policy.languages[tag];
+    let outside = null;
+    if (rules.allowed) {
+      outside = new Uint8Array(model.policy.vocab_size).fill(1);
+      for (const i of rules.allowed) outside[i] = 0;
+    }
+    return { first: rules.first, outside, tag, rules };
+  }
+
+  window.captionerRules = { forbidden, language };
+})();
