@@ -58,7 +58,7 @@ def train_child(root: Path, kind: str, steps: int) -> float:
     out = root / f"run-{kind}"
     shutil.rmtree(out, ignore_errors=True)
     code = (
-        "import resource, sys; from captioner.cli import main; "
+        "import resource, sys; from captioner.cli.main import main; "
         f"main(['train', 'train.data={root}', 'train.out={out}', 'model.kind={kind}', 'train.epochs=1', "
         f"'train.steps_per_epoch={steps}', 'train.val_images=100', 'train.patience=0']); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"

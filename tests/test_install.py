@@ -142,7 +142,7 @@ def test_an_edited_or_foreign_policy_is_refused(tmp_path: Path, capsys) -> None:
     assert f"policy.json: built for another vocabulary than {ck / 'vocab.json'}" in capsys.readouterr().err
 
 
-BLOCK = "import sys; sys.modules[{name!r}] = None; from captioner.cli import main; sys.exit(main({args!r}))"
+BLOCK = "import sys; sys.modules[{name!r}] = None; from captioner.cli.main import main; sys.exit(main({args!r}))"
 
 
 @pytest.mark.parametrize(

@@ -228,7 +228,7 @@ def test_languages_with_too_few_captions_or_unknown_are_not_taught(caplog) -> No
     assert taught_languages(Counter({"und": 50})) == set()  # nothing known: one language, no tokens
     items = [Item(f"{i}.png", ["a cat", "кошка"], "train", langs=["en", "ru"]) for i in range(60)]
     items.append(Item("x.png", ["gatto", "mystery"], "train", langs=["it", "und"]))
-    with caplog.at_level("INFO", logger="captioner.prepare"):
+    with caplog.at_level("INFO", logger="captioner.corpus.prepare"):
         vocab, _ = build_vocab(items, min_count=1)
     assert vocab.langs.keys() == {"en", "ru"} and not {"gatto", "mystery", "<it>", "<und>"} & set(vocab.itos)
     assert "captions in it (1), und (1) are left out of training" in caplog.text
