@@ -263,7 +263,10 @@ def _serve(a: argparse.Namespace) -> None:
         max_bytes=int(a.max_upload_mb * 1024 * 1024), max_pixels=a.max_pixels, body_timeout_s=a.body_timeout
     )
     print(f"serving {cap.runtime.info['model']} on http://{a.host}:{a.port}/", file=sys.stderr)
-    uvicorn.run(create_app(cap, limits), host=a.host, port=a.port, log_level="warning")
+    page = Path(a.page) if a.page else None
+    if page is not None and not (page / "index.html").is_file():
+        raise CaptionerError(f"--page {page}: no index.html; write one with `captioner export CHECKPOINT --web DIR`")
+    uvicorn.run(create_app(cap, limits, page), host=a.host, port=a.port, log_level="warning")
 
 
 def _export(a: argparse.Namespace) -> None:

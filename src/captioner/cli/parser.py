@@ -174,6 +174,9 @@ def _add_serve(sub: Any) -> None:
     s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
     s.add_argument("--no-people", action="store_true", help=NO_PEOPLE_HELP)
+    s.add_argument(
+        "--page", help="a folder `export --web` wrote: served at /page/, cross-origin isolated (threads in the page)"
+    )
 
 
 def _add_export(sub: Any) -> None:

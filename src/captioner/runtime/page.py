@@ -18,12 +18,12 @@ from pathlib import Path
 from captioner.errors import CaptionerError
 from captioner.files import write_bytes, write_json
 from captioner.policy import POLICY_FILE
+from captioner.runtime.onnx_runtime import GRAPHS
 from captioner.sights import people
 
 PAGE = files("captioner") / "webpage"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-EXPORTED = ("encoder.onnx", "init.onnx", "decoder.onnx", "vocab.json", "labels.json", "encoder.json", "manifest.json")
-EXPORTED += (POLICY_FILE,)
+EXPORTED = ("vocab.json", "labels.json", "encoder.json", "manifest.json", POLICY_FILE)  # and the graphs (page.json)
 # The page's modules, each named after the Python module it ports, in the order they load (each reads the ones
 # before it): text.vocab, features.spec, sights.photo, sights.colours, sights.people, sights.look, decode.search,
 # decode.rules, runtime.onnx_runtime, and api (captioner.js).
@@ -80,7 +80,8 @@ def _ort_package(path: Path) -> tuple[str, dict[str, bytes]]:
 
 
 def write_page(export_dir: Path, web: Path, ort_web: Path) -> dict[str, int]:
-    """Copy the page, the export's fp32 graphs and JSON, and onnxruntime-web into web/; returns file sizes."""
+    """Copy the page, the export's JSON and graphs (its compact ones when it has them: `export --int8`; page.json
+    names those the page runs), and onnxruntime-web into web/; returns file sizes."""
     spec = json.loads((export_dir / "encoder.json").read_text())
     if spec.get("resize") != "shorter-side+center-crop" or spec.get("channels") != "RGB":
         raise CaptionerError(
@@ -89,8 +90,11 @@ def write_page(export_dir: Path, web: Path, ort_web: Path) -> dict[str, int]:
         )
     version, ort = _ort_package(ort_web)
     web.mkdir(parents=True, exist_ok=True)
-    for name in EXPORTED:
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    graphs = manifest.get("int8") or {g: f"{g}.onnx" for g in GRAPHS}
+    for name in (*EXPORTED, *graphs.values()):
         shutil.copyfile(export_dir / name, web / name)
+    write_json(web / "page.json", {"graphs": graphs})
     tags = "\n".join(f'<script src="{name}"></script>' for name in SCRIPTS)
     html = (PAGE / "index.html").read_text(encoding="utf-8").replace(SCRIPT_SLOT, tags)
     write_bytes(web / "index.html", html.encode("utf-8"))

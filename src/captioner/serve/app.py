@@ -1,4 +1,6 @@
-"""FastAPI app: POST /caption (multipart), GET /health, GET / (one static page). Requests are batched."""
+"""FastAPI app: POST /caption (multipart), GET /health, GET / (one static page), and with a page folder (`captioner
+export --web`) that page under /page/, sent cross-origin isolated (ISOLATION) so that onnxruntime-web runs threads.
+Requests are batched."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
 from captioner.api import Captioner
@@ -21,6 +25,8 @@ from captioner.errors import CaptionerError
 from captioner.features.images import ImageError
 
 log = logging.getLogger(__name__)
+# The headers that make a page cross-origin isolated (SharedArrayBuffer, so WebAssembly threads).
+ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
 
 class Batcher:
@@ -86,8 +92,8 @@ async def _upload(request: Request, limits: Limits) -> tuple[str, bytes] | JSONR
     return upload.filename or "", data
 
 
-def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B008
-    """The service around one loaded Captioner."""
+def create_app(cap: Captioner, limits: Limits = Limits(), page: Path | None = None) -> FastAPI:  # noqa: B008
+    """The service around one loaded Captioner; page: a folder `captioner export --web` wrote, served at /page/."""
     batcher = Batcher(cap, limits)
 
     @asynccontextmanager
@@ -97,6 +103,14 @@ def create_app(cap: Captioner, limits: Limits = Limits()) -> FastAPI:  # noqa: B
         task.cancel()
 
     app = FastAPI(title="captioner", lifespan=lifespan)
+    if page is not None:
+        app.mount("/page", StaticFiles(directory=page, html=True), name="page")
+
+        @app.middleware("http")
+        async def isolate(request: Request, call_next: Any) -> Any:
+            response = await call_next(request)
+            response.headers.update(ISOLATION)
+            return response
     page = (files("captioner.serve") / "static" / "index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse)

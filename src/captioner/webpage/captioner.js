@@ -12,10 +12,12 @@
   async function load(base = new URL(".", document.baseURI).href.replace(/\/$/, "")) {
     const get = async (f) => { const r = await fetch(`${base}/${f}`); if (!r.ok) throw new Error(`${f}: HTTP ${r.status}`); return r; };
     const [manifest, vocab, spec, labels, policy] = await Promise.all(["manifest.json", "vocab.json", "encoder.json", "labels.json", "policy.json"].map(async (f) => (await get(f)).json()));
-    ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which a plain static server does not give
+    // threads need cross-origin isolation (`captioner serve --page` sends its headers); a plain static server runs one
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency : 1; // a thread per core
     ort.env.wasm.wasmPaths = `${base}/ort/`;
     const session = async (f) => ort.InferenceSession.create(new Uint8Array(await (await get(f)).arrayBuffer()), { executionProviders: ["wasm"] });
-    const [encoder, init, decoder] = await Promise.all(["encoder.onnx", "init.onnx", "decoder.onnx"].map(session));
+    const { graphs } = await (await get("page.json")).json(); // the graphs write_page put in the page
+    const [encoder, init, decoder] = await Promise.all([graphs.encoder, graphs.init, graphs.decoder].map(session));
     const people = await captionerPeople.load(session, policy.detectors);
     const noEnd = new Uint8Array(policy.vocab_size);
     for (const i of policy.no_end) noEnd[i] = 1;
