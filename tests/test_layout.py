@@ -93,3 +93,24 @@ def test_modules_and_functions_are_small() -> None:
                 if n > MAX_FUNCTION_LINES:
                     big.append(f"{name}.{node.name}: {n} lines")
     assert big == []
+
+
+ROOT = PACKAGE.parents[1]
+BENCH_SHARE = 0.15  # bench/ at most this share of the project's Python lines
+
+
+def _lines(folder: Path) -> int:
+    return sum(len(p.read_text(encoding="utf-8").splitlines()) for p in folder.rglob("*.py"))
+
+
+def test_bench_is_a_small_share_and_every_script_answers_help() -> None:
+    import subprocess
+    import sys
+
+    total = sum(_lines(ROOT / d) for d in ("src", "tests", "bench", "tools", ".ci"))
+    assert _lines(ROOT / "bench") <= BENCH_SHARE * total
+    scripts = sorted(p for p in (ROOT / "bench").glob("*.py") if p.name != "common.py")
+    for p in scripts:
+        r = subprocess.run([sys.executable, str(p), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "usage:" in r.stdout, (p.name, r.stderr[-500:])
+        assert "sys.path" not in p.read_text(encoding="utf-8") and "from tests" not in p.read_text(encoding="utf-8")
