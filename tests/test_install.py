@@ -175,3 +175,14 @@ def test_a_missing_model_says_how_to_point_at_one(tmp_path: Path, capsys) -> Non
     assert main(["caption", "--checkpoint", str(tmp_path / "nowhere"), str(EXAMPLES[1])]) == 2
     hint = "model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)"
     assert capsys.readouterr().err == f"captioner: error: {tmp_path / 'nowhere'}: {hint}\n"
+
+
+def test_a_missing_detector_graph_is_one_line_naming_it(monkeypatch) -> None:
+    import numpy as np
+
+    from captioner.errors import CaptionerError
+    from captioner.sights import people
+
+    monkeypatch.setattr(people, "MODEL", "missing.onnx")
+    with pytest.raises(CaptionerError, match=r"data/missing.onnx: the people detector's graph is missing; reinstall"):
+        people.faces(np.zeros((224, 224, 3), np.uint8))
