@@ -174,7 +174,7 @@ def test_ray_data_gives_the_cli_rows_on_the_examples_by_path_and_by_bytes(ray_lo
     assert _plain(caption_dataset(blobs, batch_size=4, num_cpus=2).take_all()) == want[:-1]
 
 
-def test_ray_data_with_two_actors_gives_the_cli_rows_on_generated_images(ray_local, images: Path, tmp_path) -> None:
+def test_ray_data_asked_for_two_actors_gives_the_cli_rows_on_generated_images(ray_local, images: Path, tmp_path):
     from captioner.ray import caption_dataset
 
     paths = sorted(images.iterdir())

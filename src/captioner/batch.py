@@ -61,20 +61,28 @@ def load_image(cap: Captioner, image: ImageLike) -> np.ndarray | ImageError:
         return e
 
 
-def row(cap: Captioner, path: str, got: Result | ImageError, how: Decoding) -> dict[str, Any]:
-    """The output row of one image (module docstring)."""
-    out: dict[str, Any] = {"path": path}
-    if isinstance(got, ImageError):
-        out["error"] = str(got)
-    else:
-        out |= {"caption": got.caption, "confidence": round(got.confidence, 4)}
+RUN_KEYS = ("model_sha256", "decoding", "language")  # a row made by another run of these is not skipped
+
+
+def run_fields(cap: Captioner, how: Decoding) -> dict[str, str]:
+    """What every row of one run says about how it was made: language, decoding, model and the model's hash."""
     info = cap.runtime.info
-    return out | {
+    return {
         "language": cap.runtime.vocab.language(how.lang),
         "decoding": how.describe(cap),
         "model": info["model"],
         "model_sha256": info["sha256"],
     }
+
+
+def row(path: str, got: Result | ImageError, fields: dict[str, str]) -> dict[str, Any]:
+    """The output row of one image (module docstring); fields: run_fields of its run."""
+    out: dict[str, Any] = {"path": path}
+    if isinstance(got, ImageError):
+        out["error"] = str(got)
+    else:
+        out |= {"caption": got.caption, "confidence": round(got.confidence, 4)}
+    return out | fields
 
 
 def read_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -148,14 +156,14 @@ def caption_to_file(
         paths, out = paths[lo:hi], shard_file(out, *shard)
     cap.rules(how.lang)  # an unknown language fails before any file is opened
     f = RowFile(out)
-    key = (cap.runtime.info["sha256"], how.describe(cap), cap.runtime.vocab.language(how.lang))
-    done = {r["path"] for r in f.rows if (r["model_sha256"], r["decoding"], r["language"]) == key}
+    fields = run_fields(cap, how)
+    done = {r["path"] for r in f.rows if all(r[k] == fields[k] for k in RUN_KEYS)}
     todo = [p for p in paths if p not in done]
     captioned = failed = 0
     try:
         with Ticker(len(todo), "caption", "img", quiet=not progress) as bar:
             for chunk, loaded in prefetched(todo, lambda p: load_image(cap, p), batch_size):
-                rows = [row(cap, p, g, how) for p, g in zip(chunk, caption_loaded(cap, loaded, how), strict=True)]
+                rows = [row(p, g, fields) for p, g in zip(chunk, caption_loaded(cap, loaded, how), strict=True)]
                 f.append(rows)
                 for r in rows:
                     if "error" in r and err is not None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from captioner.errors import CaptionerError
-from captioner.files import read_json, write_bytes
+from captioner.files import write_bytes
 from captioner.sights import colours, people, photo
 from captioner.text.vocab import ARTICLE_PATTERNS, Vocab
 
@@ -112,6 +112,7 @@ class Policy:
 
     data: dict[str, Any]
     path: Path | None = None  # None: built in memory (Policy.build)
+    sha256: str = ""  # of the file it was read from
 
     @classmethod
     def build(cls, vocab: Vocab, name_threshold: float) -> Policy:
@@ -130,26 +131,38 @@ class Policy:
 
 
 def load_policy(folder: Path, vocab: Vocab, sha256: str | None = None) -> Policy:
-    """folder/policy.json, checked against its version, the vocabulary and (when given) the sha256 recorded
-    beside it; a checkpoint made before policies gets the command that upgrades it."""
+    """folder/policy.json, read once and checked against the sha256 recorded beside it (when given), its version
+    and the vocabulary; a checkpoint made before policies gets the command that upgrades it."""
     path = folder / POLICY_FILE
-    if not path.is_file():
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         raise CaptionerError(
             f"{path}: missing; this model was made before caption policies. "
             f"Build it once with `captioner upgrade {folder}`"
-        )
-    data = read_json(path, "caption policy")
-    if not isinstance(data, dict) or data.get("version") != POLICY_VERSION:
-        got = data.get("version") if isinstance(data, dict) else None
+        ) from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise CaptionerError(f"{path}: changed since it was built; rebuild it with `captioner upgrade {folder}`")
+    return policy_from_bytes(data, path, vocab)
+
+
+def policy_from_bytes(data: bytes, path: Path, vocab: Vocab) -> Policy:
+    """The policy in these bytes of path (already read, and checked when they had to be), its version and
+    vocabulary checked."""
+    folder = path.parent
+    try:
+        obj = json.loads(data)
+    except ValueError as e:
+        raise CaptionerError(f"{path}: not valid JSON ({e}); rebuild it with `captioner upgrade {folder}`") from None
+    if not isinstance(obj, dict) or obj.get("version") != POLICY_VERSION:
+        got = obj.get("version") if isinstance(obj, dict) else None
         raise CaptionerError(
             f"{path}: caption policy version {got!r}, this captioner reads {POLICY_VERSION}; "
             f"rebuild it with `captioner upgrade {folder}`"
         )
-    if sha256 is not None and hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
-        raise CaptionerError(f"{path}: changed since it was built; rebuild it with `captioner upgrade {folder}`")
-    if data.get("vocab_sha256") != vocab_sha256(vocab) or data.get("vocab_size") != len(vocab.itos):
+    if obj.get("vocab_sha256") != vocab_sha256(vocab) or obj.get("vocab_size") != len(vocab.itos):
         raise CaptionerError(
             f"{path}: built for another vocabulary than {folder / 'vocab.json'}; "
             f"rebuild it with `captioner upgrade {folder}`"
         )
-    return Policy(data, path)
+    return Policy(obj, path, hashlib.sha256(data).hexdigest())

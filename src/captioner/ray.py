@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from captioner.api import Captioner
-from captioner.batch import Decoding, caption_loaded, load_image, row
+from captioner.batch import Decoding, caption_loaded, load_image, row, run_fields
 from captioner.errors import CaptionerError
 
 COLUMNS = ("path", "caption", "confidence", "error", "language", "decoding", "model", "model_sha256")
@@ -41,7 +41,7 @@ class CaptionBatches:
     ) -> None:
         self.cap = Captioner.load(model, runtime=runtime, people=people)
         self.how = Decoding(beam, 0.0, lang)
-        self.cap.rules(lang)  # an unknown language fails when the actor starts
+        self.fields = run_fields(self.cap, self.how)  # an unknown language fails when the actor starts
         self.pool = ThreadPoolExecutor(2)  # images decode two at a time, as the CLI's prefetch does
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -54,7 +54,7 @@ class CaptionBatches:
             raise CaptionerError(f"captioner.ray: a batch needs a 'path' or 'bytes' column, not {sorted(batch)}")
         loaded = list(self.pool.map(lambda im: load_image(self.cap, im), images))
         got = caption_loaded(self.cap, loaded, self.how)
-        rows = [row(self.cap, n, g, self.how) for n, g in zip(names, got, strict=True)]
+        rows = [row(n, g, self.fields) for n, g in zip(names, got, strict=True)]
         return {k: np.array([r.get(k) for r in rows], dtype=object) for k in COLUMNS}
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from captioner.errors import CaptionerError
 from captioner.features.spec import EncoderSpec
 from captioner.files import read_json
-from captioner.policy import POLICY_FILE, load_policy
+from captioner.policy import POLICY_FILE, policy_from_bytes
 from captioner.text.vocab import START_IX, Vocab
 
 EXPORT_VERSION = 2  # of the folder `captioner export` writes (export.py imports it from here)
@@ -114,11 +114,11 @@ class OnnxRuntime:
             raise CaptionerError(f"{folder}: the export has no {what}")
         for name in ("vocab.json", "encoder.json", "labels.json"):
             verified(folder, m, name)
-        policy_sha = hashlib.sha256(verified(folder, m, POLICY_FILE)).hexdigest()
+        policy = verified(folder, m, POLICY_FILE)
         self.sessions = {g: _session(verified(folder, m, files[g])) for g in GRAPHS}  # only the graphs it runs
         self.manifest, self.feature = m, str(m["feature"])
         self.vocab = Vocab.load(folder / "vocab.json")
-        self.policy = load_policy(folder, self.vocab, policy_sha)
+        self.policy = policy_from_bytes(policy, folder / POLICY_FILE, self.vocab)
         self.no_end = self.policy.no_end_mask()
         self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
         self.labels = tuple(read_json(folder / "labels.json", "class labels"))

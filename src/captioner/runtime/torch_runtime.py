@@ -12,7 +12,7 @@ import torch
 from captioner.decode.stepper import TorchStepper
 from captioner.features.encoders import encoder_for
 from captioner.models import feature_kind
-from captioner.train.checkpoint import load_ensemble, model_sha256, resolve
+from captioner.train.checkpoint import load_ensemble
 
 
 class TorchRuntime:
@@ -44,7 +44,7 @@ class TorchRuntime:
             **({"ensemble": self.ck.meta["ensemble"]} if "ensemble" in self.ck.meta else {}),
             "kind": self.ck.config.model.kind,
             "encoder": self.ck.spec.name,
-            "sha256": model_sha256([resolve(p) for p in (path, *ensemble)]),
+            "sha256": self.ck.sha256,
         }
 
     @torch.inference_mode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
@@ -41,6 +42,7 @@ class Checkpoint:
     meta: dict[str, Any]
     path: Path
     policy: Policy  # policy.json: the caption rules' contract, built when the checkpoint was saved
+    sha256: str  # one hash of the weights, config, vocabulary, encoder spec and policy: what decides captions
 
     def with_name_threshold(self, threshold: float | None) -> Checkpoint:
         """The same checkpoint decoding with another model.name_threshold (None: keep its own)."""
@@ -65,7 +67,8 @@ def load_ensemble(paths: list[str | Path], device: str | torch.device = "cpu") -
             raise CaptionerError(f"{ck.path}: reads other features than {first.path}; an ensemble needs the same")
         first.spec.check_same(ck.spec, f"ensemble: {first.path} vs {ck.path}")
     meta = {**first.meta, "ensemble": [str(ck.path) for ck in cks]}
-    return dataclasses.replace(first, model=Ensemble([ck.model for ck in cks]).eval(), meta=meta)
+    sha = hashlib.sha256("".join(ck.sha256 for ck in cks).encode()).hexdigest()
+    return dataclasses.replace(first, model=Ensemble([ck.model for ck in cks]).eval(), meta=meta, sha256=sha)
 
 
 def feat_dim(spec: EncoderSpec, kind: str) -> int:
@@ -126,17 +129,17 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def _load_safetensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(path, device="cpu")
+        return load_safetensors(data)
     except (SafetensorError, OSError, json.JSONDecodeError) as e:
         raise CaptionerError(f"{path}: unreadable weights ({e})") from e
 
 
-def _load_legacy(path: Path) -> dict[str, torch.Tensor]:
+def _load_legacy(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     """A state dict saved with torch.save, read with weights_only=True: tensors only, never code."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - the unpickler refuses anything but tensors and containers
         raise CaptionerError(f"{path}: refused to load (only plain tensors are accepted: {e})"[:400]) from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -163,7 +166,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     vocab = Vocab.load(path / "vocab.json")
     spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path / "encoder.json"))
     model = build_model(config.model, len(vocab), feat_dim(spec, feature_kind(config.model)))
-    state = _load_legacy(path / "model.pt") if legacy else _load_safetensors(path / "model.safetensors")
+    weights = path / ("model.pt" if legacy else "model.safetensors")
+    data = weights.read_bytes()  # read once: loaded, and hashed into the model's identity
+    state = _load_legacy(data, weights) if legacy else _load_safetensors(data, weights)
     want = model.state_dict()
     bad = [k for k in want if k not in state or state[k].shape != want[k].shape]
     extra = [k for k in state if k not in want]
@@ -176,16 +181,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         )
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     policy = load_policy(path, vocab, meta.get("policy_sha256"))
-    return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path, policy)
-
-
-def model_sha256(paths: list[Path]) -> str:
-    """One hash of the checkpoints' weights, config, vocabulary, encoder spec and policy: what decides captions."""
-    h = hashlib.sha256()
-    for path in paths:
-        for name in ("model.safetensors", "config.json", "vocab.json", "encoder.json", POLICY_FILE):
-            h.update(hashlib.sha256((path / name).read_bytes()).digest())
-    return h.hexdigest()
+    h = hashlib.sha256(hashlib.sha256(data).digest())
+    for name in ("config.json", "vocab.json", "encoder.json"):
+        h.update(hashlib.sha256((path / name).read_bytes()).digest())
+    h.update(bytes.fromhex(policy.sha256))
+    return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path, policy, h.hexdigest())
 
 
 def upgrade(path: str | Path) -> str:
@@ -198,10 +198,11 @@ def upgrade(path: str | Path) -> str:
     meta = read_json(path / "meta.json", "checkpoint meta")
     config = config_from_dict(read_json(path / "config.json", "checkpoint config"))
     vocab = Vocab.load(path / "vocab.json")
-    policy = build_policy(vocab, config.model.name_threshold)
-    if (path / POLICY_FILE).is_file() and (path / POLICY_FILE).read_bytes() == policy_bytes(policy):
-        if meta.get("policy_sha256") == hashlib.sha256(policy_bytes(policy)).hexdigest():
-            return f"{path / POLICY_FILE}: already current (version {POLICY_VERSION})"
-    sha = write_policy(path, policy)
+    data = policy_bytes(build_policy(vocab, config.model.name_threshold))
+    sha = hashlib.sha256(data).hexdigest()
+    current = path / POLICY_FILE
+    if meta.get("policy_sha256") == sha and current.is_file() and current.read_bytes() == data:
+        return f"{current}: already current (version {POLICY_VERSION})"
+    write_bytes(current, data)
     write_json(path / "meta.json", {**meta, "policy_sha256": sha})
     return f"{path / POLICY_FILE}: written (version {POLICY_VERSION}, sha256 {sha[:12]})"
