@@ -7,7 +7,10 @@ on its path, so `python bench/NAME.py` finds it with no path changes."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from PIL import Image
 
 from captioner.data.manifest import dataset_root, read_manifest
 from captioner.features.imagenet import naming_nouns
-from captioner.features.images import open_image
+from captioner.features.images import ImageError, open_image
 from captioner.text.vocab import tokenize
 
 STAMPS = Path("/usr/share/tuxpaint/stamps")
@@ -124,6 +127,139 @@ def named(caption: str, nouns: set[str]) -> bool:
 PEOPLE_STAMPS = ("people/fireman200b.png", "people/fireman240a.png", "military/paratrooper.png")
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")  # apt-get install opencv-doc
 OPENCV_PEOPLE = ("messi5.jpg", "basketball1.png")  # (basketball2.png is the next video frame of the second)
+OPENCV_PHOTOS = tuple(OPENCV_DATA / f for f in (
+    "aero1.jpg", "aero3.jpg", "apple.jpg", "baboon.jpg", "board.jpg", "box.png", "box_in_scene.png", "building.jpg",
+    "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "home.jpg", "leuvenA.jpg",
+    "licenseplate_motion.jpg", "orange.jpg", "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg",
+    "left01.jpg"))  # fmt: skip
+OPENCV_DRAWINGS = tuple(OPENCV_DATA / f for f in (
+    "HappyFish.jpg", "LinuxLogo.jpg", "WindowsLogo.jpg", "opencv-logo.png", "pic1.png", "pic3.png", "pic5.png",
+    "starry_night.jpg", "notes.png", "ml.png", "cards.png"))  # fmt: skip
+# Desktop wallpapers from Debian (lomiri-wallpapers-16.04/-20.04, mate-backgrounds, plasma-workspace-wallpapers,
+# ukui-wallpapers, gnome-backgrounds, sway-backgrounds; CC-BY-SA, GPL-2+, Expat): the camera photos among them, and
+# the renders and drawings. The photo probe trains on some and validates on the others (tools/photo_probe.py).
+_BG, _KDE = Path("/usr/share/backgrounds"), Path("/usr/share/wallpapers")
+WALLPAPER_PHOTOS = tuple(
+    _BG / f
+    for f in (
+        "Bridge_by_Sander_Klootwijk.jpg",
+        "Dragonfly_by_Bolly.jpg",
+        "Picture_0B_by_freespace.jpg",
+        "Picture_1A_by_freespace.jpg",
+        "Wine_by_Jakkub_Mede.jpg",
+        "aitzgorri_by_Aitzol_Berasategi.jpg",
+        "friends_by_Aitzol_Berasategi.jpg",
+        "life_by_Aitzol_Berasategi.jpg",
+        "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "seeding_by_Clements_Engelhardt.jpg",
+        "sunset_by_Aitzol_Berasategi.jpg",
+        "Kleiber_by_Lukas_Baubkus.jpg",
+        *(
+            f"mate/nature/{n}.jpg"
+            for n in (
+                "Aqua",
+                "Blinds",
+                "Dune",
+                "FreshFlower",
+                "Garden",
+                "GreenMeadow",
+                "LadyBird",
+                "RainDrops",
+                "Storm",
+                "TwoWings",
+                "YellowFlower",
+            )
+        ),
+    )
+) + tuple(
+    _KDE / f"{n}/contents/images/1280x1024.jpg"
+    for n in (
+        "BytheWater",
+        "ColdRipple",
+        "EveningGlow",
+        "FallenLeaf",
+        "Grey",
+        "Kite",
+        "OneStandsOut",
+        "Path",
+        "summer_1am",
+    )
+)
+WALLPAPER_DRAWINGS = tuple(_BG / f for f in (
+    *(f"gnome/{n}-{s}.webp" for n in ("adwaita", "grid", "licorice", "pixels", "symbolic", "truchet", "vnc", "wood")
+      for s in "dl"),
+    "analogpattern_by_Peter_Nerlich.jpg",
+    "umang_by_Abhishek_Mudgal.jpg", "Fossa_by_Jasper_Roks.jpg", "Painting-Colors_by__herobrine7gamer.jpg",
+    *(f"mate/abstract/{n}" for n in ("Arc-Colors-Transparent-Wallpaper.png", "Elephants.jpg", "Flow.png",
+                                     "Gulp.png", "Silk.png", "Spring.png", "Waves.png")),
+    *(f"mate/desktop/{n}" for n in ("Float-into-MATE.png", "GreenTraditional.jpg", "MATE-Stripes-Dark.png",
+                                    "Stripes.png", "Ubuntu-Mate-Cold-no-logo.png", "Ubuntu-Mate-Warm-no-logo.png")),
+    "sway/Sway_Wallpaper_Blue_1920x1080.png", "2004default.jpg", "calla.png", "city.png", "desert.png",
+    "firstgeneration.jpg", "fluent-color.png", "focal-ubuntukylin.png", "goldfish.png", "rhythm.jpg",
+    "rollpaper.png", "string.jpg", "the-mouse.jpg",
+)) + tuple(_KDE / f for f in (
+    "Altai/contents/images/1080x1920.png", "Autumn/contents/images/1280x1024.jpg",
+    "Canopee/contents/images/3840x2160.png", "Cascade/contents/images/3840x2160.png",
+    "Cluster/contents/images/3840x2160.png", "ColorfulCups/contents/images/2560x1600.jpg",
+    "Elarun/contents/images/2560x1600.png", "Flow/contents/images/5120x2880.jpg",
+    "FlyingKonqui/contents/images/1280x1024.png", "Honeywave/contents/images/1080x1920.jpg",
+    "IceCold/contents/images/5120x2880.png", "Kay/contents/images/1080x1920.png",
+    "Kokkini/contents/images/3840x2160.png", "Opal/contents/images/3840x2160.png",
+    "PastelHills/contents/images/1280x1024.jpg", "Patak/contents/images/1080x1920.png",
+    "SafeLanding/contents/images/1622x2880.jpg", "Shell/contents/images/5120x2880.jpg"))  # fmt: skip
+
+
+# GCompris's activity images (Debian gcompris-qt-data, GPL-3+ / CC-BY-SA, inside Qt resource files): camera photos
+# of objects, tools, fish, animals, landmarks and musicians, and the cartoon drawings of its vocabulary activity.
+GCOMPRIS = Path("/usr/share/gcompris-qt/rcc")  # apt-get install gcompris-qt-data
+GCOMPRIS_TRAIN_PHOTOS = ("categorization", "erase", "explore_farm_animals", "leftright")
+GCOMPRIS_VAL_PHOTOS = ("explore_monuments", "explore_world_animals", "explore_world_music")  # other activities
+GCOMPRIS_VAL_DRAWINGS = ("lang",)  # a cartoon style no training set has
+
+
+def rcc_images(activity: str) -> list[Image.Image]:
+    """The JPEG, PNG and WebP images (at least 64 px a side) stored in GCompris's ACTIVITY.rcc: Qt's resource
+    format keeps each file's bytes after a 4-byte big-endian length; compressed entries (SVG, text) are skipped."""
+    blob, out, at = (GCOMPRIS / f"{activity}.rcc").read_bytes(), [], 0
+    magics = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
+    while True:
+        hits = [p for p in (blob.find(m, at) for m in magics) if p >= 4]
+        if not hits:
+            return out
+        p = min(hits)
+        size = int.from_bytes(blob[p - 4 : p], "big")
+        try:
+            img = open_image(blob[p : p + size])
+        except ImageError:  # not a stored file: magic bytes inside another one
+            at = p + 4
+            continue
+        if min(img.size) >= 64:
+            out.append(img)
+        at = p + size
+
+
+def split_of(path: Path) -> str:
+    """The photo probe's split of a wallpaper: 'val' for about a third (by the hash of the file name), else 'train'."""
+    return "val" if hashlib.sha1(path.name.encode()).digest()[0] % 3 == 0 else "train"
+
+
+def saved(img: Image.Image, fmt: str, **opts: int) -> Image.Image:
+    """The image saved in this format and read back."""
+    buf = io.BytesIO()
+    img.save(buf, fmt, **opts)
+    return open_image(buf.getvalue())
+
+
+def encodings() -> dict[str, Callable[[Image.Image], Image.Image]]:
+    """The encodings real web files carry, by name: as stored, JPEG q40, WebP q75, 320 px wide at JPEG q75, grey."""
+    return {
+        "as stored": lambda im: im,
+        "JPEG q40": lambda im: saved(im, "JPEG", quality=40),
+        "WebP q75": lambda im: saved(im, "WEBP", quality=75),
+        "320 px, JPEG q75": lambda im: saved(im.resize((320, max(1, round(im.height * 320 / im.width)))), "JPEG",
+                                              quality=75),
+        "grey": lambda im: im.convert("L").convert("RGB"),
+    }  # fmt: skip
 
 
 def people_set() -> list[tuple[Image.Image, str]]:

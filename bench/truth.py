@@ -12,9 +12,9 @@ DATA is the open corpus the checkpoint was trained on (`captioner data open-clip
 - people: scikit-image's astronaut and camera, matplotlib's grace_hopper, Tux Paint's photo stamps of people
   (two firemen, a paratrooper) and OpenCV's sample photos of people (Debian `opencv-doc`: a footballer,
   two men with a basketball); the named photos without people are the negatives (animals and objects).
-  (scikit-image's lfw_subset faces are 25 x 25 grey crops: scaled up, images.photo_like reads them as drawings,
-  flat share 5-13%, so they cannot test a rule for photos.) A person word is a noun whose first WordNet sense
-  is a person, or one of people.GROUP_WORDS ('person' itself is under noun.Tops).
+  (scikit-image's lfw_subset faces, 25 x 25 grey crops, are too small to test a rule for photos.) A person word
+  is a noun whose first WordNet sense is a person, or one of people.GROUP_WORDS ('person' itself is under
+  noun.Tops).
 For each system: share of named photos whose caption names the object (beside the classifier's top-5 ceiling:
 one of its five classes' names does), photos whose confident top class (p >= the model's name_threshold) is
 right while the caption misses it, false colours among the cut-outs' captions, colour recall, captions that stop
@@ -52,6 +52,8 @@ from captioner.train.checkpoint import load_checkpoint  # noqa: E402
 
 DOMINANT = 0.5
 ALL = frozenset(COLOURS)
+
+
 def object_shares(name: str) -> np.ndarray | None:
     """Colour shares of a Tux Paint cut-out's own pixels (alpha >= 128), or None for other photos."""
     if not name.startswith("images/tuxpaint/"):
@@ -70,11 +72,11 @@ def caption_all(cap: Captioner, x: np.ndarray, rules: bool) -> list[str]:
     rt = cap.runtime
     for s in range(0, len(x), 32):
         xb = x[s : s + 32]
-        st, _ = rt.encode(xb)
+        st, _, pooled = rt.encode(xb)
         if rules:
-            sights = look(xb, rt.spec, rt.policy.data)
+            sights = look(xb, pooled, rt.spec, rt.policy.data)
         else:
-            sights = [Sight(bool(p), frozenset(COLOURS), None) for p in photo_like(xb)]
+            sights = [Sight(bool(p), frozenset(COLOURS), None) for p in photo_like(xb, pooled, rt.policy.data["photo"])]
         out += [rt.vocab.decode(c[0].tokens, articles=True) for c in decode(st, sights, cap.rules(), rt.max_len)]
     return out
 
@@ -111,7 +113,7 @@ def corpus_cost(checkpoint: str, data: Path) -> None:
     store = FeatureStore(data / "features")
     items = read_manifest(data)
     sp = load_split(in_language(items, "en") if ck.vocab.langs else items, store, "test")
-    seen = split_sights(ck, sp, dataset_root(data))
+    seen = split_sights(ck, sp, dataset_root(data), store)
     if seen is None:
         raise SystemExit(f"{data}: the test split's images are missing")
     refs = {i: it.captions for i, it in zip(sp.ids, sp.items, strict=True)}
@@ -137,7 +139,7 @@ def main() -> None:
     n = len(photos)
     names = [name for _, _, name in photos]
     people_names = {"astronaut", "camera"}
-    st, logits = cap.runtime.encode(x)
+    st, logits, _ = cap.runtime.encode(x)
     probs = np.exp(logits - logits.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     top5 = np.argsort(-probs, 1)[:, :5]

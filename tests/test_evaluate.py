@@ -209,12 +209,13 @@ def test_split_sights_reads_each_image_once_and_names_what_is_missing(
     from captioner.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(tiny_checkpoint)
-    sp = ev.load_split(read_manifest(shapes_data), FeatureStore(shapes_data / "features"), "val")
+    store = FeatureStore(shapes_data / "features")
+    sp = ev.load_split(read_manifest(shapes_data), store, "val")
     opened: list[Path] = []
     real = ev.open_image
     monkeypatch.setattr(ev, "open_image", lambda p: opened.append(p) or real(p))
     root = dataset_root(shapes_data)
-    sights = ev.split_sights(ck, sp, root)
+    sights = ev.split_sights(ck, sp, root, store)
     assert opened == [root / it.image for it in sp.items]
     assert not any(s.photo or s.people for s in sights)  # flat drawn shapes are not photographs
     broken = root / sp.items[1].image
@@ -226,4 +227,4 @@ def test_split_sights_reads_each_image_once_and_names_what_is_missing(
 
     monkeypatch.setattr(ev, "open_image", refuse)  # the shared fixture's files stay as they are
     with pytest.raises(CaptionerError, match=f"{broken}: corrupt or truncated image"):
-        ev.split_sights(ck, sp, root)
+        ev.split_sights(ck, sp, root, store)

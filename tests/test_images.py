@@ -88,7 +88,7 @@ def test_mutated_image_files_only_raise_image_error(fmt: str, flips: list[tuple[
 
 
 def test_flat_share_counts_flat_pixels_outside_the_background() -> None:
-    from captioner.sights.photo import flat_share, photo_like
+    from captioner.sights.photo import flat_share
 
     x = np.full((2, 3, 20, 20), 1.0, np.float32)  # white background
     x[:, :, 5:15, 5:15] = -0.5  # a flat 10x10 square: its 9x9 interior has equal right/lower neighbours
@@ -97,7 +97,22 @@ def test_flat_share_counts_flat_pixels_outside_the_background() -> None:
     assert flat_share(x).tolist() == pytest.approx([want, want])
     noisy = x + 0.01 * np.random.default_rng(0).normal(size=x.shape).astype(np.float32)  # sensor noise
     assert flat_share(noisy).tolist() == [0.0, 0.0]  # no two neighbours are equal
-    assert photo_like(np.concatenate([x[:1], noisy[:1]])).tolist() == [False, True]
+
+
+def test_photo_like_is_the_probe_or_few_flat_patches_within_its_margin() -> None:
+    from captioner.sights.photo import photo_like, photo_scores
+
+    x = np.full((4, 3, 20, 20), 1.0, np.float32)
+    x[:, :, 5:15, 5:15] = -0.5  # flat: 81% of the foreground
+    noisy = x + 0.01 * np.random.default_rng(0).normal(size=x.shape).astype(np.float32)  # no flat patch
+    xs = np.concatenate([x[:2], noisy[:2]])  # flat, flat, noisy, noisy
+    probe = {"weights": [1.0, -2.0], "bias": 0.5, "margin": 2.0}
+    pooled = np.array([[1.0, 0.0, 9.0], [0.0, 1.0, 9.0], [0.0, 1.0, 9.0], [0.0, 2.0, 9.0]], np.float32)  # '-hc': 3rd
+    assert photo_scores(pooled, probe).tolist() == [1.5, -1.5, -1.5, -3.5]
+    settings = {"flat": 0.01, "probe": probe}
+    # the probe says photo / flat and unsure / not flat, unsure: a photo / not flat, sure it is a drawing
+    assert photo_like(xs, pooled, settings).tolist() == [True, False, True, False]
+    assert photo_like(xs, pooled, {"flat": 0.01, "probe": None}).tolist() == [False, False, True, True]
 
 
 def test_draft_decodes_big_jpegs_at_the_scale_resize_would_reduce_to(tmp_path: Path) -> None:

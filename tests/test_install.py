@@ -17,7 +17,7 @@ import captioner
 from captioner.api import default_model_path
 from captioner.cli.main import main
 from captioner.data.lexicon import WORDNET, person_words
-from captioner.policy import POLICY_FILE, build_policy, policy_bytes
+from captioner.policy import POLICY_FILE, POLICY_VERSION, build_policy, policy_bytes
 from captioner.sights.people import person_words as shipped_person_words
 from captioner.text.vocab import Vocab
 
@@ -87,11 +87,12 @@ def test_caption_path_opens_no_file_outside_python_the_package_and_the_model(
 
 def test_the_bundled_model_ships_inside_the_package_with_a_current_policy() -> None:
     """default_model_path is inside the installed package, and its policy.json is what build_policy makes of its
-    vocabulary and threshold today: the contract cannot go stale beside the code that writes it."""
+    vocabulary, threshold and encoder today: the contract cannot go stale beside the code that writes it."""
     model = default_model_path()
     assert model.is_relative_to(PACKAGE) and (model / "model.safetensors").is_file()
     config = json.loads((model / "config.json").read_text())
-    policy = build_policy(Vocab.load(model / "vocab.json"), config["model"]["name_threshold"])
+    encoder = json.loads((model / "encoder.json").read_text())["name"]
+    policy = build_policy(Vocab.load(model / "vocab.json"), config["model"]["name_threshold"], encoder)
     assert (model / POLICY_FILE).read_bytes() == policy_bytes(policy)
     meta = json.loads((model / "meta.json").read_text())
     import hashlib
@@ -117,12 +118,32 @@ def test_a_checkpoint_made_before_policies_names_the_upgrade_and_upgrades(tmp_pa
         f"Build it once with `captioner upgrade {old}`\n"
     )
     assert main(["upgrade", str(old)]) == 0
-    assert capsys.readouterr().out.startswith(f"{old / POLICY_FILE}: written (version 1, sha256 ")
+    assert capsys.readouterr().out.startswith(f"{old / POLICY_FILE}: written (version {POLICY_VERSION}, sha256 ")
     assert (old / POLICY_FILE).read_bytes() == (default_model_path() / POLICY_FILE).read_bytes()
     assert main(["upgrade", str(old)]) == 0
-    assert capsys.readouterr().out == f"{old / POLICY_FILE}: already current (version 1)\n"
+    assert capsys.readouterr().out == f"{old / POLICY_FILE}: already current (version {POLICY_VERSION})\n"
     assert main(["caption", "--checkpoint", str(old), image]) == 0
     assert capsys.readouterr().out == f"{image}\ta cat\n"
+
+
+def test_a_policy_of_the_flat_patch_photo_test_names_the_upgrade_and_upgrades(tmp_path: Path, capsys) -> None:
+    """Version 1 policies carried the flat-patch threshold ({"flat": 0.01}); this captioner reads the probe."""
+    import hashlib
+
+    old = tmp_path / "old"
+    shutil.copytree(default_model_path(), old)
+    data = json.loads((old / POLICY_FILE).read_text())
+    (old / POLICY_FILE).write_bytes(policy_bytes({**data, "version": 1, "photo": {"flat": 0.01}}))
+    meta = json.loads((old / "meta.json").read_text())
+    meta["policy_sha256"] = hashlib.sha256((old / POLICY_FILE).read_bytes()).hexdigest()
+    (old / "meta.json").write_text(json.dumps(meta))
+    assert main(["caption", "--checkpoint", str(old), str(EXAMPLES[1])]) == 2
+    assert capsys.readouterr().err == (
+        f"captioner: error: {old / POLICY_FILE}: caption policy version 1, this captioner reads {POLICY_VERSION}; "
+        f"rebuild it with `captioner upgrade {old}`\n"
+    )
+    assert main(["upgrade", str(old)]) == 0
+    assert (old / POLICY_FILE).read_bytes() == (default_model_path() / POLICY_FILE).read_bytes()
 
 
 def test_an_edited_or_foreign_policy_is_refused(tmp_path: Path, capsys) -> None:

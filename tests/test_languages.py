@@ -69,7 +69,7 @@ def test_no_word_leaks_from_one_language_into_another(how: str) -> None:
     model = build_model(ModelConfig(kind="showtell", embed=8, hidden=16), len(v), 6).eval()
     feats = torch.randn(16, 6)
     for lang in ("ru", "en"):
-        rules = Rules.from_policy(Policy.build(v, 0.0), lang)
+        rules = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), lang)
         st = TorchStepper(model, feats, v.no_end_mask())
         st.first, st.forbid = rules.first, rules.forbid([Sight(False, frozenset(), 0)] * 16)
         if how == "greedy":
@@ -89,7 +89,7 @@ def test_russian_colour_words_are_ruled_out_as_english_ones_are() -> None:
     assert {"красный", "красная", "красного", "синяя", "синий", "белые", "серого"} <= RU_WORD_COLOURS.keys()
     assert not {"белка", "сердце", "серьги", "синица"} & RU_WORD_COLOURS.keys()  # nouns that start alike
     v = _bilingual_vocab()
-    rules = Rules.from_policy(Policy.build(v, 0.0), "ru")
+    rules = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "ru")
     blue_only = rules.forbid([Sight(False, frozenset({"blue"}), 0)])[0]
     assert blue_only[v.stoi["красный"]] and not blue_only[v.stoi["синяя"]] and not blue_only[v.stoi["кот"]]
     assert colour_words("fr") == {}
@@ -250,7 +250,7 @@ def test_a_photo_is_named_in_the_language_asked_for_by_the_class_words_translati
     v = Vocab(v.itos, 1, (), v.langs, {"ru": {"cat": "кошка"}})
     photo = [Sight(True, frozenset(), 0)] * 2
     offered = (np.array([[0.9], [0.9]]), np.array([[v.stoi["cat"]], [v.stoi["dog"]]]))
-    ru = Rules.from_policy(Policy.build(v, 0.5), "ru").musts(photo, offered)
+    ru = Rules.from_policy(Policy.build(v, 0.5, "efficientnet-lite0"), "ru").musts(photo, offered)
     assert ru[0] is not None and ru[0].words == {v.stoi["кошка"]} and ru[1] is None  # "dog": no translation
-    en = Rules.from_policy(Policy.build(v, 0.5), "en").musts(photo, offered)
+    en = Rules.from_policy(Policy.build(v, 0.5, "efficientnet-lite0"), "en").musts(photo, offered)
     assert en[0].words == {v.stoi["cat"]} and en[1].words == {v.stoi["dog"]}  # type: ignore[union-attr]

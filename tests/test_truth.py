@@ -114,7 +114,7 @@ def test_a_photo_without_faces_says_no_person_word_unless_an_offered_class_does(
 def test_photos_with_faces_say_a_person_and_confident_photos_their_class() -> None:
     m = _copy_model()
     vocab = _vocab()
-    rules = Rules.from_policy(Policy.build(vocab, 0.5), "en")
+    rules = Rules.from_policy(Policy.build(vocab, 0.5, "efficientnet-lite0"), "en")
     assert rules.person == (4, 8) and rules.people == (9,) and rules.colour_ids[11] == {"grey"}
     feats = torch.zeros(5, D + 1000)
     feats[:, D + 7] = 12.0  # class 7 -> word 11 is near certain for every image but the last
@@ -182,41 +182,48 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold() -> None:
 
 
 def test_a_grey_photo_read_as_a_drawing_is_a_photo_of_people_only_above_the_grey_threshold(monkeypatch) -> None:
-    """scikit-image's cameraman is grey, and photo_like reads him as a drawing; NanoDet finds him above
-    GREY_MIN_SCORE, so look makes him a photo of one person and the caption says so. The same pixels in colour
-    (not exactly grey) are not looked at; nor is he with the threshold above his score, or with people=False."""
+    """scikit-image's cameraman is grey; under a policy without a photo probe the flat-patch test reads him as a
+    drawing, and NanoDet finds him above GREY_MIN_SCORE, so look makes him a photo of one person and the caption
+    says so. The same pixels in colour (not exactly grey) are not looked at; nor is he with the threshold above
+    his score, or with people=False."""
     import skimage.data as sd
 
     from captioner.api import Captioner
     from captioner.features.images import open_image
+    from captioner.policy import Policy
     from captioner.sights import people
     from captioner.sights.photo import photo_like
 
     cap = Captioner.load()
+    blind_policy = Policy({**cap.runtime.policy.data, "photo": {**cap.runtime.policy.data["photo"], "probe": None}})
+    cap.runtime.policy = blind_policy
     camera = open_image(Path(sd.__file__).parent / "camera.png")
     x = cap.preprocess(camera)[None]
+    _, _, pooled = cap.runtime.encode(x)
     spec = cap.runtime.spec
     rgb = pixels(x, spec)[0]
-    assert not photo_like(x)[0] and people.grey(rgb)  # grey, and read as a drawing
+    assert people.grey(rgb) and not photo_like(x, pooled, blind_policy.data["photo"])[0]
     score = persons(rgb, 0.5)[0]
     assert score >= people.GREY_MIN_SCORE and people.grey_people(rgb) == 1
     tinted = rgb.copy()
     tinted[0, 0, 0] ^= 1  # one channel of one pixel off grey
     assert people.grey_people(tinted) == 0
     policy = cap.runtime.policy
-    (blind,) = look(x, spec, policy.data, people=False)
+    (blind,) = look(x, pooled, spec, policy.data, people=False)
     assert blind.photo is False and blind.people == 0
-    assert look(x, spec, policy.data) == [Sight(True, blind.colours, 1)]
+    assert look(x, pooled, spec, policy.data) == [Sight(True, blind.colours, 1)]
     r = cap.caption(camera)
     assert (r.caption, r.photo, r.people) == ("a person", True, 1)
     d = policy.data["detectors"]
     raised = {**d, "person": {**d["person"], "grey_min_score": score + 1e-6}}  # the policy's threshold decides
-    assert look(x, spec, {**policy.data, "detectors": raised}) == [Sight(False, blind.colours, 0)]
+    assert look(x, pooled, spec, {**policy.data, "detectors": raised}) == [Sight(False, blind.colours, 0)]
     assert people.GREY_MIN_SCORE > PERSON_MIN_SCORE  # stricter than in photos: grey line art is common
 
 
 def test_a_photo_of_two_people_says_people_in_english_and_russian() -> None:
-    """Two copies of the astronaut side by side: both detectors find two, and the caption is the plural word."""
+    """Two copies of the astronaut side by side: both detectors find two, and the caption is the plural word. The
+    people rule is what this tests, under the flat-patch photo test alone (a policy without the probe): the probe
+    reads this composite of a portrait's crop as a drawing (docs/results.md, the photo test's known misses)."""
     import skimage.data as sd
 
     from captioner.api import Captioner
@@ -229,6 +236,8 @@ def test_a_photo_of_two_people_says_people_in_english_and_russian() -> None:
     x = np.asarray(two)
     assert len(faces(x)) == 2 and len(persons(x)) == 2 and count_people(x) == 2
     cap = Captioner.load()
+    data = cap.runtime.policy.data
+    cap.runtime.policy = Policy({**data, "photo": {**data["photo"], "probe": None}})
     assert cap.caption(two).caption == "people" and cap.caption(two, lang="ru").caption == "люди"
 
 
@@ -286,7 +295,8 @@ def test_look_reads_the_encoders_square_back_to_pixels() -> None:
     img[120:180, 120:180] = (220, 20, 30)  # ...with a red square in the middle
     x = cap.prepare(Image.fromarray(img).resize((224, 224)))[None]
     assert np.array_equal(pixels(x, cap.runtime.spec)[0], np.asarray(Image.fromarray(img).resize((224, 224))))
-    (s,) = look(x, cap.runtime.spec, cap.runtime.policy.data)
+    _, _, pooled = cap.runtime.encode(x)
+    (s,) = look(x, pooled, cap.runtime.spec, cap.runtime.policy.data)
     assert s == Sight(False, frozenset({"brown", "red"}), 0)  # flat fills: a drawing, no faces looked for
 
 

@@ -29,7 +29,7 @@ from captioner.policy import load_policy
 from captioner.runtime.onnx_runtime import OnnxRuntime, OnnxStepper
 from captioner.runtime.page import write_page
 from captioner.sights.look import look, pixels
-from captioner.sights.photo import flat_share
+from captioner.sights.photo import flat_share, photo_scores
 from captioner.text.vocab import Vocab
 
 ROOT = Path(__file__).parents[1]
@@ -168,7 +168,11 @@ def _test_images(folder: Path) -> list[str]:
 
 
 @browser
-def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> None:
+def test_page_preprocessing_colours_and_photo_test_are_pythons(page: tuple, bundled_export: Path) -> None:
+    """Preprocessing bit for bit, the colours shown, the flat share, the photo probe's score on the page's compact
+    encoder against onnxruntime's on the same graph (to 1e-4), and the photo test's verdict."""
+    from captioner.runtime.onnx_runtime import OnnxRuntime
+
     driver, base, web = page
     names = _test_images(web / "t")
     spec = EncoderSpec.from_json(json.loads((web / "encoder.json").read_text()))
@@ -177,29 +181,37 @@ def test_page_preprocessing_and_colours_are_pythons_bit_for_bit(page: tuple) -> 
     driver.get(base)
     got = _run(
         driver,
-        """const spec = await (await fetch('encoder.json')).json(), out = {};
-        const table = (await (await fetch('policy.json')).json()).colours;
+        """const m = await captioner.load(), spec = m.spec, out = {};
         for (const n of args[0]) {
           const px = await captioner.pixels(await (await fetch('t/' + n)).blob());
           const x = captioner.preprocess(px.data, px.width, px.height, spec);
-          const shown = [...captioner.shownColours(x, spec, table)];
-          out[n] = [Array.from(x), captioner.flatShare(x, spec.input_size), shown];
+          const shown = [...captioner.shownColours(x, spec, m.policy.colours)];
+          const { pooled } = await captioner.encode(m, x);
+          const p = m.policy.photo;
+          const flat = captioner.flatShare(x, spec.input_size);
+          out[n] = [Array.from(x), flat, captioner.photoScore(pooled, p.probe), shown,
+                    (await captioner.look(m, x, pooled, false)).photo];
         }
         return out;""",
         names,
     )
+    rt = OnnxRuntime(bundled_export, True, None)  # the graphs the page runs
     for n in names:
         x = np.asarray(got[n][0], np.float32).reshape(want[n].shape)
         assert np.array_equal(x, want[n]), (n, int((x != want[n]).sum()))
+        _, _, pooled = rt.encode(want[n][None])
         assert got[n][1] == pytest.approx(float(flat_share(want[n][None])[0]), abs=1e-12), n
-        assert set(got[n][2]) == look(want[n][None], spec, policy.data, people=False)[0].colours, n
+        score = float(photo_scores(pooled, policy.data["photo"]["probe"])[0])
+        assert got[n][2] == pytest.approx(score, abs=1e-4), n
+        (seen,) = look(want[n][None], pooled, spec, policy.data, people=False)
+        assert (set(got[n][3]), got[n][4]) == (seen.colours, seen.photo), n
 
 
 @browser
 def test_page_finds_the_people_python_finds(page: tuple) -> None:
     """The page's square pixels, Pillow's bilinear resize and both people detectors (people.js) against
     truth.pixels, Pillow and people.py on the same images: the same pixels, the same faces and persons (scores to
-    1e-4), the caption "people" for two people side by side, and the cameraman (grey, read as a drawing: people.py's
+    1e-4), the caption Python gives two people side by side, and the cameraman (grey, read as a drawing: people.py's
     grey rule) captioned as Python captions him."""
     import skimage.data as sd
 
@@ -245,7 +257,8 @@ def test_page_finds_the_people_python_finds(page: tuple) -> None:
             assert np.array_equal(np.asarray(resized, np.uint8).reshape(want.shape), want), (n, size)
         assert got[n][3] == pytest.approx(people.faces(rgb, 0.3), abs=1e-4), n
         assert got[n][4] == pytest.approx(people.persons(rgb, 0.3), abs=1e-4), n
-    assert len(got["two.png"][3]) >= 2 and got["two.png"][5] == ["people", True, 2]
+    two_py = Captioner.load().caption(open_image(web / "t" / "two.png"))  # (read as a drawing: test_truth's note)
+    assert len(got["two.png"][3]) >= 2 and got["two.png"][5] == [two_py.caption, two_py.photo, two_py.people]
     want = Captioner.load().caption(open_image(web / "t" / "camera.png"))
     assert got["camera.png"][5] == [want.caption, want.photo, want.people] == ["a person", True, 1]
 

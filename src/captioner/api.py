@@ -88,8 +88,9 @@ class Runtime(Protocol):
     name_threshold: float
     info: dict[str, Any]
 
-    def encode(self, x: np.ndarray) -> tuple[Stepper, np.ndarray]:
-        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
+    def encode(self, x: np.ndarray) -> tuple[Stepper, np.ndarray, np.ndarray]:
+        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, the classifier's logits (B, C) and
+        the pooled vectors (B, D) (the photo probe's input)."""
         ...
 
 
@@ -186,8 +187,8 @@ class Captioner:
         """Caption a preprocessed batch (B, 3, S, S) in language `lang` (None: English)."""
         rt = self.runtime
         rules = self.rules(lang)  # an unknown language fails before any work
-        st, logits = rt.encode(x)
-        sights = look(x, rt.spec, rt.policy.data, self.people)
+        st, logits, pooled = rt.encode(x)
+        sights = look(x, pooled, rt.spec, rt.policy.data, self.people)
         nbest = decode(st, sights, rules, rt.max_len, max(1, beam), max(1, n_best), temperature, seed)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)

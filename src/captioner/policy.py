@@ -2,7 +2,7 @@
 saved beside the weights as policy.json. The PyTorch runtime, the onnxruntime runtime and the browser page read
 this one file; nothing in the caption path reads WordNet, word lists or any other system data.
 
-policy.json (POLICY_VERSION 1), every id an index into the model's vocabulary:
+policy.json (POLICY_VERSION 2), every id an index into the model's vocabulary:
   version, vocab_size, vocab_sha256  the vocabulary it was built for (a policy for another vocabulary is an error)
   tagged                         whether captions start with a language token (Vocab.langs)
   name_threshold                 the copy path names a confident photo's class at this probability (0: never)
@@ -11,7 +11,9 @@ policy.json (POLICY_VERSION 1), every id an index into the model's vocabulary:
                                  all); colours: colour word id -> the colours it names; person / people: the ids of
                                  "a person" and "people"; says_person: every id that says a person; rename: class
                                  word id -> its translation's id (null in English)
-  photo                          the photo test's settings (photo.photo_like)
+  photo                          the photo test (photo.photo_like): flat, the flat-patch threshold; probe, the
+                                 probe on the pooled vector (weights, bias, margin), null for an encoder no probe
+                                 reads
   colours                        the colour rule (colours.py): names, present, centre, rule
   detectors                      the people detectors' graphs, settings and thresholds (people.settings)
   articles                       the first sounds that choose "a" or "an" (text.article)
@@ -34,7 +36,7 @@ from captioner.files import write_bytes
 from captioner.sights import colours, people, photo
 from captioner.text.vocab import ARTICLE_PATTERNS, Vocab
 
-POLICY_VERSION = 1
+POLICY_VERSION = 2  # 2: the photo test adds a probe on the pooled vector (1: the flat-patch threshold alone)
 POLICY_FILE = "policy.json"
 
 # How each language says "a person" and "people" (the words a photo with people found is captioned with).
@@ -76,8 +78,8 @@ def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
     }
 
 
-def build_policy(vocab: Vocab, name_threshold: float) -> dict[str, Any]:
-    """The caption policy of a model with this vocabulary and naming threshold (the module docstring)."""
+def build_policy(vocab: Vocab, name_threshold: float, encoder: str) -> dict[str, Any]:
+    """The caption policy of a model with this vocabulary, naming threshold and encoder (the module docstring)."""
     ids = {w: i for i, w in enumerate(vocab.itos)}
     return {
         "version": POLICY_VERSION,
@@ -87,7 +89,7 @@ def build_policy(vocab: Vocab, name_threshold: float) -> dict[str, Any]:
         "name_threshold": name_threshold,
         "no_end": [int(i) for i in vocab.no_end_mask().nonzero()[0]],
         "languages": {tag: _language(vocab, ids, tag) for tag in (vocab.langs or ("en",))},
-        "photo": photo.photo_settings(),
+        "photo": photo.photo_settings(encoder),
         "colours": colours.colour_settings(),
         "detectors": people.settings(),
         "articles": ARTICLE_PATTERNS,
@@ -115,9 +117,9 @@ class Policy:
     sha256: str = ""  # of the file it was read from
 
     @classmethod
-    def build(cls, vocab: Vocab, name_threshold: float) -> Policy:
-        """The policy of this vocabulary and threshold, built in memory (build_policy)."""
-        return cls(build_policy(vocab, name_threshold))
+    def build(cls, vocab: Vocab, name_threshold: float, encoder: str) -> Policy:
+        """The policy of this vocabulary, threshold and encoder, built in memory (build_policy)."""
+        return cls(build_policy(vocab, name_threshold, encoder))
 
     def no_end_mask(self) -> np.ndarray:
         """(V,) bool: True where #END# may not follow the token."""

@@ -102,20 +102,22 @@ def decode(
     return out
 
 
-def split_sights(ck: Any, sp: Split, root: Path) -> list[Sight] | None:
-    """sights.look of every image of the split, read from the dataset (a missing or broken image is an error);
-    None for a dataset of features without images (the seminar's codes): decoding then has no sights."""
+def split_sights(ck: Any, sp: Split, root: Path, store: FeatureStore) -> list[Sight] | None:
+    """sights.look of every image of the split, read from the dataset (a missing or broken image is an error)
+    with its pooled vector from the store; None for a dataset of features without images (the seminar's
+    codes): decoding then has no sights."""
     if not any((root / it.image).is_file() for it in sp.items):
         log.warning("%s: none of the split's images are here; decoding without decode/rules.py's rules", root)
         return None
     out = []
-    for it in sp.items:
+    pooled = store.get("pooled", sp.rows) if "pooled" in store.arrays else np.zeros((len(sp.rows), 0), np.float32)
+    for it, vec in zip(sp.items, pooled, strict=True):
         path = root / it.image
         try:
             x = preprocess(open_image(path), ck.spec)[None]
         except ImageError as e:
             raise CaptionerError(f"{path}: {e} (needed to read the image's colours, people and kind)") from None
-        out += look(x, ck.spec, ck.policy.data)
+        out += look(x, vec[None], ck.spec, ck.policy.data)
     return out
 
 
@@ -251,7 +253,7 @@ def evaluate(
         items = in_language(items, tag)
     sp = load_split(items, store, split, limit)
     n_best = beam if beam > 1 else 1
-    seen = split_sights(ck, sp, dataset_root(data))
+    seen = split_sights(ck, sp, dataset_root(data), store)
     dlang = tag if ck.vocab.langs else None
     caps = decode(ck, store, sp.rows, beam, n_best, seen, lang=dlang)
     words = [ck.vocab.decode(c[0].tokens, articles=True) for c in caps]

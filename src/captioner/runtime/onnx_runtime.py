@@ -133,8 +133,9 @@ class OnnxRuntime:
             "sha256": hashlib.sha256((folder / "manifest.json").read_bytes() + (b" int8" if int8 else b"")).hexdigest(),
         }
 
-    def encode(self, x: np.ndarray) -> tuple[OnnxStepper, np.ndarray]:
-        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
+    def encode(self, x: np.ndarray) -> tuple[OnnxStepper, np.ndarray, np.ndarray]:
+        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, the classifier's logits (B, C) and
+        the pooled vectors (B, D)."""
         pooled, logits, grid = self.sessions["encoder"].run(
             ["pooled", "logits", "grid"], {"image": np.ascontiguousarray(x, np.float32)}
         )
@@ -142,4 +143,4 @@ class OnnxRuntime:
         feats = np.concatenate([parts[k] for k in self.feature.split("+")], axis=-1)
         names = list(self.manifest["state"])
         st = OnnxStepper(self.sessions["init"], self.sessions["decoder"], names, feats, self.attends, self.no_end)
-        return st, logits
+        return st, logits, pooled

@@ -48,8 +48,10 @@ class TorchRuntime:
         }
 
     @torch.inference_mode()
-    def encode(self, x: np.ndarray) -> tuple[TorchStepper, np.ndarray]:
-        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, and the classifier's logits."""
+    def encode(self, x: np.ndarray) -> tuple[TorchStepper, np.ndarray, np.ndarray]:
+        """A preprocessed batch (B, 3, S, S) -> the decoder over its features, the classifier's logits (B, C) and
+        the pooled vectors (B, D)."""
         feats = self.encoder.forward_features(torch.from_numpy(x).to(self.device))
         inputs = torch.cat([getattr(feats, k).float() for k in self.kind.split("+")], dim=-1)  # e.g. pooled+logits
-        return TorchStepper(self.ck.model, inputs, self.no_end), feats.logits.float().cpu().numpy()
+        st = TorchStepper(self.ck.model, inputs, self.no_end)
+        return st, feats.logits.float().cpu().numpy(), feats.pooled.float().cpu().numpy()

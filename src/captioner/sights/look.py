@@ -1,8 +1,8 @@
-"""What the pixels show, read without the caption model: for each image a Sight, off the encoder's own input
-square: whether it is a photo (photo.photo_like), which colours its centre shows (colours.py) and, in photos, how
-many people people.py finds (BlazeFace's faces or NanoDet's persons, the larger count; a grey image read as a
-drawing is a photo where NanoDet finds persons at the grey threshold). Every setting comes from the caption
-policy."""
+"""What the pixels show, read without the caption model: for each image a Sight, off the encoder's own input square and
+pooled vector: whether it is a photo (photo.photo_like: the policy's probe and flat-patch test), which colours its
+centre shows (colours.py) and, in photos, how many people people.py finds (BlazeFace's faces or NanoDet's persons,
+the larger count; a grey image read as a drawing is a photo where NanoDet finds persons at the grey threshold).
+Every setting comes from the caption policy."""
 
 from __future__ import annotations
 
@@ -36,14 +36,17 @@ def pixels(x: np.ndarray, spec: EncoderSpec) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def look(x: np.ndarray, spec: EncoderSpec, policy: Mapping[str, Any], people: bool = True) -> list[Sight]:
-    """Sights of a preprocessed batch (B, 3, S, S) under the model's caption policy (policy.json's JSON: its
-    photo test, colour rule and detector thresholds); people=False skips the people detectors (counts None). A
-    grey image read as a drawing in which people.grey_people finds persons is a photo of them."""
+def look(
+    x: np.ndarray, pooled: np.ndarray, spec: EncoderSpec, policy: Mapping[str, Any], people: bool = True
+) -> list[Sight]:
+    """Sights of a preprocessed batch (B, 3, S, S), whose pooled vectors (B, D) the encoder gave, under the
+    model's caption policy (policy.json's JSON: its photo probe, colour rule and detector thresholds);
+    people=False skips the people detectors (counts None). A grey image read as a drawing in which
+    people.grey_people finds persons is a photo of them."""
     p, c, d = policy["photo"], policy["colours"], policy["detectors"]
     face, person = d["face"]["min_score"], d["person"]["min_score"]
     out = []
-    for im, ph in zip(pixels(x, spec), photo_like(x, p["flat"]), strict=True):
+    for im, ph in zip(pixels(x, spec), photo_like(x, pooled, p), strict=True):
         colours = shown(colour_shares(centre(im, c["centre"]), rule=c["rule"]), c["present"])
         if ph:
             out.append(Sight(True, colours, count_people(im, face, person) if people else None))

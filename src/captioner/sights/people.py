@@ -16,11 +16,10 @@ ImageNet has no class for a person, so the encoder cannot say one.
   Paint photo stamps without people; never the check photos of bench/truth.py).
 
 Boxes overlapping a stronger one by more than the detector's NMS IoU are dropped. The people in a photo are the
-larger of the two counts. A grey image that photo.photo_like reads as a drawing (with one 8-bit channel, equal
-neighbours are common in photos too) is a photo of people when NanoDet finds persons at GREY_MIN_SCORE, a score
-no grey drawing of the training split reaches (grey_people). bench/people_detectors.py and bench/grey_people.py
-measure the detectors, bench/truth.py the captions on the project's photos;
-docs/results.md has the figures."""
+larger of the two counts. A grey image that photo.photo_like reads as a drawing is a photo of people when NanoDet
+finds persons at GREY_MIN_SCORE, a score no grey drawing of the training split reaches (grey_people).
+bench/people_detectors.py and bench/grey_people.py measure the detectors, bench/truth.py the captions on the
+project's photos; docs/results.md has the figures."""
 
 from __future__ import annotations
 
@@ -47,13 +46,13 @@ BINS = 11  # distances 0..10 strides per side
 PERSON_MIN_SCORE = 0.563  # chosen on validation photos by bench/people_detectors.py
 PERSON_NMS_IOU = 0.6  # NanoDet's own
 GREY_MIN_SCORE = 0.774  # a grey image read as a drawing: above every grey drawing of the open corpus's train
-# split (bench/grey_people.py; photo.photo_like reads some grey photos as drawings)
+# split (bench/grey_people.py; photo.photo_like may read a grey photo as a drawing)
 FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet (42 ms on one core) takes every core (0)
 PERSON_THREADS = 0
 
 
 @cache
-def _session(model: str, threads: int) -> Any:
+def detector_session(model: str, threads: int) -> Any:
     """An onnxruntime session on the packaged model; threads 0: onnxruntime's default (one per core)."""
     try:
         import onnxruntime as ort
@@ -107,7 +106,7 @@ def detect(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float,
     at this threshold (None: MIN_SCORE), strongest first."""
     min_score = MIN_SCORE if min_score is None else min_score
     x = (_square(rgb, SIZE) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # (1, 3, 192, 192)
-    raw, logits = _session(MODEL, FACE_THREADS).run(None, {"image": x})  # (1, 2304, 16), (1, 2304, 1)
+    raw, logits = detector_session(MODEL, FACE_THREADS).run(None, {"image": x})  # (1, 2304, 16), (1, 2304, 1)
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100.0, 100.0)))
     keep = np.flatnonzero(scores >= min_score)
     return _nms(scores[keep], _boxes(raw[0, keep], keep), NMS_IOU)
@@ -120,7 +119,7 @@ def detect_persons(rgb: np.ndarray, min_score: float | None = None) -> list[tupl
     bgr = _square(rgb, PERSON_SIZE)[..., ::-1]
     x = np.ascontiguousarray(((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(2, 0, 1)[None])
     names = [f"{kind}{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
-    out = dict(zip(names, _session(PERSON_MODEL, PERSON_THREADS).run(names, {"image": x}), strict=True))
+    out = dict(zip(names, detector_session(PERSON_MODEL, PERSON_THREADS).run(names, {"image": x}), strict=True))
     scores, boxes = [], []
     for stride in STRIDES:
         p = out[f"scores{stride}"][0, :, 0]  # the person class: COCO's first

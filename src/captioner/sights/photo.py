@@ -1,11 +1,25 @@
-"""Photo or drawing: the photo test on the encoder's input square (flat patches are drawings' fills)."""
+"""Photo or drawing, from two readings of an image: a logistic probe on the encoder's pooled vector
+(tools/photo_probe.py trains it on photos and drawings carrying the damage web files carry, and writes
+data/photo_probe.json), and the share of its pixels in exactly flat patches (drawings' fills; sensor noise keeps
+photos near 0). An image is a photo where the probe says so, or where it has few flat patches and the probe is not
+sure it is a drawing (its logit above -margin). The probe alone reads many photos of things the corpus mostly draws
+(a cup, a portrait) as drawings; the flat test alone reads compressed and small photos as drawings. The caption
+policy carries both settings."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
 import numpy as np
 
-PHOTO_FLAT = 0.01  # photo_like: at most this share lies in exactly flat patches (93% of the training
-# split's photo stamps, 8.6% of its drawings; measured on the open corpus's train split)
+PROBE_ENCODER = "efficientnet-lite0"  # the encoder whose pooled vector the probe reads
+PROBE_READERS = (PROBE_ENCODER, PROBE_ENCODER + "-hc")  # encoders whose pooled vector starts with that one
+PROBE_FILE = "photo_probe.json"
+PHOTO_FLAT = 0.01  # at most this share of pixels in flat patches (93% of the open corpus's train photo stamps,
+# 8.6% of its drawings)
 
 
 def flat_share(x: np.ndarray) -> np.ndarray:
@@ -28,12 +42,29 @@ def flat_share(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def photo_like(x: np.ndarray, flat: float = PHOTO_FLAT) -> np.ndarray:
-    """(B,) bool: the preprocessed images look like photographs rather than drawings: at most `flat` of their
-    pixels lie in flat patches (flat_share)."""
-    return flat_share(x) <= flat
+def photo_settings(encoder: str) -> dict[str, Any]:
+    """The photo test as the caption policy of a model on this encoder carries it: the flat-patch threshold, and
+    the probe's weights, bias and margin (chosen on validation by tools/photo_probe.py), or probe None where no
+    probe reads the encoder's vector (the flat test alone then decides)."""
+    if encoder not in PROBE_READERS:
+        return {"flat": PHOTO_FLAT, "probe": None}
+    p = json.loads(resources.files("captioner.data").joinpath(PROBE_FILE).read_text("utf-8"))
+    return {"flat": PHOTO_FLAT, "probe": {"weights": p["weights"], "bias": p["bias"], "margin": p["margin"]}}
 
 
-def photo_settings() -> dict[str, float]:
-    """The photo test's settings as the caption policy carries them."""
-    return {"flat": PHOTO_FLAT}
+def photo_scores(pooled: np.ndarray, probe: Mapping[str, Any]) -> np.ndarray:
+    """(B, D) pooled vectors -> (B,) the probe's logits (above 0: a photo). The probe reads the first of its
+    width of the D dimensions (a '-hc' vector starts with the plain one)."""
+    w = np.asarray(probe["weights"], np.float64)
+    return np.asarray(pooled, np.float64)[:, : len(w)] @ w + float(probe["bias"])
+
+
+def photo_like(x: np.ndarray, pooled: np.ndarray, settings: Mapping[str, Any]) -> np.ndarray:
+    """(B,) bool: the preprocessed images x (B, 3, S, S), with their pooled vectors (B, D), look like photographs
+    under the policy's photo settings (photo_settings; the module docstring's rule)."""
+    few_flat = flat_share(x) <= settings["flat"]
+    probe = settings["probe"]
+    if probe is None:
+        return few_flat
+    score = photo_scores(pooled, probe)
+    return (score > 0) | (few_flat & (score > -probe["margin"]))

@@ -101,7 +101,7 @@ def save_checkpoint(
             extra = {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}
             write_bytes(tmp / "train_state.safetensors", safetensors_bytes(extra))
             write_json(tmp / "train_state.json", extra_json or {})
-        policy_sha = write_policy(tmp, build_policy(vocab, config.model.name_threshold))
+        policy_sha = write_policy(tmp, build_policy(vocab, config.model.name_threshold, spec.name))
         write_json(tmp / "meta.json", {"format_version": FORMAT_VERSION, **meta, "policy_sha256": policy_sha})
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -192,13 +192,14 @@ def upgrade(path: str | Path) -> str:
     """Build the caption policy of a checkpoint made before policies (or with an older one) from its vocabulary
     and config, write it atomically and record its hash in meta.json; returns what was done."""
     path = resolve(path)
-    for name in ("config.json", "vocab.json", "meta.json"):
+    for name in ("config.json", "vocab.json", "encoder.json", "meta.json"):
         if not (path / name).is_file():
             raise CaptionerError(f"{path}: not a checkpoint folder (no {name})")
     meta = read_json(path / "meta.json", "checkpoint meta")
     config = config_from_dict(read_json(path / "config.json", "checkpoint config"))
     vocab = Vocab.load(path / "vocab.json")
-    data = policy_bytes(build_policy(vocab, config.model.name_threshold))
+    spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path))
+    data = policy_bytes(build_policy(vocab, config.model.name_threshold, spec.name))
     sha = hashlib.sha256(data).hexdigest()
     current = path / POLICY_FILE
     if meta.get("policy_sha256") == sha and current.is_file() and current.read_bytes() == data:

@@ -5,7 +5,7 @@
 
 (() => {
   const { PAD, END, decode } = window.captionerVocab, { preprocess, squarePixels, bilinear } = window.captionerSpec;
-  const { flatShare } = window.captionerPhoto, { shownColours } = window.captionerColours;
+  const { flatShare, photoScore } = window.captionerPhoto, { shownColours } = window.captionerColours;
   const { look } = window.captionerLook, { forbidden, language } = window.captionerRules;
   const { beamSearch, constrainedBeamSearch, say } = window.captionerSearch, { Stepper, encode } = window.captionerOnnx;
 
@@ -31,8 +31,8 @@
   // translation, policy.json's rename).
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null, people = true) {
     const m = model.manifest, { first, outside, tag, rules: words } = language(model, lang);
-    const { feats, logits } = await encode(model, x), st = new Stepper(model, feats, first);
-    const { photo, seen } = await look(model, x, people); // seen null: not looked for
+    const { feats, logits, pooled } = await encode(model, x), st = new Stepper(model, feats, first);
+    const { photo, seen } = await look(model, x, pooled, people); // seen null: not looked for
     const s0 = m.kind === "copy" ? await st.start(1) : null;
     const said = (w) => (words.rename === null ? w : words.rename[String(w)]); // rules.Rules.said (undefined: none)
     st.forbid = forbidden(model, x, tag);
@@ -71,5 +71,5 @@
     return captionTensor(model, preprocess(px.data, px.width, px.height, model.spec), beam, nBest, lang, people);
   }
 
-  window.captioner = { load, language, preprocess, pixels, flatShare, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, say, squarePixels, bilinear, look, captionTensor, captionBlob, decode };
+  window.captioner = { load, language, preprocess, pixels, flatShare, photoScore, shownColours, forbidden, encode, Stepper, beamSearch, constrainedBeamSearch, say, squarePixels, bilinear, look, captionTensor, captionBlob, decode };
 })();

@@ -30,11 +30,11 @@
     const s = model.spec.input_size;
     const out = await model.encoder.run({ image: new ort.Tensor("float32", x, [1, 3, s, s]) });
     const parts = model.manifest.feature.split("+").map((k) => out[k]);
-    if (parts.length === 1) return { feats: parts[0], logits: out.logits.data };
+    if (parts.length === 1) return { feats: parts[0], logits: out.logits.data, pooled: out.pooled.data };
     const data = new Float32Array(parts.reduce((a, t) => a + t.data.length, 0));
     let at = 0;
     for (const t of parts) { data.set(t.data, at); at += t.data.length; }
-    return { feats: new ort.Tensor("float32", data, [1, data.length]), logits: out.logits.data };
+    return { feats: new ort.Tensor("float32", data, [1, data.length]), logits: out.logits.data, pooled: out.pooled.data };
   }
 
   window.captionerOnnx = { Stepper, encode };

@@ -1,8 +1,9 @@
-// sights/photo.py in the page: the photo test's flat share (the threshold is policy.json's photo.flat).
+// sights/photo.py in the page: the photo test, policy.json's photo settings (the flat-patch threshold and the
+// probe on the encoder's pooled vector).
 "use strict";
 
 (() => {
-  // images.flat_share for one image (3, S, S): the share of non-background pixels whose right, lower and
+  // photo.flat_share for one image (3, S, S): the share of non-background pixels whose right, lower and
   // lower-right neighbours have exactly their colour; the background is the commonest colour, found with the
   // same 64-bit key as numpy (ties: the smallest key).
   function flatShare(x, s) {
@@ -34,5 +35,22 @@
     return flat / Math.max(1, fg);
   }
 
-  window.captionerPhoto = { flatShare };
+  // photo.photo_scores for one image: the probe's logit (above 0: a photo) over the first of its width of the
+  // pooled vector's dimensions.
+  function photoScore(pooled, probe) {
+    let s = probe.bias;
+    for (let i = 0; i < probe.weights.length; i++) s += probe.weights[i] * pooled[i];
+    return s;
+  }
+
+  // photo.photo_like for one image: the probe says photo, or few flat patches and the probe's logit above -margin
+  // (the flat test alone where the policy has no probe).
+  function photoLike(x, s, pooled, settings) {
+    const fewFlat = flatShare(x, s) <= settings.flat;
+    if (settings.probe === null) return fewFlat;
+    const score = photoScore(pooled, settings.probe);
+    return score > 0 || (fewFlat && score > -settings.probe.margin);
+  }
+
+  window.captionerPhoto = { flatShare, photoScore, photoLike };
 })();
