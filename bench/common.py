@@ -115,8 +115,8 @@ def photo_set(data: Path) -> list[tuple[Image.Image, set[str], str]]:
         img = open_image(root / it.image)
         if photo_stamp(img):
             stem = Path(it.image).stem
-            nouns = TUXPAINT.get(stem) or {[t for t in tokenize(it.captions[0]) if t.isalpha()][-1]}
-            out.append((img, nouns(nouns), it.image))
+            words = TUXPAINT.get(stem) or {[t for t in tokenize(it.captions[0]) if t.isalpha()][-1]}
+            out.append((img, nouns(words), it.image))
     return out
 
 
