@@ -51,7 +51,7 @@ from captioner.data.manifest import dataset_root, read_manifest  # noqa: E402
 from captioner.features.encoders import load_encoder  # noqa: E402
 from captioner.features.images import open_image  # noqa: E402
 from captioner.files import write_json  # noqa: E402
-from captioner.sights.photo import PHOTO_FLAT, PROBE_ENCODER, flat_share  # noqa: E402
+from captioner.sights.photo import PHOTO_FLAT, PROBE_ENCODER, decide, flat_share  # noqa: E402
 
 MAX_DRAWINGS = 0.02  # validation drawings the probe alone reads as photos, in every encoding
 MAX_DRAWINGS_WITH_FLAT = 0.03  # ... and with the flat-patch test beside it (the issue's goal: at most 3%)
@@ -145,7 +145,7 @@ def chosen_margin(scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np
     validation drawings as photos in every encoding; scores: encoding -> (photo logits, their flat shares,
     drawing logits, their flat shares), the logits already shifted to the chosen threshold."""
     def rate(s: np.ndarray, f: np.ndarray, m: float) -> float:
-        return float(((s > 0) | ((f <= PHOTO_FLAT) & (s > -m))).mean())
+        return float(decide(s, f <= PHOTO_FLAT, m).mean())
 
     ok = [m for m in MARGINS if all(rate(ds, df, m) <= MAX_DRAWINGS_WITH_FLAT for _, _, ds, df in scores.values())]
     return float(max(ok, default=0.0))
@@ -219,7 +219,7 @@ def main() -> None:
     cut = max(float(np.quantile(d[:, :-1] @ w + b, 1 - MAX_DRAWINGS)) for _, d in val.values())
     scores = {n: (p[:, :-1] @ w + b - cut, p[:, -1], d[:, :-1] @ w + b - cut, d[:, -1]) for n, (p, d) in val.items()}
     margin = chosen_margin(scores)
-    rule = lambda s, f: float(((s > 0) | ((f <= PHOTO_FLAT) & (s > -margin))).mean())  # noqa: E731
+    rule = lambda s, f: float(decide(s, f <= PHOTO_FLAT, margin).mean())  # noqa: E731
     print(f"margin {margin}\n| encoding | photos read as photos: probe / with flat | drawings: probe / with flat |")
     print("|---|---|---|")
     for name, (ps, pf, ds, df) in scores.items():

@@ -110,7 +110,12 @@ def split_sights(ck: Any, sp: Split, root: Path, store: FeatureStore) -> list[Si
         log.warning("%s: none of the split's images are here; decoding without decode/rules.py's rules", root)
         return None
     out = []
-    pooled = store.get("pooled", sp.rows) if "pooled" in store.arrays else np.zeros((len(sp.rows), 0), np.float32)
+    if "pooled" in store.arrays:
+        pooled = store.get("pooled", sp.rows)
+    elif ck.policy.data["photo"]["probe"] is None:  # the flat test alone reads no vector
+        pooled = np.zeros((len(sp.rows), 0), np.float32)
+    else:
+        raise CaptionerError(f"{store.path}: no pooled vectors; the photo test reads them (extract them again)")
     for it, vec in zip(sp.items, pooled, strict=True):
         path = root / it.image
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -42,14 +43,20 @@ def flat_share(x: np.ndarray) -> np.ndarray:
     return out
 
 
+@cache
+def _probe() -> dict[str, Any]:
+    """data/photo_probe.json's weights, bias and margin, read once."""
+    p = json.loads(resources.files("captioner.data").joinpath(PROBE_FILE).read_text("utf-8"))
+    return {"weights": p["weights"], "bias": p["bias"], "margin": p["margin"]}
+
+
 def photo_settings(encoder: str) -> dict[str, Any]:
     """The photo test as the caption policy of a model on this encoder carries it: the flat-patch threshold, and
     the probe's weights, bias and margin (chosen on validation by tools/photo_probe.py), or probe None where no
     probe reads the encoder's vector (the flat test alone then decides)."""
     if encoder not in PROBE_READERS:
         return {"flat": PHOTO_FLAT, "probe": None}
-    p = json.loads(resources.files("captioner.data").joinpath(PROBE_FILE).read_text("utf-8"))
-    return {"flat": PHOTO_FLAT, "probe": {"weights": p["weights"], "bias": p["bias"], "margin": p["margin"]}}
+    return {"flat": PHOTO_FLAT, "probe": _probe()}
 
 
 def photo_scores(pooled: np.ndarray, probe: Mapping[str, Any]) -> np.ndarray:
@@ -59,12 +66,21 @@ def photo_scores(pooled: np.ndarray, probe: Mapping[str, Any]) -> np.ndarray:
     return np.asarray(pooled, np.float64)[:, : len(w)] @ w + float(probe["bias"])
 
 
+def decide(score: np.ndarray, few_flat: np.ndarray, margin: float) -> np.ndarray:
+    """The module docstring's rule: (B,) probe logits and (B,) bool few flat patches -> (B,) bool photo."""
+    return (score > 0) | (few_flat & (score > -margin))
+
+
 def photo_like(x: np.ndarray, pooled: np.ndarray, settings: Mapping[str, Any]) -> np.ndarray:
     """(B,) bool: the preprocessed images x (B, 3, S, S), with their pooled vectors (B, D), look like photographs
-    under the policy's photo settings (photo_settings; the module docstring's rule)."""
-    few_flat = flat_share(x) <= settings["flat"]
+    under the policy's photo settings (photo_settings; decide's rule). The flat share is computed only for the
+    images the probe leaves unsure (logit in (-margin, 0]): the others' verdict does not depend on it."""
     probe = settings["probe"]
     if probe is None:
-        return few_flat
-    score = photo_scores(pooled, probe)
-    return (score > 0) | (few_flat & (score > -probe["margin"]))
+        return flat_share(x) <= settings["flat"]
+    score, margin = photo_scores(pooled, probe), float(probe["margin"])
+    few_flat = np.zeros(len(score), bool)
+    unsure = (score <= 0) & (score > -margin)
+    if unsure.any():
+        few_flat[unsure] = flat_share(x[unsure]) <= settings["flat"]
+    return decide(score, few_flat, margin)

@@ -44,12 +44,11 @@
   }
 
   // photo.photo_like for one image: the probe says photo, or few flat patches and the probe's logit above -margin
-  // (the flat test alone where the policy has no probe).
+  // (the flat test alone where the policy has no probe); the flat share only where the probe is unsure.
   function photoLike(x, s, pooled, settings) {
-    const fewFlat = flatShare(x, s) <= settings.flat;
-    if (settings.probe === null) return fewFlat;
+    if (settings.probe === null) return flatShare(x, s) <= settings.flat;
     const score = photoScore(pooled, settings.probe);
-    return score > 0 || (fewFlat && score > -settings.probe.margin);
+    return score > 0 || (score > -settings.probe.margin && flatShare(x, s) <= settings.flat);
   }
 
   window.captionerPhoto = { flatShare, photoScore, photoLike };
