@@ -29,14 +29,15 @@ def _sessions(out: Path, suffix: str = "") -> dict[str, object]:
 
 
 def _ort_greedy(s: dict, feats: np.ndarray, names: list[str], max_len: int) -> list[list[int]]:
-    """Greedy decoding around decoder.onnx with decoding.py's rules (#PAD#, #START#, #UNK# banned; #END# forced
-    at max_len): a reference loop for the parity check."""
+    """Greedy decoding around decoder.onnx with decoding.py's rules (#PAD#, #START#, #UNK# banned; no word twice
+    in a row; #END# forced at max_len): a reference loop for the parity check."""
     state = dict(zip(names, s["init"].run(None, {"features": feats}), strict=True))
     tok, out = np.full(len(feats), START_IX, np.int64), [[] for _ in feats]
     done = np.zeros(len(feats), bool)
     for step in range(max_len + 1):
         logp, *nxt = s["decoder"].run(None, {"token": tok, **state})[: len(names) + 1]  # attention also gives alpha
         logp[:, [PAD_IX, START_IX, UNK_IX]] = -np.inf
+        logp[np.arange(len(feats)), tok] = -np.inf
         tok = np.full(len(feats), END_IX, np.int64) if step == max_len else logp.argmax(-1)
         for i in np.flatnonzero(~done):
             out[i].append(int(tok[i]))

@@ -2,7 +2,7 @@
 saved beside the weights as policy.json. The PyTorch runtime, the onnxruntime runtime and the browser page read
 this one file; nothing in the caption path reads WordNet, word lists or any other system data.
 
-policy.json (POLICY_VERSION 2), every id an index into the model's vocabulary:
+policy.json (POLICY_VERSION 3), every id an index into the model's vocabulary:
   version, vocab_size, vocab_sha256  the vocabulary it was built for (a policy for another vocabulary is an error)
   tagged                         whether captions start with a language token (Vocab.langs)
   name_threshold                 the copy path names a confident photo's class at this probability (0: never)
@@ -10,7 +10,14 @@ policy.json (POLICY_VERSION 2), every id an index into the model's vocabulary:
   languages.TAG                  first: the id captions start from; allowed: the ids the language may say (null:
                                  all); colours: colour word id -> the colours it names; person / people: the ids of
                                  "a person" and "people"; says_person: every id that says a person; rename: class
-                                 word id -> its translation's id (null in English)
+                                 word id -> its translation's id (null in English); concepts (outside the concept
+                                 language): an English caption's ids without articles, space-joined -> the ids of
+                                 its caption in this language (Vocab.phrases), null where there is no concept
+                                 language; article, countable, determiners (English): the id of "a", the ids of
+                                 countable nouns (Vocab.countable) and of determiners (text.DETERMINERS), so that
+                                 no caption is a bare countable noun (rules.Rules.with_article)
+  concept                        the language whose caption chooses what every language names ("en"), and the ids
+                                 its concept keys leave out ("a", "an", "the"); null for a model without English
   photo                          the photo test (photo.photo_like): flat, the flat-patch threshold; probe, the
                                  probe on the pooled vector (weights, bias, margin), null for an encoder no probe
                                  reads
@@ -34,9 +41,9 @@ import numpy as np
 from captioner.errors import CaptionerError
 from captioner.files import write_bytes
 from captioner.sights import colours, people, photo
-from captioner.text.vocab import ARTICLE_PATTERNS, Vocab
+from captioner.text.vocab import ARTICLE_PATTERNS, DETERMINERS, Vocab
 
-POLICY_VERSION = 2  # 2: the photo test adds a probe on the pooled vector (1: the flat-patch threshold alone)
+POLICY_VERSION = 3  # 3: concepts across languages, articles; 2: the photo probe; 1: the flat-patch threshold alone
 POLICY_FILE = "policy.json"
 
 # How each language says "a person" and "people" (the words a photo with people found is captioned with).
@@ -63,11 +70,49 @@ def vocab_sha256(vocab: Vocab) -> str:
     return hashlib.sha256("\n".join(vocab.itos).encode("utf-8")).hexdigest()
 
 
+CONCEPT_LANGUAGE = "en"  # the language whose caption chooses what a caption in any language names
+CONCEPT_SKIP = ("a", "an", "the")  # words a concept key leaves out
+
+
+def concept_language(vocab: Vocab) -> str | None:
+    """The language whose caption chooses the concept: English, where the model writes English and another
+    language; else None (each caption is its own)."""
+    return CONCEPT_LANGUAGE if CONCEPT_LANGUAGE in vocab.langs and len(vocab.langs) > 1 else None
+
+
+def _ids(ids: dict[str, int], words: str) -> list[int] | None:
+    out = [ids.get(w) for w in words.split()]
+    return None if not out or None in out else out  # type: ignore[return-value]
+
+
+def _concepts(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, list[int]] | None:
+    if concept_language(vocab) in (None, tag):
+        return None
+    out = {}
+    for en, said in vocab.phrases.get(tag, {}).items():
+        key, value = _ids(ids, en), _ids(ids, said)
+        if key is not None and value is not None:
+            out[" ".join(map(str, key))] = value
+    return out
+
+
+def _style(ids: dict[str, int], vocab: Vocab, tag: str) -> dict[str, Any]:
+    """English's article rule: the id of "a", countable nouns' ids, determiners' ids (empty elsewhere)."""
+    if tag != "en" or "a" not in ids:
+        return {"article": -1, "countable": [], "determiners": []}
+    return {
+        "article": ids["a"],
+        "countable": sorted(ids[w] for w in vocab.countable if w in ids),
+        "determiners": sorted(ids[w] for w in DETERMINERS if w in ids),
+    }
+
+
 def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
     allowed = vocab.allowed(tag if vocab.langs else None)
     person, group = PERSON_WORDS.get(tag, ((), ()))
     names = vocab.translations.get(tag, {})
-    return {
+    return _style(ids, vocab, tag) | {
+        "concepts": _concepts(vocab, ids, tag),
         "first": vocab.first(tag if vocab.langs else None),
         "allowed": None if allowed is None else [int(i) for i in allowed.nonzero()[0]],
         "colours": {str(ids[w]): sorted(c) for w, c in colours.colour_words(tag).items() if w in ids},
@@ -89,6 +134,9 @@ def build_policy(vocab: Vocab, name_threshold: float, encoder: str) -> dict[str,
         "name_threshold": name_threshold,
         "no_end": [int(i) for i in vocab.no_end_mask().nonzero()[0]],
         "languages": {tag: _language(vocab, ids, tag) for tag in (vocab.langs or ("en",))},
+        "concept": None
+        if concept_language(vocab) is None
+        else {"language": concept_language(vocab), "skip": sorted(ids[w] for w in CONCEPT_SKIP if w in ids)},
         "photo": photo.photo_settings(encoder),
         "colours": colours.colour_settings(),
         "detectors": people.settings(),

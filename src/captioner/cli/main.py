@@ -292,7 +292,7 @@ def _upgrade(a: argparse.Namespace) -> None:
     from captioner.train.checkpoint import upgrade
 
     for path in a.checkpoint:
-        print(upgrade(path))
+        print(upgrade(path, a.data))
 
 
 def _scenes(a: argparse.Namespace) -> None:

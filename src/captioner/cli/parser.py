@@ -201,6 +201,11 @@ def _add_upgrade(sub: Any) -> None:
         "upgrade", formatter_class=HELP, help="build the caption policy (policy.json) of a checkpoint made before it"
     )
     s.add_argument("checkpoint", nargs="+", help="checkpoint folders")
+    s.add_argument(
+        "--data",
+        help="the dataset folder the checkpoints were trained on: its training captions give the vocabulary the "
+        "concept tables a model made before them lacks (the same concept in every language; English articles)",
+    )
 
 
 def _add_data(sub: Any) -> None:

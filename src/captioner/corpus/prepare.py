@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections import Counter
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from captioner.data import lexicon
 from captioner.data.importers import IMPORTERS
 from captioner.data.manifest import UNDETERMINED, Item, write_manifest
 from captioner.data.seed import read_codes
@@ -16,7 +18,7 @@ from captioner.errors import CaptionerError
 from captioner.features.encoders import external_spec, googlenet_spec
 from captioner.features.extract import write_store
 from captioner.text.endings import no_end_words
-from captioner.text.vocab import Vocab, tokenize, vocab_stats
+from captioner.text.vocab import DETERMINERS, Vocab, tokenize, vocab_stats
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,17 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
     vocab = Vocab.build(train, min_count, langs if taught else None)
     no_end = no_end_words(vocab.itos[4 + len(vocab.langs) :], train)
     vocab = Vocab(vocab.itos, min_count, no_end, vocab.langs, word_translations(items, set(vocab.itos)))
-    return vocab, vocab_stats(vocab, train)
+    return with_concepts(vocab, items), vocab_stats(vocab, train)
+
+
+def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
+    """The vocabulary with its concept tables from the training captions: Vocab.phrases (in the languages it
+    writes) and Vocab.countable (from the English captions; all of them in a monolingual vocabulary)."""
+    known = set(vocab.itos)
+    english = [c for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)
+               if t == "en" or not vocab.langs]  # fmt: skip
+    phrases = {t: d for t, d in phrase_translations(items, known).items() if t in vocab.langs}
+    return dataclasses.replace(vocab, phrases=phrases, countable=countable_nouns(english, known))
 
 
 MIN_LANGUAGE_SHARE = 0.01  # a language with fewer of the training captions is too thin to learn to write
@@ -98,6 +110,46 @@ def word_translations(items: list[Item], known: set[str]) -> dict[str, dict[str,
         if old is None or (-n, word) < (-old[0], old[1]):
             best[lang][en] = (n, word)
     return {lang: {en: w for en, (_, w) in sorted(d.items())} for lang, d in sorted(best.items())}
+
+
+def _strip(words: list[str]) -> str:
+    return " ".join(w for w in words if w not in ARTICLES)
+
+
+def phrase_translations(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
+    """Per language, each English training caption (its articles left out) and the caption in that language its
+    images have most often (ties alphabetical), every word in the vocabulary: "A red car." / "Красная машина."
+    gives "red car" -> "красная машина". An English caption's concept said in another language (rules.Rules)."""
+    pairs: Counter[tuple[str, str, str]] = Counter()
+    for it in items:
+        if it.split != "train":
+            continue
+        toks = [(t, tokenize(c)) for c, t in zip(it.captions, it.langs, strict=True)]
+        toks = [(t, w) for t, w in toks if w and set(w) <= known]
+        english = {_strip(w) for t, w in toks if t == "en" and _strip(w)}
+        pairs.update((t, e, " ".join(w)) for e in english for t, w in toks if t not in ("en", UNDETERMINED))
+    best: dict[str, dict[str, tuple[int, str]]] = {}
+    for (lang, en, said), n in pairs.items():
+        old = best.setdefault(lang, {}).get(en)
+        if old is None or (-n, said) < (-old[0], old[1]):
+            best[lang][en] = (n, said)
+    return {lang: {en: s for en, (_, s) in sorted(d.items())} for lang, d in sorted(best.items())}
+
+
+def countable_nouns(english: list[str], known: set[str]) -> tuple[str, ...]:
+    """The words of the English captions, in the vocabulary, that are countable nouns: WordNet's and the word
+    list's (data.lexicon.countable_nouns: "hammer", "horse"), and those that end a caption begun by "a"/"an" and
+    follow "a"/"an" somewhere ("a christmas tree" and "a tree" make "tree" countable; "recycled", ending "a box for
+    trash that can be recycled", is not)."""
+    after_article, heads, words = set(), set(), set()
+    for c in english:
+        w = tokenize(c)
+        words.update(w)
+        after_article.update(b for a, b in zip(w, w[1:], strict=False) if a in ("a", "an"))
+        if len(w) > 1 and w[0] in ("a", "an"):
+            heads.add(w[-1])
+    words &= known
+    return tuple(sorted((after_article & heads | lexicon.countable_nouns(words)) & words - DETERMINERS))
 
 
 def summarize(items: list[Item]) -> dict[str, object]:

@@ -5,6 +5,7 @@ package (data/imagenet_hypernyms.tsv, data/person_words.txt) or in the model (po
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from captioner.errors import CaptionerError
 WORDNET = Path("/usr/share/wordnet")  # Debian's wordnet-base: the WordNet 3.0 database
 WORDS = Path("/usr/share/dict/words")  # Debian's wamerican
 PERSON_LEXFILE = 18  # WordNet's noun.person
+# WordNet's lexicographer files of things one counts: animal, artifact, body, communication, object, person,
+# plant, shape (not substance, food, phenomenon, location, group, attribute, ...: "water", "coffee", "snow", "us")
+COUNTABLE_LEXFILES = frozenset({5, 6, 8, 10, 17, 18, 20, 25})
 GROUP_WORDS = frozenset("person people men women children boys girls kids persons couple family crowd group".split())
 
 
@@ -77,6 +81,23 @@ def person_words(wordnet: Path = WORDNET) -> list[str]:
     'astronaut'), and GROUP_WORDS. data/person_words.txt is this list (tests hold them equal)."""
     index, data = wordnet_nouns(wordnet)
     return sorted(GROUP_WORDS | {w for w, offs in index.items() if synset(data[offs[0]])[0] == PERSON_LEXFILE})
+
+
+def countable_nouns(words: Iterable[str], wordnet: Path = WORDNET, word_list: Path = WORDS) -> frozenset[str]:
+    """The words that are countable nouns by WordNet and the word list: the first noun sense is in
+    COUNTABLE_LEXFILES, the noun's tagged senses are at least the adjective's and the verb's ("red", "fly" are
+    not), and the word list has its plural ("hammers"; not "scissors")."""
+    index, data = wordnet_nouns(wordnet)
+    nouns, adjs, verbs = tagged_senses("noun", wordnet), tagged_senses("adj", wordnet), tagged_senses("verb", wordnet)
+    listed = english_words(word_list)
+    out = set()
+    for w in words:
+        offs = index.get(w)
+        if not offs or synset(data[offs[0]])[0] not in COUNTABLE_LEXFILES:
+            continue
+        if nouns.get(w, 0) >= max(adjs.get(w, 0), verbs.get(w, 0)) and {w + "s", w + "es", w[:-1] + "ies"} & listed:
+            out.add(w)
+    return frozenset(out)
 
 
 @cache

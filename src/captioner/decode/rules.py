@@ -9,7 +9,15 @@ decode(), in order:
      Russian "человек", "люди", and so on: policy.PERSON_WORDS); else a photo whose top ImageNet class's word
      reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
      says that word (copy models; in another language its translation from Vocab.translations, where there
-     is one): the first caption becomes the best one that does (search.require)."""
+     is one): the first caption becomes the best one that does (search.require);
+  4. outside English, the concept is English's: the image is first captioned in English under the English rules,
+     and unless step 3 says people, the caption says that English caption's concept in its own words: the
+     caption the training images with that English caption have in this language (Vocab.phrases), else one
+     the translation of its last translatable word (Vocab.translations); so --lang changes the words,
+     never the thing named;
+  5. in English, a caption whose last word is a countable noun and whose first is no determiner gets "a"
+     ("hammer" -> "a hammer"; Vocab.countable), scored as the model scores it (search.say).
+Search never says a word twice in a row (search.no_repeat)."""
 
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from captioner.decode.search import Caption, Must, Stepper, beam_search, greedy, require, sample
+from captioner.decode.search import Caption, Must, Stepper, beam_search, distinct, greedy, require, sample, say
 from captioner.policy import Policy
 from captioner.sights.look import Sight
 from captioner.text.vocab import PAD_IX, START_IX
@@ -37,12 +45,19 @@ class Rules:
     outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
     rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
     person_ids: tuple[int, ...] = ()  # every word that says a person (policy.saying_person)
+    concept: Rules | None = None  # the concept language's rules (policy.json's concept), outside that language
+    concepts: dict[tuple[int, ...], tuple[int, ...]] | None = None  # English caption ids (no articles) -> ours
+    skip: frozenset[int] = frozenset()  # the ids a concept key leaves out ("a", "an", "the")
+    article: int = -1  # English: the id of "a" (-1: no article rule)
+    countable: frozenset[int] = frozenset()  # English: countable nouns
+    determiners: frozenset[int] = frozenset()  # English: words that need no article after them
 
     @classmethod
     def from_policy(cls, policy: Policy, tag: str, name_threshold: float | None = None) -> Rules:
         """The rules for captions in language `tag` (Vocab.language's answer) as the policy says them;
         name_threshold overrides the policy's (None: keep it)."""
         lp, data = policy.language(tag), policy.data
+        concept = data["concept"]
         outside = None
         if lp["allowed"] is not None:
             outside = np.ones(data["vocab_size"], dtype=bool)
@@ -57,7 +72,15 @@ class Rules:
             outside,
             None if lp["rename"] is None else {int(k): int(v) for k, v in lp["rename"].items()},
             tuple(lp["says_person"]),
-        )
+            None if concept is None or concept["language"] == tag else cls.from_policy(
+                policy, concept["language"], name_threshold),
+            None if lp["concepts"] is None else {
+                tuple(int(i) for i in k.split()): tuple(v) for k, v in lp["concepts"].items()},
+            frozenset(concept["skip"]) if concept else frozenset(),
+            int(lp["article"]),
+            frozenset(lp["countable"]),
+            frozenset(lp["determiners"]),
+        )  # fmt: skip
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(B, V) bool: the colour words each image does not show, the words of other languages, and in photos
@@ -101,6 +124,53 @@ class Rules:
         return bool(self.name_threshold > 0 and said >= self.name_threshold and known)
 
 
+    def concept_must(self, english: list[int], forbid: np.ndarray | None) -> Must | None:
+        """What a caption must say to name the concept of the English caption `english` (ids): its caption in
+        this language (concepts) unless that says a word the image forbids (forbid (V,) bool), else exactly the
+        translation of its last word that has one; None: nothing to say it with."""
+        key = tuple(t for t in english if t not in self.skip)
+        said = None if self.concepts is None else self.concepts.get(key)
+        if said and (forbid is None or not forbid[list(said)].any()):
+            return Must(exact=said)
+        for t in reversed(key):
+            w = self.said(t)
+            if w >= 0 and (forbid is None or not forbid[w]):
+                return Must(exact=(w,))
+        return None
+
+    def with_article(self, tokens: list[int]) -> list[int] | None:
+        """The caption with "a" before it where it is a bare countable noun phrase (English); else None."""
+        bare = tokens and tokens[0] not in self.determiners and tokens[-1] in self.countable
+        return [self.article, *tokens] if self.article >= 0 and bare else None
+
+
+def _search(
+    st: Stepper,
+    sights: list[Sight],
+    rules: Rules,
+    offered: tuple[np.ndarray, np.ndarray] | None,
+    max_len: int,
+    beam: int,
+    n_best: int,
+    english: list[list[int]] | None = None,
+) -> list[list[Caption]]:
+    """Steps 1-5 of the module docstring in one language; english: the concept language's first captions."""
+    st.forbid, st.first = rules.forbid(sights, offered), rules.first
+    nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=n_best)
+    musts = rules.musts(sights, offered if rules.name_threshold > 0 else None)
+    if english is not None:
+        forbid = st.forbid
+        musts = [
+            m if m is not None and m.exact else rules.concept_must(e, None if forbid is None else forbid[i]) or m
+            for i, (m, e) in enumerate(zip(musts, english, strict=True))
+        ]
+    out = require(st, nbest, musts, max(1, beam), max_len)
+    if rules.article < 0:
+        return out
+    return [distinct([say(st, i, t) if (t := rules.with_article(c.tokens)) else c for c in cs])
+            for i, cs in enumerate(out)]  # fmt: skip
+
+
 def decode(
     st: Stepper,
     sights: list[Sight],
@@ -114,9 +184,10 @@ def decode(
     """n-best captions per image of the stepper's batch under the rules (module docstring). beam 1 is greedy;
     temperature > 0 samples (colour rule only: a sample is not made to hold a word)."""
     offered = st.offered()
-    st.forbid, st.first = rules.forbid(sights, offered), rules.first
     if temperature > 0:
+        st.forbid, st.first = rules.forbid(sights, offered), rules.first
         return [[c] for c in sample(st, max_len, temperature, seed=seed)]
-    nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=max(1, n_best))
-    confident = offered if rules.name_threshold > 0 else None
-    return require(st, nbest, rules.musts(sights, confident), max(1, beam), max_len)
+    english = None
+    if rules.concept is not None:
+        english = [cs[0].tokens for cs in _search(st, sights, rules.concept, offered, max_len, beam, 1)]
+    return _search(st, sights, rules, offered, max_len, beam, max(1, n_best), english)

@@ -89,6 +89,13 @@ def no_end_after(logp: np.ndarray, prev: np.ndarray, no_end: np.ndarray | None) 
     return logp
 
 
+def no_repeat(logp: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """logp (N, V) with each row's previous token prev (N,) ruled out (in place): no word is said twice in a
+    row ("a fish fish")."""
+    logp[np.arange(len(prev)), prev] = NEG
+    return logp
+
+
 def rule_out(logp: np.ndarray, st: Stepper, rows: np.ndarray) -> np.ndarray:
     """logp (N, V) with the words the stepper forbids for the images rows (N,) ruled out (in place)."""
     if st.forbid is not None:
@@ -125,7 +132,7 @@ def rollout(
         if step == max_len:  # out of room
             logp = only_end(logp)
         else:
-            logp = no_end_after(logp, tok, st.no_end)
+            logp = no_repeat(no_end_after(logp, tok, st.no_end), tok)
         nxt = pick(logp).astype(np.int64)  # (B,)
         lp = logp[np.arange(b), nxt]  # (B,)
         lps.append(np.where(done, 0.0, lp))
@@ -229,7 +236,8 @@ def beam_search(
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
         logp = rule_out(masked_logprobs(scores, block_unk), st, np.repeat(np.arange(b), k))
-        logp = (only_end(logp) if t == max_len else no_end_after(logp, tok, st.no_end)).reshape(b, k, -1)  # (B,K,V)
+        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok)
+        logp = logp.reshape(b, k, -1)  # (B, K, V)
         top, idx = _topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
         new_score = np.full((b, k), NEG, dtype=np.float32)
         new_src = np.zeros((b, k), dtype=np.int64)
@@ -255,7 +263,7 @@ def beam_search(
     for fin in finished:
         fin.sort(key=lambda f: -f[0])
         out.append(
-            _distinct([_finish(w + [END_IX], raw, [a.tolist() for a in att], st.no_end) for _, w, raw, att in fin])[
+            distinct([_finish(w + [END_IX], raw, [a.tolist() for a in att], st.no_end) for _, w, raw, att in fin])[
                 :n_best
             ]
         )
@@ -285,7 +293,7 @@ def constrained_beam_search(
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
         logp = rule_out(masked_logprobs(scores, block_unk), st, np.full(2 * k, image))  # (2K, V)
-        logp = only_end(logp) if t == max_len else no_end_after(logp, tok, st.no_end)
+        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok)
         is_must = np.zeros(logp.shape[-1], dtype=bool)
         is_must[sorted(must)] = True
         cand = score[:, None] + logp  # (2K, V)
@@ -352,7 +360,7 @@ def require(st: Stepper, nbest: list[list[Caption]], musts: list[Must | None], b
     return out
 
 
-def _distinct(caps: list[Caption]) -> list[Caption]:
+def distinct(caps: list[Caption]) -> list[Caption]:
     """The captions in order, each token sequence once (cutting back can make two hypotheses the same)."""
     seen: set[tuple[int, ...]] = set()
     return [c for c in caps if tuple(c.tokens) not in seen and not seen.add(tuple(c.tokens))]  # type: ignore[func-returns-value]

@@ -91,6 +91,12 @@ class Vocab:
     # per language, English words and the word the training captions translate each to ("cat" -> "кошка"):
     # the name of an image's confident ImageNet class in that language (rules.Rules)
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    # per language, English training captions without their articles and the caption their images have most
+    # often in that language ("red car" -> "красная машина"): an English caption's concept in that language
+    phrases: dict[str, dict[str, str]] = field(default_factory=dict)
+    # English words that end a training caption begun by "a"/"an" and follow "a"/"an" somewhere ("a cat",
+    # "a christmas tree"): countable nouns, which an English caption does not say bare (rules.Rules.article)
+    countable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if tuple(self.itos[:4]) != SPECIALS:
@@ -194,7 +200,9 @@ class Vocab:
         obj = {"version": VOCAB_VERSION, "min_count": self.min_count, "itos": list(self.itos)}
         obj |= {"no_end": list(self.no_end)} if self.no_end else {}
         obj |= {"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}
-        write_json(path, obj | ({"translations": self.translations} if self.translations else {}))
+        obj |= {"translations": self.translations} if self.translations else {}
+        obj |= {"phrases": self.phrases} if self.phrases else {}
+        write_json(path, obj | ({"countable": list(self.countable)} if self.countable else {}))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
@@ -204,10 +212,13 @@ class Vocab:
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
             langs = {str(t): tuple(int(i) for i in ids) for t, ids in dict(obj.get("langs", {})).items()}
-            names = {
-                str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get("translations", {}).items()
-            }
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), tuple(obj.get("no_end", ())), langs, names)
+            names, phrases = (
+                {str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get(key, {}).items()}
+                for key in ("translations", "phrases")
+            )
+            countable = tuple(str(w) for w in obj.get("countable", ()))
+            no_end = tuple(obj.get("no_end", ()))
+            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), no_end, langs, names, phrases, countable)
         except (CaptionerError, TypeError, ValueError) as e:
             raise CaptionerError(f"{path}: {e}") from e
 
@@ -221,6 +232,13 @@ ARTICLE_PATTERNS = {
 }
 _CONSONANT_SOUND = re.compile(ARTICLE_PATTERNS["consonant_sound"])
 _SILENT_H = re.compile(ARTICLE_PATTERNS["silent_h"])
+
+
+# English words that make a caption's noun determined: a caption starting with one needs no article.
+DETERMINERS = frozenset(
+    "a an the one two three four five six seven eight nine ten some many several few no every each another any "
+    "this that these those my your his her its our their".split()
+)
 
 
 def article(word: str) -> str:

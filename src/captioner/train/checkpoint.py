@@ -19,6 +19,8 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from captioner.config import Config, config_from_dict
+from captioner.corpus.prepare import with_concepts
+from captioner.data.manifest import read_manifest
 from captioner.errors import CaptionerError
 from captioner.features.encoders import EncoderSpec
 from captioner.files import read_json, temp_dir, write_bytes, write_json
@@ -188,9 +190,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path, policy, h.hexdigest())
 
 
-def upgrade(path: str | Path) -> str:
+def upgrade(path: str | Path, data: str | Path | None = None) -> str:
     """Build the caption policy of a checkpoint made before policies (or with an older one) from its vocabulary
-    and config, write it atomically and record its hash in meta.json; returns what was done."""
+    and config, write it atomically and record its hash in meta.json; returns what was done. data: the dataset
+    folder it was trained on, whose training captions give the vocabulary its concept tables first
+    (corpus.prepare.with_concepts; without it, a vocabulary made before them keeps none: no phrase tables,
+    no article rule)."""
     path = resolve(path)
     for name in ("config.json", "vocab.json", "encoder.json", "meta.json"):
         if not (path / name).is_file():
@@ -198,6 +203,10 @@ def upgrade(path: str | Path) -> str:
     meta = read_json(path / "meta.json", "checkpoint meta")
     config = config_from_dict(read_json(path / "config.json", "checkpoint config"))
     vocab = Vocab.load(path / "vocab.json")
+    if data is not None:
+        vocab = with_concepts(vocab, read_manifest(Path(data) / "manifest.jsonl"))
+        if vocab != Vocab.load(path / "vocab.json"):
+            vocab.save(path / "vocab.json")
     spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path))
     data = policy_bytes(build_policy(vocab, config.model.name_threshold, spec.name))
     sha = hashlib.sha256(data).hexdigest()

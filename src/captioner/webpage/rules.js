@@ -27,5 +27,24 @@
     return { first: rules.first, outside, tag, rules };
   }
 
-  window.captionerRules = { forbidden, language };
+  // rules.Rules.concept_must: what a caption must say (exact tokens) to name the concept of the English caption
+  // `english`: its caption in this language (rules.concepts) unless the image forbids one of its words, else
+  // exactly the translation of its last word that has one (rules.rename); null: nothing to say it with
+  function conceptMust(rules, skip, english, forbid) {
+    const key = english.filter((t) => !skip.includes(t)), said = rules.concepts ? rules.concepts[key.join(" ")] : undefined;
+    if (said && said.length && !said.some((t) => forbid[t])) return said;
+    for (const t of key.slice().reverse()) {
+      const w = rules.rename === null ? t : rules.rename[String(t)];
+      if (w !== undefined && !forbid[w]) return [w];
+    }
+    return null;
+  }
+
+  // rules.Rules.with_article: "a" before a bare countable noun phrase (English's rules); else null
+  function withArticle(rules, tokens) {
+    const bare = tokens.length && !rules.determiners.includes(tokens[0]) && rules.countable.includes(tokens[tokens.length - 1]);
+    return rules.article >= 0 && bare ? [rules.article, ...tokens] : null;
+  }
+
+  window.captionerRules = { forbidden, language, conceptMust, withArticle };
 })();

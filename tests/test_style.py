@@ -1,0 +1,149 @@
+"""One meaning in every language and one English style, on built examples: the concept tables come from the
+training captions, a language switch keeps the English caption's concept, a bare countable noun gets its
+article, and no word is said twice in a row."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from captioner.config import ModelConfig
+from captioner.corpus.prepare import build_vocab, countable_nouns, phrase_translations
+from captioner.data.manifest import Item
+from captioner.decode.rules import Rules, decode
+from captioner.decode.search import beam_search, constrained_beam_search, greedy
+from captioner.decode.stepper import TorchStepper
+from captioner.models import build_model
+from captioner.policy import Policy
+from captioner.sights.look import Sight
+from captioner.text.vocab import END_IX, Vocab
+
+ITEMS = [
+    Item("a.png", ["A cat.", "Кошка.", "Un chat."], "train", langs=["en", "ru", "fr"]),
+    Item("b.png", ["cat", "кошка"], "train", langs=["en", "ru"]),
+    Item("c.png", ["cat", "кот"], "train", langs=["en", "ru"]),
+    Item("d.png", ["a red car", "красная машина"], "train", langs=["en", "ru"]),
+    Item("e.png", ["scissors", "ножницы"], "train", langs=["en", "ru"]),
+    Item("f.png", ["a box for trash that can be recycled", "мышь"], "train", langs=["en", "ru"]),
+    Item("g.png", ["mouse", "мышь"], "train", langs=["en", "ru"]),
+    Item("h.png", ["cow", "корова"], "test", langs=["en", "ru"]),  # not training
+]
+DRAWING = Sight(False, frozenset(), 0)
+
+
+def test_concept_tables_and_countable_nouns_come_from_the_training_captions(tmp_path: Path) -> None:
+    known = {w for it in ITEMS for c in it.captions for w in c.lower().strip(".").split()}
+    assert phrase_translations(ITEMS, known) == {
+        "fr": {"cat": "un chat"},
+        "ru": {"box for trash that can be recycled": "мышь", "cat": "кошка", "mouse": "мышь",
+               "red car": "красная машина", "scissors": "ножницы"},
+    }  # fmt: skip
+    english = [it.captions[0] for it in ITEMS if it.split == "train"]
+    # WordNet's and the word list's countable nouns; not "scissors" (no plural), "red" (an adjective first),
+    # "trash" (a substance), "recycled"
+    assert countable_nouns(english, known) == ("box", "car", "cat", "mouse")
+    # a word WordNet lacks is countable where the captions say "a"/"an" before it and it heads such a caption
+    more = known | {"zorblat", "thing"}
+    assert countable_nouns([*english, "a zorblat", "a big zorblat"], more) == ("box", "car", "cat", "mouse", "zorblat")
+    assert countable_nouns([*english, "a zorblat thing"], more) == ("box", "car", "cat", "mouse")  # neither both
+    vocab, _ = build_vocab(ITEMS, min_count=1)
+    assert vocab.phrases["ru"]["red car"] == "красная машина" and vocab.countable == ("box", "car", "cat", "mouse")
+    vocab.save(tmp_path / "vocab.json")
+    assert Vocab.load(tmp_path / "vocab.json") == vocab  # the tables round-trip through vocab.json
+
+
+def _vocab() -> Vocab:
+    vocab, _ = build_vocab(ITEMS, min_count=1)
+    return vocab
+
+
+def _stepper(vocab: Vocab, loves: dict[str, float], batch: int = 1) -> TorchStepper:
+    """An untrained decoder whose next-word scores are ruled by the biases `loves` (word -> bias)."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="showtell", embed=8, hidden=16), len(vocab), 6).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(0.01)
+        model.head.bias.zero_()
+        for w, b in loves.items():
+            model.head.bias[vocab.stoi[w]] = b
+    return TorchStepper(model, torch.randn(batch, 6), vocab.no_end_mask())
+
+
+def _said(vocab: Vocab, caps: list) -> list[str]:
+    return [vocab.decode(cs[0].tokens, articles=True) for cs in caps]
+
+
+def test_a_language_switch_keeps_the_english_captions_concept() -> None:
+    v = _vocab()
+    policy = Policy.build(v, 0.0, "efficientnet-lite0")
+    loves = {"cat": 9.0, "мышь": 12.0, "кот": 8.0, "chat": 4.0, "#END#": 6.0}  # Russian alone would say "мышь"
+    en, ru = Rules.from_policy(policy, "en"), Rules.from_policy(policy, "ru")
+    assert ru.concept is not None and ru.concept.first == en.first and en.concept is None
+    blind = dataclasses.replace(ru, concept=None)  # the same rules with no concept: each language guesses
+    assert _said(v, decode(_stepper(v, loves), [DRAWING], blind, 6)) == ["мышь"]
+    assert _said(v, decode(_stepper(v, loves), [DRAWING], en, 6)) == ["a cat"]
+    assert _said(v, decode(_stepper(v, loves), [DRAWING], ru, 6)) == ["кошка"]  # the phrase table's "cat"
+    fr = Rules.from_policy(policy, "fr")
+    assert _said(v, decode(_stepper(v, loves), [DRAWING], fr, 6)) == ["un chat"]
+    # no phrase for the English caption: the caption says the translation of its last translatable word
+    wordy = dataclasses.replace(ru, concepts={})
+    assert v.translations["ru"] == {"cat": "кошка", "mouse": "мышь", "scissors": "ножницы"}
+    assert _said(v, decode(_stepper(v, {**loves, "кошка": -5.0}), [DRAWING], wordy, 6)) == ["кошка"]
+
+
+def test_a_bare_countable_noun_gets_its_article_and_nothing_else_does() -> None:
+    v = _vocab()
+    en = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "en")
+    assert en.article == v.stoi["a"] and en.countable == {v.stoi[w] for w in ("box", "car", "cat", "mouse")}
+    assert en.with_article([v.stoi["cat"]]) == [v.stoi["a"], v.stoi["cat"]]
+    assert en.with_article([v.stoi["red"], v.stoi["cat"]]) == [v.stoi["a"], v.stoi["red"], v.stoi["cat"]]
+    assert en.with_article([v.stoi["a"], v.stoi["cat"]]) is None  # already determined
+    assert en.with_article([v.stoi["scissors"]]) is None and en.with_article([v.stoi["red"]]) is None
+    for loves, want in (({"cat": 9.0, "#END#": 6.0}, "a cat"), ({"scissors": 9.0, "#END#": 6.0}, "scissors")):
+        for beam in (1, 3):
+            caps = decode(_stepper(v, loves), [DRAWING], en, 6, beam=beam, n_best=2)
+            assert _said(v, caps) == [want]
+            best = caps[0][0]
+            assert best.confidence == best.logprob / (len(best.tokens) + 1)  # scored as said, article and all
+    ru = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "ru")
+    assert ru.article == -1 and ru.with_article([v.stoi["кошка"]]) is None  # English's rule only
+
+
+def test_no_word_is_said_twice_in_a_row() -> None:
+    v = _vocab()
+    st = _stepper(v, {"cat": 12.0, "#END#": 2.0}, batch=3)  # a decoder that would say "cat cat cat ..."
+    caps = [c.tokens for c in greedy(st, 6)]
+    caps += [c.tokens for cs in beam_search(st, 3, 6, n_best=3) for c in cs]
+    caps += [c.tokens for i in range(3) if (c := constrained_beam_search(st, i, {v.stoi["red"]}, 3, 6))]
+    assert caps and all(t.count(v.stoi["cat"]) >= 1 for t in caps[:3])
+    assert all(a != b for t in caps for a, b in zip(t, t[1:], strict=False)), [v.decode(t) for t in caps]
+    assert all(END_IX not in t for t in caps) and np.all([len(t) <= 6 for t in caps])
+
+
+def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(tmp_path: Path, capsys) -> None:
+    """A vocabulary made before concept tables gets them from its dataset's training captions, and the policy
+    rebuilt from it says the English caption's concept in Russian."""
+    from captioner.api import default_model_path
+    from captioner.cli.main import main
+    from captioner.data.manifest import write_manifest
+    from captioner.policy import POLICY_FILE
+
+    old = tmp_path / "old"
+    shutil.copytree(default_model_path(), old)
+    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), phrases={}, countable=())
+    bare.save(old / "vocab.json")
+    items = [Item(f"{i}.png", ["A cat.", "Кошка.", "Un chat."], "train", langs=["en", "ru", "fr"]) for i in range(3)]
+    items += [Item("x.png", ["zzzq", "кот"], "train", langs=["en", "ru"])]  # a word the vocabulary lacks: no row
+    write_manifest(tmp_path / "data", items, tmp_path)
+    assert main(["upgrade", str(old), "--data", str(tmp_path / "data")]) == 0
+    assert capsys.readouterr().out.startswith(f"{old / POLICY_FILE}: written")
+    got = Vocab.load(old / "vocab.json")
+    assert got.phrases == {"fr": {"cat": "un chat"}, "ru": {"cat": "кошка"}} and got.countable == ("cat",)
+    assert dataclasses.replace(got, phrases={}, countable=()) == bare  # nothing else changed
+    policy = Policy.build(got, 0.4, "efficientnet-lite0").data
+    assert policy["languages"]["ru"]["concepts"] == {str(got.stoi["cat"]): [got.stoi["кошка"]]}
+    assert policy["languages"]["en"]["countable"] == [got.stoi["cat"]] and policy["concept"]["language"] == "en"
