@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from captioner.config import ModelConfig
-from captioner.corpus.prepare import build_vocab, countable_nouns, phrase_translations
+from captioner.corpus.prepare import build_vocab, countable_nouns, phrase_translations, word_translations
 from captioner.data.manifest import Item
 from captioner.decode.rules import Rules, decode
 from captioner.decode.search import beam_search, constrained_beam_search, greedy
@@ -50,6 +50,11 @@ def test_concept_tables_and_countable_nouns_come_from_the_training_captions(tmp_
     more = known | {"zorblat", "thing"}
     assert countable_nouns([*english, "a zorblat", "a big zorblat"], more) == ("box", "car", "cat", "mouse", "zorblat")
     assert countable_nouns([*english, "a zorblat thing"], more) == ("box", "car", "cat", "mouse")  # neither both
+    arrows = [Item(f"{d}.png", [f"{d} arrow", f"стрелка {r}"], "train", langs=["en", "ru"])
+              for d, r in (("up", "вверх"), ("left", "влево"), ("down", "вниз"))]  # fmt: skip
+    words = {w for it in arrows for c in it.captions for w in c.split()}
+    assert word_translations(arrows, words) == {"ru": {"arrow": "стрелка"}}  # "up" / "вверх": one pair only
+    assert word_translations(ITEMS + arrows[:1], known | words)["ru"]["cat"] == "кошка"  # one-word pairs first
     vocab, _ = build_vocab(ITEMS, min_count=1)
     assert vocab.phrases["ru"]["red car"] == "красная машина" and vocab.countable == ("box", "car", "cat", "mouse")
     vocab.save(tmp_path / "vocab.json")
@@ -134,7 +139,7 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
 
     old = tmp_path / "old"
     shutil.copytree(default_model_path(), old)
-    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), phrases={}, countable=())
+    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), translations={}, phrases={}, countable=())
     bare.save(old / "vocab.json")
     items = [Item(f"{i}.png", ["A cat.", "Кошка.", "Un chat."], "train", langs=["en", "ru", "fr"]) for i in range(3)]
     items += [Item("x.png", ["zzzq", "кот"], "train", langs=["en", "ru"])]  # a word the vocabulary lacks: no row
@@ -143,7 +148,15 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
     assert capsys.readouterr().out.startswith(f"{old / POLICY_FILE}: written")
     got = Vocab.load(old / "vocab.json")
     assert got.phrases == {"fr": {"cat": "un chat"}, "ru": {"cat": "кошка"}} and got.countable == ("cat",)
-    assert dataclasses.replace(got, phrases={}, countable=()) == bare  # nothing else changed
+    assert got.translations == {"fr": {"cat": "chat"}, "ru": {"cat": "кошка"}}  # "chat" aligned from "un chat"
+    assert dataclasses.replace(got, translations={}, phrases={}, countable=()) == bare  # nothing else changed
     policy = Policy.build(got, 0.4, "efficientnet-lite0").data
     assert policy["languages"]["ru"]["concepts"] == {str(got.stoi["cat"]): [got.stoi["кошка"]]}
     assert policy["languages"]["en"]["countable"] == [got.stoi["cat"]] and policy["concept"]["language"] == "en"
+
+
+def test_decoding_keeps_words_whose_middle_is_a_language_tag() -> None:
+    """"tent" is 't' + 'en' + 't': only the language tokens themselves ('<en>') are left out of a caption."""
+    v = Vocab.build(["a tent", "a tree", "палатка"], 1, ["en", "en", "ru"])
+    ids = [v.stoi[w] for w in ("<en>", "a", "tent")]
+    assert v.decode(ids, articles=True) == "a tent"

@@ -59,18 +59,20 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
     train, langs = [c for c, _ in pairs], [t for _, t in pairs]
     vocab = Vocab.build(train, min_count, langs if taught else None)
     no_end = no_end_words(vocab.itos[4 + len(vocab.langs) :], train)
-    vocab = Vocab(vocab.itos, min_count, no_end, vocab.langs, word_translations(items, set(vocab.itos)))
-    return with_concepts(vocab, items), vocab_stats(vocab, train)
+    vocab = with_concepts(Vocab(vocab.itos, min_count, no_end, vocab.langs), items)
+    return vocab, vocab_stats(vocab, train)
 
 
 def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
-    """The vocabulary with its concept tables from the training captions: Vocab.phrases (in the languages it
-    writes) and Vocab.countable (from the English captions; all of them in a monolingual vocabulary)."""
+    """The vocabulary with its concept tables from the training captions: Vocab.translations and Vocab.phrases
+    (in the languages it writes) and Vocab.countable (from the English captions; all of them in a monolingual
+    vocabulary)."""
     known = set(vocab.itos)
     english = [c for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)
                if t == "en" or not vocab.langs]  # fmt: skip
     phrases = {t: d for t, d in phrase_translations(items, known).items() if t in vocab.langs}
-    return dataclasses.replace(vocab, phrases=phrases, countable=countable_nouns(english, known))
+    words = {t: d for t, d in word_translations(items, known).items() if t in vocab.langs}
+    return dataclasses.replace(vocab, translations=words, phrases=phrases, countable=countable_nouns(english, known))
 
 
 MIN_LANGUAGE_SHARE = 0.01  # a language with fewer of the training captions is too thin to learn to write
@@ -92,11 +94,21 @@ def taught_languages(counts: Counter[str]) -> set[str]:
 ARTICLES = {"a", "an", "the"}
 
 
+# An aligned word pair's least Dice coefficient over the parallel captions, and least count of caption pairs that
+# say both: chosen on the validation split's one-word caption pairs (docs/data.md: precision and coverage)
+ALIGN_DICE = 0.5
+ALIGN_MIN = 2
+
+
 def word_translations(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
-    """Per language, each one-word English training caption's most frequent one-word caption of the same image
-    in that language (ties alphabetical), both words in the vocabulary: "A cat." / "Кошка." gives cat -> кошка.
-    Tux Paint's translations and CLDR's emoji names make such pairs."""
+    """Per language, English words and their translations, both in the vocabulary: each one-word English training
+    caption's most frequent one-word caption of the same image in that language (ties alphabetical; "A cat." /
+    "Кошка." gives cat -> кошка; Tux Paint's translations and CLDR's emoji names make such pairs); then, for
+    English words no such pair translates, the word of that language that most often shares a parallel caption
+    with it ("up arrow" / "стрелка вверх", "left arrow" / "стрелка влево": arrow -> стрелка) by the Dice
+    coefficient, where it reaches ALIGN_DICE over at least ALIGN_MIN caption pairs."""
     pairs: Counter[tuple[str, str, str]] = Counter()
+    parallel: list[tuple[str, set[str], set[str]]] = []  # (language, English words, its words) per caption pair
     for it in items:
         if it.split != "train":
             continue
@@ -104,12 +116,45 @@ def word_translations(items: list[Item], known: set[str]) -> dict[str, dict[str,
                 for c, t in zip(it.captions, it.langs, strict=True)]  # fmt: skip
         english = {w[0] for t, w in toks if t == "en" and len(w) == 1 and w[0] in known}
         pairs.update((t, e, w[0]) for e in english for t, w in toks if t != "en" and len(w) == 1 and w[0] in known)
+        for e in (set(w) & known for t, w in toks if t == "en"):
+            parallel += [(t, e, set(w) & known) for t, w in toks if t not in ("en", UNDETERMINED)]
     best: dict[str, dict[str, tuple[int, str]]] = {}
     for (lang, en, word), n in pairs.items():
         old = best.setdefault(lang, {}).get(en)
         if old is None or (-n, word) < (-old[0], old[1]):
             best[lang][en] = (n, word)
-    return {lang: {en: w for en, (_, w) in sorted(d.items())} for lang, d in sorted(best.items())}
+    out = {lang: {en: w for en, (_, w) in d.items()} for lang, d in best.items()}
+    for lang, aligned in _aligned(parallel).items():
+        out[lang] = {**aligned, **out.get(lang, {})}  # one-word pairs first
+    return {lang: dict(sorted(d.items())) for lang, d in sorted(out.items())}
+
+
+def _aligned(parallel: list[tuple[str, set[str], set[str]]]) -> dict[str, dict[str, str]]:
+    """Per language, English words and the words they align with over the caption pairs: each other's best
+    partner by the Dice coefficient (ties: more pairs, then alphabetical), reaching ALIGN_DICE over at least
+    ALIGN_MIN pairs. Both ways ("kitchen" -> "нож" from "kitchen knife" fails: "нож"'s partner is "knife")."""
+    ne: Counter[tuple[str, str]] = Counter()
+    nf: Counter[tuple[str, str]] = Counter()
+    both: Counter[tuple[str, str, str]] = Counter()
+    for lang, english, words in parallel:
+        ne.update((lang, e) for e in english)
+        nf.update((lang, f) for f in words)
+        both.update((lang, e, f) for e in english for f in words)
+    best_e: dict[tuple[str, str], tuple[tuple[float, int, str], str]] = {}
+    best_f: dict[tuple[str, str], tuple[tuple[float, int, str], str]] = {}
+    for (lang, e, f), n in both.items():
+        dice = 2 * n / (ne[lang, e] + nf[lang, f])
+        if n < ALIGN_MIN or dice < ALIGN_DICE:
+            continue
+        if (lang, e) not in best_e or (-dice, -n, f) < best_e[lang, e][0]:
+            best_e[lang, e] = ((-dice, -n, f), f)
+        if (lang, f) not in best_f or (-dice, -n, e) < best_f[lang, f][0]:
+            best_f[lang, f] = ((-dice, -n, e), e)
+    out: dict[str, dict[str, str]] = {}
+    for (lang, e), (_, f) in best_e.items():
+        if best_f[lang, f][1] == e:
+            out.setdefault(lang, {})[e] = f
+    return out
 
 
 def _strip(words: list[str]) -> str:

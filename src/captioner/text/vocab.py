@@ -186,12 +186,12 @@ class Vocab:
         """Indices to text, stopping at #END# and skipping #START# and padding.
 
         articles=True makes 'a'/'an' agree with the next word (for captions shown to people)."""
-        words = []
+        words, tokens = [], {lang_token(t) for t in self.langs}
         for i in ids:
             i = int(i)
             if i == END_IX:
                 break
-            if i not in (START_IX, PAD_IX) and not (self.langs and self.itos[i][1:-1] in self.langs):
+            if i not in (START_IX, PAD_IX) and not (self.langs and self.itos[i] in tokens):
                 words.append(self.itos[i])
         return " ".join(fix_articles(words) if articles else words)
 
