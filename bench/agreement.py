@@ -4,13 +4,12 @@
     python bench/agreement.py CHECKPOINT --data DATA [--split test] [--beam 3] [--limit N] [--save F | --captions F]
 
 Each image is captioned in English and in every other language of the model. Per set:
-- agreement (per language): the share of images whose caption names the English caption's concept: it is the
-  caption the training images with that English caption have in the language (Vocab.phrases), or it says the
+- agreement (per language): the share of images whose caption names the English caption's concept: it says the
   translation (Vocab.translations) of one of the English caption's words, or for "a person" and "people" the
-  language's words for them (policy.PERSON_WORDS). An English caption the tables cannot say in the language counts
-  as a disagreement ('untranslatable' counts them). These are the tables the rules say the concept with, so the
-  figure measures how often the rules can say it; whether a table's translation is right is docs/data.md's
-  alignment precision.
+  language's words for them (policy.PERSON_WORDS). An English caption the table cannot say in the language counts
+  as a disagreement ('untranslatable' counts them). This is the table the rules say the concept with, so the
+  figure measures how often the rules can say it; whether a translation is right is docs/data.md's alignment
+  precision.
 - bare: English captions that are a countable noun phrase with no determiner ("hammer"; Vocab.countable);
   doubled: captions of any language with a word twice in a row ("a fish fish").
 - stock: the captions given to more than 2% of the set's images that they do not name (test split: none of the
@@ -47,12 +46,8 @@ def concept_said(vocab: Vocab, lang: str, english: str, caption: str) -> bool | 
     for en, said in zip(PERSON_WORDS["en"], PERSON_WORDS.get(lang, ((), ())), strict=True):
         if tokenize(english) == list(en) and said:
             return tokenize(caption) == list(said)
-    words = [w for w in tokenize(english) if w not in ("a", "an", "the")]
-    phrase = vocab.phrases.get(lang, {}).get(" ".join(words))
-    names = {vocab.translations.get(lang, {}).get(w) for w in words} - {None}
-    if phrase is None and not names:
-        return None
-    return tokenize(caption) == tokenize(phrase or "") or bool(names & set(tokenize(caption)))
+    names = {vocab.translations.get(lang, {}).get(w) for w in tokenize(english)} - {None}
+    return bool(names & set(tokenize(caption))) if names else None
 
 
 def bare(vocab: Vocab, caption: str) -> bool:

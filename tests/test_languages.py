@@ -85,14 +85,21 @@ def test_no_word_leaks_from_one_language_into_another(how: str) -> None:
         assert said and said <= {v.itos[i] for i in v.langs[lang]}, (lang, said)
 
 
-def test_russian_colour_words_are_ruled_out_as_english_ones_are() -> None:
+def test_russian_german_french_and_spanish_colour_words_are_ruled_out_as_english_ones_are() -> None:
     assert {"красный", "красная", "красного", "синяя", "синий", "белые", "серого"} <= RU_WORD_COLOURS.keys()
     assert not {"белка", "сердце", "серьги", "синица"} & RU_WORD_COLOURS.keys()  # nouns that start alike
     v = _bilingual_vocab()
     rules = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "ru")
     blue_only = rules.forbid([Sight(False, frozenset({"blue"}), 0)])[0]
     assert blue_only[v.stoi["красный"]] and not blue_only[v.stoi["синяя"]] and not blue_only[v.stoi["кот"]]
-    assert colour_words("fr") == {}
+    assert {"rote", "blauen", "weiß"} <= colour_words("de").keys() and colour_words("de")["grünes"] == {"green"}
+    assert colour_words("fr")["blanches"] == {"white"} and colour_words("es")["azules"] == {"blue"}
+    assert not {"rotkehlchen", "blaubeere", "chat", "gato"} & (colour_words("de") | colour_words("es")).keys()
+    fr = Vocab.build(["un chat rouge", "a red cat"], 1, ["fr", "en"])
+    fr_rules = Rules.from_policy(Policy.build(fr, 0.0, "efficientnet-lite0"), "fr")
+    blue_only = fr_rules.forbid([Sight(False, frozenset({"blue"}), 0)])[0]
+    assert blue_only[fr.stoi["rouge"]] and not blue_only[fr.stoi["chat"]]
+    assert colour_words("it") == {}
 
 
 def test_scores_in_another_language_use_unicode_tokens_and_no_meteor() -> None:

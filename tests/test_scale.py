@@ -64,7 +64,7 @@ def test_out_writes_rows_then_skips_what_it_holds_and_finishes_the_rest(tmp_path
     assert _caption(str(EXAMPLES), "--lang", "ru") == 0
     shown = [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
     ru = _rows(out)[4:]
-    assert [r["caption"] for r in ru] == shown and shown == ["человек", "кошка", "кофе", "ракета"]
+    assert [r["caption"] for r in ru] == shown and shown == ["человек", "кошка", "чашка кофе", "ракета"]
     assert {r["language"] for r in ru} == {"ru"}
 
 

@@ -10,14 +10,12 @@ policy.json (POLICY_VERSION 3), every id an index into the model's vocabulary:
   languages.TAG                  first: the id captions start from; allowed: the ids the language may say (null:
                                  all); colours: colour word id -> the colours it names; person / people: the ids of
                                  "a person" and "people"; says_person: every id that says a person; rename: class
-                                 word id -> its translation's id (null in English); concepts (outside the concept
-                                 language): an English caption's ids without articles, space-joined -> the ids of
-                                 its caption in this language (Vocab.phrases), null where there is no concept
-                                 language; article, countable, determiners (English): the id of "a", the ids of
-                                 countable nouns (Vocab.countable) and of determiners (text.DETERMINERS), so that
-                                 no caption is a bare countable noun (rules.Rules.with_article)
-  concept                        the language whose caption chooses what every language names ("en"), and the ids
-                                 its concept keys leave out ("a", "an", "the"); null for a model without English
+                                 word id -> its translation's id for every English word Vocab.translations has
+                                 (null in English); article, countable, determiners (English): the id of "a", the
+                                 ids of countable nouns (Vocab.countable) and of determiners (text.DETERMINERS), so
+                                 that no caption is a bare countable noun (rules.Rules.with_article)
+  concept                        the language whose caption chooses what every language names ("en"); null for a
+                                 model without English or with one language
   photo                          the photo test (photo.photo_like): flat, the flat-patch threshold; probe, the
                                  probe on the pooled vector (weights, bias, margin), null for an encoder no probe
                                  reads
@@ -71,29 +69,10 @@ def vocab_sha256(vocab: Vocab) -> str:
 
 
 CONCEPT_LANGUAGE = "en"  # the language whose caption chooses what a caption in any language names
-CONCEPT_SKIP = ("a", "an", "the")  # words a concept key leaves out
-
-
 def concept_language(vocab: Vocab) -> str | None:
     """The language whose caption chooses the concept: English, where the model writes English and another
     language; else None (each caption is its own)."""
     return CONCEPT_LANGUAGE if CONCEPT_LANGUAGE in vocab.langs and len(vocab.langs) > 1 else None
-
-
-def _ids(ids: dict[str, int], words: str) -> list[int] | None:
-    out = [ids.get(w) for w in words.split()]
-    return None if not out or None in out else out  # type: ignore[return-value]
-
-
-def _concepts(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, list[int]] | None:
-    if concept_language(vocab) in (None, tag):
-        return None
-    out = {}
-    for en, said in vocab.phrases.get(tag, {}).items():
-        key, value = _ids(ids, en), _ids(ids, said)
-        if key is not None and value is not None:
-            out[" ".join(map(str, key))] = value
-    return out
 
 
 def _style(ids: dict[str, int], vocab: Vocab, tag: str) -> dict[str, Any]:
@@ -112,7 +91,6 @@ def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
     person, group = PERSON_WORDS.get(tag, ((), ()))
     names = vocab.translations.get(tag, {})
     return _style(ids, vocab, tag) | {
-        "concepts": _concepts(vocab, ids, tag),
         "first": vocab.first(tag if vocab.langs else None),
         "allowed": None if allowed is None else [int(i) for i in allowed.nonzero()[0]],
         "colours": {str(ids[w]): sorted(c) for w, c in colours.colour_words(tag).items() if w in ids},
@@ -134,9 +112,7 @@ def build_policy(vocab: Vocab, name_threshold: float, encoder: str) -> dict[str,
         "name_threshold": name_threshold,
         "no_end": [int(i) for i in vocab.no_end_mask().nonzero()[0]],
         "languages": {tag: _language(vocab, ids, tag) for tag in (vocab.langs or ("en",))},
-        "concept": None
-        if concept_language(vocab) is None
-        else {"language": concept_language(vocab), "skip": sorted(ids[w] for w in CONCEPT_SKIP if w in ids)},
+        "concept": concept_language(vocab),
         "photo": photo.photo_settings(encoder),
         "colours": colours.colour_settings(),
         "detectors": people.settings(),

@@ -64,15 +64,13 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
 
 
 def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
-    """The vocabulary with its concept tables from the training captions: Vocab.translations and Vocab.phrases
-    (in the languages it writes) and Vocab.countable (from the English captions; all of them in a monolingual
-    vocabulary)."""
+    """The vocabulary with its concept tables from the training captions: Vocab.translations (in the languages
+    it writes) and Vocab.countable (from the English captions; all of them in a monolingual vocabulary)."""
     known = set(vocab.itos)
     english = [c for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)
                if t == "en" or not vocab.langs]  # fmt: skip
-    phrases = {t: d for t, d in phrase_translations(items, known).items() if t in vocab.langs}
     words = {t: d for t, d in word_translations(items, known).items() if t in vocab.langs}
-    return dataclasses.replace(vocab, translations=words, phrases=phrases, countable=countable_nouns(english, known))
+    return dataclasses.replace(vocab, translations=words, countable=countable_nouns(english, known))
 
 
 MIN_LANGUAGE_SHARE = 0.01  # a language with fewer of the training captions is too thin to learn to write
@@ -155,30 +153,6 @@ def _aligned(parallel: list[tuple[str, set[str], set[str]]]) -> dict[str, dict[s
         if best_f[lang, f][1] == e:
             out.setdefault(lang, {})[e] = f
     return out
-
-
-def _strip(words: list[str]) -> str:
-    return " ".join(w for w in words if w not in ARTICLES)
-
-
-def phrase_translations(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
-    """Per language, each English training caption (its articles left out) and the caption in that language its
-    images have most often (ties alphabetical), every word in the vocabulary: "A red car." / "Красная машина."
-    gives "red car" -> "красная машина". An English caption's concept said in another language (rules.Rules)."""
-    pairs: Counter[tuple[str, str, str]] = Counter()
-    for it in items:
-        if it.split != "train":
-            continue
-        toks = [(t, tokenize(c)) for c, t in zip(it.captions, it.langs, strict=True)]
-        toks = [(t, w) for t, w in toks if w and set(w) <= known]
-        english = {_strip(w) for t, w in toks if t == "en" and _strip(w)}
-        pairs.update((t, e, " ".join(w)) for e in english for t, w in toks if t not in ("en", UNDETERMINED))
-    best: dict[str, dict[str, tuple[int, str]]] = {}
-    for (lang, en, said), n in pairs.items():
-        old = best.setdefault(lang, {}).get(en)
-        if old is None or (-n, said) < (-old[0], old[1]):
-            best[lang][en] = (n, said)
-    return {lang: {en: s for en, (_, s) in sorted(d.items())} for lang, d in sorted(best.items())}
 
 
 def countable_nouns(english: list[str], known: set[str]) -> tuple[str, ...]:

@@ -11,10 +11,10 @@ decode(), in order:
      says that word (copy models; in another language its translation from Vocab.translations, where there
      is one): the first caption becomes the best one that does (search.require);
   4. outside English, the concept is English's: the image is first captioned in English under the English rules,
-     and unless step 3 says people, the caption says that English caption's concept in its own words: the
-     caption the training images with that English caption have in this language (Vocab.phrases), else one
-     the translation of its last translatable word (Vocab.translations); so --lang changes the words,
-     never the thing named;
+     and unless step 3 says people, the first caption becomes the best one that says the translation
+     (Vocab.translations) of the English caption's last word that has one (search.require), in the language's
+     own wording; so --lang changes the words, never the thing named (the exact translated caption of the
+     English one scored lower on validation: docs/results.md);
   5. in English, a caption whose last word is a countable noun and whose first is no determiner gets "a"
      ("hammer" -> "a hammer"; Vocab.countable), scored as the model scores it (search.say).
 Search never says a word twice in a row (search.no_repeat)."""
@@ -46,8 +46,6 @@ class Rules:
     rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
     person_ids: tuple[int, ...] = ()  # every word that says a person (policy.saying_person)
     concept: Rules | None = None  # the concept language's rules (policy.json's concept), outside that language
-    concepts: dict[tuple[int, ...], tuple[int, ...]] | None = None  # English caption ids (no articles) -> ours
-    skip: frozenset[int] = frozenset()  # the ids a concept key leaves out ("a", "an", "the")
     article: int = -1  # English: the id of "a" (-1: no article rule)
     countable: frozenset[int] = frozenset()  # English: countable nouns
     determiners: frozenset[int] = frozenset()  # English: words that need no article after them
@@ -57,7 +55,6 @@ class Rules:
         """The rules for captions in language `tag` (Vocab.language's answer) as the policy says them;
         name_threshold overrides the policy's (None: keep it)."""
         lp, data = policy.language(tag), policy.data
-        concept = data["concept"]
         outside = None
         if lp["allowed"] is not None:
             outside = np.ones(data["vocab_size"], dtype=bool)
@@ -72,11 +69,7 @@ class Rules:
             outside,
             None if lp["rename"] is None else {int(k): int(v) for k, v in lp["rename"].items()},
             tuple(lp["says_person"]),
-            None if concept is None or concept["language"] == tag else cls.from_policy(
-                policy, concept["language"], name_threshold),
-            None if lp["concepts"] is None else {
-                tuple(int(i) for i in k.split()): tuple(v) for k, v in lp["concepts"].items()},
-            frozenset(concept["skip"]) if concept else frozenset(),
+            None if data["concept"] in (None, tag) else cls.from_policy(policy, data["concept"], name_threshold),
             int(lp["article"]),
             frozenset(lp["countable"]),
             frozenset(lp["determiners"]),
@@ -125,17 +118,12 @@ class Rules:
 
 
     def concept_must(self, english: list[int], forbid: np.ndarray | None) -> Must | None:
-        """What a caption must say to name the concept of the English caption `english` (ids): its caption in
-        this language (concepts) unless that says a word the image forbids (forbid (V,) bool), else exactly the
-        translation of its last word that has one; None: nothing to say it with."""
-        key = tuple(t for t in english if t not in self.skip)
-        said = None if self.concepts is None else self.concepts.get(key)
-        if said and (forbid is None or not forbid[list(said)].any()):
-            return Must(exact=said)
-        for t in reversed(key):
+        """What a caption must say to name the concept of the English caption `english` (ids): the translation
+        of its last word that has one and that the image does not forbid (forbid (V,) bool); None: none has."""
+        for t in reversed(english):
             w = self.said(t)
             if w >= 0 and (forbid is None or not forbid[w]):
-                return Must(exact=(w,))
+                return Must(frozenset({w}))
         return None
 
     def with_article(self, tokens: list[int]) -> list[int] | None:

@@ -48,9 +48,44 @@ RU_WORD_COLOURS: dict[str, frozenset[str]] = {
 }
 
 
+# German adjectives: the stem and its endings (rot, rote, roter, rotes, roten, rotem).
+_DE_STEMS = {
+    "rot": "red", "orange": "orange", "gelb": "yellow", "grün": "green", "blau": "blue", "lila": "purple",
+    "violett": "purple", "rosa": "pink", "pink": "pink", "braun": "brown", "schwarz": "black", "weiß": "white",
+    "weiss": "white", "grau": "grey",
+}  # fmt: skip
+DE_WORD_COLOURS: dict[str, frozenset[str]] = {
+    **{stem + e: frozenset({c}) for stem, c in _DE_STEMS.items() for e in ("", "e", "er", "es", "en", "em")},
+    **{w: WORD_COLOURS["gold"] for w in ("gold", "golden", "goldene", "goldener", "goldenes", "goldenen", "goldenem")},
+    **{w: WORD_COLOURS["silver"] for w in ("silber", "silbern", "silberne", "silberner", "silbernes", "silbernen")},
+}
+# French and Spanish adjectives in each gender and number.
+FR_WORD_COLOURS: dict[str, frozenset[str]] = {
+    **{w: frozenset({c}) for c, forms in {
+        "red": "rouge rouges", "orange": "orange oranges", "yellow": "jaune jaunes", "green": "vert verte verts vertes",
+        "blue": "bleu bleue bleus bleues", "purple": "violet violette violets violettes pourpre pourpres",
+        "pink": "rose roses", "brown": "marron marrons brun brune bruns brunes", "black": "noir noire noirs noires",
+        "white": "blanc blanche blancs blanches", "grey": "gris grise grises"}.items() for w in forms.split()},
+    **{w: WORD_COLOURS["gold"] for w in ("doré", "dorée", "dorés", "dorées")},
+    **{w: WORD_COLOURS["silver"] for w in ("argenté", "argentée", "argentés", "argentées")},
+}  # fmt: skip
+ES_WORD_COLOURS: dict[str, frozenset[str]] = {
+    **{w: frozenset({c}) for c, forms in {
+        "red": "rojo roja rojos rojas", "orange": "naranja naranjas anaranjado anaranjada anaranjados anaranjadas",
+        "yellow": "amarillo amarilla amarillos amarillas", "green": "verde verdes", "blue": "azul azules",
+        "purple": "morado morada morados moradas violeta violetas", "pink": "rosa rosas rosado rosada rosados rosadas",
+        "brown": "marrón marrones", "black": "negro negra negros negras", "white": "blanco blanca blancos blancas",
+        "grey": "gris grises"}.items() for w in forms.split()},
+    **{w: WORD_COLOURS["gold"] for w in ("dorado", "dorada", "dorados", "doradas")},
+    **{w: WORD_COLOURS["silver"] for w in ("plateado", "plateada", "plateados", "plateadas")},
+}  # fmt: skip
+
+
 def colour_words(lang: str) -> dict[str, frozenset[str]]:
-    """The colour words of a language (English and Russian) and the colours each names; {} for others."""
-    return {"en": WORD_COLOURS, "ru": RU_WORD_COLOURS}.get(lang, {})
+    """The colour words of a language (English, Russian, German, French, Spanish) and the colours each names; {}
+    for others."""
+    return {"en": WORD_COLOURS, "ru": RU_WORD_COLOURS, "de": DE_WORD_COLOURS, "fr": FR_WORD_COLOURS,
+            "es": ES_WORD_COLOURS}.get(lang, {})  # fmt: skip
 
 
 PRESENT = 0.05  # share of the pixels a colour needs to count as shown

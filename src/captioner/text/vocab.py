@@ -89,11 +89,9 @@ class Vocab:
     no_end: tuple[str, ...] = ()  # words a caption may not end on (text/endings.py); decoding enforces it
     langs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     # per language, English words and the word the training captions translate each to ("cat" -> "кошка"):
-    # the name of an image's confident ImageNet class in that language (rules.Rules)
+    # what a caption in that language says for the English caption's concept or a confident ImageNet class's
+    # name (rules.Rules)
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
-    # per language, English training captions without their articles and the caption their images have most
-    # often in that language ("red car" -> "красная машина"): an English caption's concept in that language
-    phrases: dict[str, dict[str, str]] = field(default_factory=dict)
     # English words that end a training caption begun by "a"/"an" and follow "a"/"an" somewhere ("a cat",
     # "a christmas tree"): countable nouns, which an English caption does not say bare (rules.Rules.article)
     countable: tuple[str, ...] = ()
@@ -201,7 +199,6 @@ class Vocab:
         obj |= {"no_end": list(self.no_end)} if self.no_end else {}
         obj |= {"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}
         obj |= {"translations": self.translations} if self.translations else {}
-        obj |= {"phrases": self.phrases} if self.phrases else {}
         write_json(path, obj | ({"countable": list(self.countable)} if self.countable else {}))
 
     @classmethod
@@ -212,13 +209,12 @@ class Vocab:
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
             langs = {str(t): tuple(int(i) for i in ids) for t, ids in dict(obj.get("langs", {})).items()}
-            names, phrases = (
-                {str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get(key, {}).items()}
-                for key in ("translations", "phrases")
-            )
+            names = {
+                str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get("translations", {}).items()
+            }
             countable = tuple(str(w) for w in obj.get("countable", ()))
             no_end = tuple(obj.get("no_end", ()))
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), no_end, langs, names, phrases, countable)
+            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), no_end, langs, names, countable)
         except (CaptionerError, TypeError, ValueError) as e:
             raise CaptionerError(f"{path}: {e}") from e
 

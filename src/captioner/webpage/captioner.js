@@ -27,8 +27,8 @@
 
   // rules._search for one image in one language (rules from language()): no colour the image does not show; in a
   // photo, "a person" / "people" where people are found and no word for a person where none are (unless an offered
-  // class says one); else the English caption's concept (english: its tokens; outside English), else the copy
-  // path's naming of a confident photo (outside English, by the class word's translation, policy.json's rename);
+  // class says one); else the translation of the English caption's concept (english: its tokens; outside
+  // English), else the copy path's naming of a confident photo (outside English, by the class word's translation, policy.json's rename);
   // in English, "a" before a bare countable noun
   async function searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english = null) {
     const m = model.manifest, { first, outside, tag, rules: words } = language(model, lang);
@@ -41,9 +41,9 @@
       for (const w of words.says_person) if (!offered.has(w)) st.forbid[w] = 1;
     }
     let caps = await beamSearch(st, beam, m.max_len, nBest), c = null;
-    const exact = seen > 1 ? words.people : words.person, concept = english && conceptMust(words, model.policy.concept.skip, english, st.forbid);
+    const exact = seen > 1 ? words.people : words.person, concept = english ? conceptMust(words, english, st.forbid) : null;
     if (photo && seen > 0 && exact.length) c = await say(st, exact); // rules.Rules.musts: what the photo must say
-    else if (concept) c = await say(st, concept);
+    else if (concept !== null) c = await constrainedBeamSearch(st, concept, beam, m.max_len);
     else if (s0 && model.policy.name_threshold > 0 && photo) {
       const w = Number(s0.copy_w.data[0]);
       let p = 0; // rules.Rules.confident: the word's probability, summed over the offered classes that say it
@@ -60,11 +60,11 @@
   // Api.caption_tensors for one image, under decode/rules.py's rules (searchIn); outside English, the image is
   // captioned in the concept language first (policy.json's concept) and the caption says that concept
   async function captionTensor(model, x, beam = 3, nBest = 3, lang = null, people = true) {
-    const { tag } = language(model, lang), concept = model.policy.concept;
+    const { tag } = language(model, lang), concept = model.policy.concept; // the concept language, or null
     const { feats, logits, pooled } = await encode(model, x), st = new Stepper(model, feats);
     const { photo, seen } = await look(model, x, pooled, people); // seen null: not looked for
     const s0 = model.manifest.kind === "copy" ? await st.start(1) : null;
-    const english = concept && concept.language !== tag ? (await searchIn(model, st, s0, x, concept.language, photo, seen, beam, 1))[0].tokens : null;
+    const english = concept !== null && concept !== tag ? (await searchIn(model, st, s0, x, concept, photo, seen, beam, 1))[0].tokens : null;
     const caps = await searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english);
     const max = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - max)), z = e.reduce((a, b) => a + b, 0);
     const tags = e.map((v, i) => [v / z, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 5).map(([p, i]) => ({ label: model.labels[i], probability: p }));

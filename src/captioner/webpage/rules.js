@@ -27,15 +27,12 @@
     return { first: rules.first, outside, tag, rules };
   }
 
-  // rules.Rules.concept_must: what a caption must say (exact tokens) to name the concept of the English caption
-  // `english`: its caption in this language (rules.concepts) unless the image forbids one of its words, else
-  // exactly the translation of its last word that has one (rules.rename); null: nothing to say it with
-  function conceptMust(rules, skip, english, forbid) {
-    const key = english.filter((t) => !skip.includes(t)), said = rules.concepts ? rules.concepts[key.join(" ")] : undefined;
-    if (said && said.length && !said.some((t) => forbid[t])) return said;
-    for (const t of key.slice().reverse()) {
+  // rules.Rules.concept_must: the word a caption must say to name the concept of the English caption `english`:
+  // the translation (rules.rename) of its last word that has one and that the image does not forbid; null: none
+  function conceptMust(rules, english, forbid) {
+    for (const t of english.slice().reverse()) {
       const w = rules.rename === null ? t : rules.rename[String(t)];
-      if (w !== undefined && !forbid[w]) return [w];
+      if (w !== undefined && !forbid[w]) return w;
     }
     return null;
   }
