@@ -11,7 +11,8 @@ Each image is captioned in English and in every other language of the model. Per
   figure measures how often the rules can say it; whether a translation is right is docs/data.md's alignment
   precision.
 - bare: English captions that are a countable noun phrase with no determiner ("hammer"; Vocab.countable);
-  doubled: captions of any language with a word twice in a row ("a fish fish").
+  doubled: captions of any language with a word twice in a row ("a fish fish") that the training captions never
+  repeat (Vocab.repeatable: "family man man boy boy" is CLDR's name).
 - stock: the captions given to more than 2% of the set's images that they do not name (test split: none of the
   caption's words is in the image's English references; photo sets: none is one of the photo's right nouns; an
   unlabelled set counts every image given the caption, an upper bound), and the images given them.
@@ -56,9 +57,10 @@ def bare(vocab: Vocab, caption: str) -> bool:
     return bool(w) and w[0] not in DETERMINERS and w[-1] in set(vocab.countable)
 
 
-def doubled(caption: str) -> bool:
+def doubled(vocab: Vocab, caption: str) -> bool:
+    """A word said twice in a row that the training captions never repeat (Vocab.repeatable)."""
     w = tokenize(caption)
-    return any(a == b for a, b in zip(w, w[1:], strict=False))
+    return any(a == b and a not in vocab.repeatable for a, b in zip(w, w[1:], strict=False))
 
 
 def captions(cap: Captioner, images: list[Image.Image], beam: int) -> dict[str, list[str]]:
@@ -75,7 +77,7 @@ def report(name: str, vocab: Vocab, said: dict[str, list[str]], right: list[set[
     top = ", ".join(f'"{c}" x{k}' for c, k in Counter(english).most_common(5))
     listed = ", ".join(f'"{c}" x{k}' for c, k in sorted(stock.items(), key=lambda x: -x[1]))
     print(f"\n{name}: {n} images{'' if right is not None else ' (unlabelled)'}")
-    print(f"  English: bare {sum(bare(vocab, c) for c in english)}, doubled {sum(map(doubled, english))}; "
+    print(f"  English: bare {sum(bare(vocab, c) for c in english)}, doubled {sum(doubled(vocab, c) for c in english)}; "
           f"stock captions {len(stock)} ({listed}), "
           f"images given one {sum(stock.values())} ({sum(stock.values()) / n:.1%}); most said: {top}")  # fmt: skip
     for lang in said:
@@ -84,7 +86,7 @@ def report(name: str, vocab: Vocab, said: dict[str, list[str]], right: list[set[
         got = [concept_said(vocab, lang, e, c) for e, c in zip(english, said[lang], strict=True)]
         agree, untranslatable = sum(g is True for g in got), sum(g is None for g in got)
         print(f"  {lang}: agreement {agree / n:.1%} ({agree}/{n}; untranslatable {untranslatable}), "
-              f"doubled {sum(map(doubled, said[lang]))}")  # fmt: skip
+              f"doubled {sum(doubled(vocab, c) for c in said[lang])}")  # fmt: skip
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from captioner.config import ModelConfig
-from captioner.corpus.prepare import build_vocab, countable_nouns, word_translations
+from captioner.corpus.prepare import build_vocab, countable_nouns, repeated_words, word_translations
 from captioner.data.manifest import Item
 from captioner.decode.rules import Rules, decode
 from captioner.decode.search import beam_search, constrained_beam_search, greedy
@@ -111,7 +111,9 @@ def test_a_bare_countable_noun_gets_its_article_and_nothing_else_does() -> None:
     assert ru.article == -1 and ru.with_article([v.stoi["кошка"]]) is None  # English's rule only
 
 
-def test_no_word_is_said_twice_in_a_row() -> None:
+def test_no_word_is_said_twice_in_a_row_but_those_the_captions_repeat() -> None:
+    items = [Item(f"{i}.png", ["family man man boy", "a fish fish"][: 1 + (i == 0)], "train") for i in range(2)]
+    assert repeated_words(items, {"man", "fish", "boy"}) == ("man",)  # "fish fish": one caption only
     v = _vocab()
     st = _stepper(v, {"cat": 12.0, "#END#": 2.0}, batch=3)  # a decoder that would say "cat cat cat ..."
     caps = [c.tokens for c in greedy(st, 6)]
@@ -120,6 +122,12 @@ def test_no_word_is_said_twice_in_a_row() -> None:
     assert caps and all(t.count(v.stoi["cat"]) >= 1 for t in caps[:3])
     assert all(a != b for t in caps for a, b in zip(t, t[1:], strict=False)), [v.decode(t) for t in caps]
     assert all(END_IX not in t for t in caps) and np.all([len(t) <= 6 for t in caps])
+    st.repeat = np.zeros(len(v), dtype=bool)
+    st.repeat[v.stoi["cat"]] = True  # "cat" may follow itself: a decoder that loves it says it again
+    assert any(a == b == v.stoi["cat"] for c in greedy(st, 6) for a, b in zip(c.tokens, c.tokens[1:], strict=False))
+    policy = Policy.build(dataclasses.replace(v, repeatable=("cat",)), 0.0, "efficientnet-lite0")
+    rules = Rules.from_policy(policy, "en")
+    assert rules.repeatable is not None and np.flatnonzero(rules.repeatable).tolist() == [v.stoi["cat"]]
 
 
 def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(tmp_path: Path, capsys) -> None:

@@ -14,6 +14,7 @@ policy.json (POLICY_VERSION 3), every id an index into the model's vocabulary:
                                  (null in English); article, countable, determiners (English): the id of "a", the
                                  ids of countable nouns (Vocab.countable) and of determiners (text.DETERMINERS), so
                                  that no caption is a bare countable noun (rules.Rules.with_article)
+  repeatable                     ids that decoding may say twice in a row (Vocab.repeatable); any other word never
   concept                        the language whose caption chooses what every language names ("en"); null for a
                                  model without English or with one language
   photo                          the photo test (photo.photo_like): flat, the flat-patch threshold; probe, the
@@ -113,6 +114,7 @@ def build_policy(vocab: Vocab, name_threshold: float, encoder: str) -> dict[str,
         "no_end": [int(i) for i in vocab.no_end_mask().nonzero()[0]],
         "languages": {tag: _language(vocab, ids, tag) for tag in (vocab.langs or ("en",))},
         "concept": concept_language(vocab),
+        "repeatable": sorted(ids[w] for w in vocab.repeatable if w in ids),
         "photo": photo.photo_settings(encoder),
         "colours": colours.colour_settings(),
         "detectors": people.settings(),

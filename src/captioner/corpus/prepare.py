@@ -65,12 +65,29 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
 
 def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
     """The vocabulary with its concept tables from the training captions: Vocab.translations (in the languages
-    it writes) and Vocab.countable (from the English captions; all of them in a monolingual vocabulary)."""
+    it writes), Vocab.countable (from the English captions; all of them in a monolingual vocabulary) and
+    Vocab.repeatable."""
     known = set(vocab.itos)
     english = [c for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)
                if t == "en" or not vocab.langs]  # fmt: skip
     words = {t: d for t, d in word_translations(items, known).items() if t in vocab.langs}
-    return dataclasses.replace(vocab, translations=words, countable=countable_nouns(english, known))
+    return dataclasses.replace(vocab, translations=words, countable=countable_nouns(english, known),
+                               repeatable=repeated_words(items, known))  # fmt: skip
+
+
+MIN_REPEATS = 2  # a word said twice in a row in this many training captions may be said so
+
+
+def repeated_words(items: list[Item], known: set[str]) -> tuple[str, ...]:
+    """The vocabulary's words that at least MIN_REPEATS training captions say twice in a row: CLDR's "family: man,
+    man, boy, boy", "tuk tuk"; not the "fish fish" of one stray title."""
+    counts: Counter[str] = Counter()
+    for it in items:
+        if it.split == "train":
+            for c in it.captions:
+                w = tokenize(c)
+                counts.update({a for a, b in zip(w, w[1:], strict=False) if a == b and a in known})
+    return tuple(sorted(w for w, n in counts.items() if n >= MIN_REPEATS))
 
 
 MIN_LANGUAGE_SHARE = 0.01  # a language with fewer of the training captions is too thin to learn to write

@@ -31,6 +31,12 @@ from captioner.sights.look import Sight
 from captioner.text.vocab import PAD_IX, START_IX
 
 
+def _mask(size: int, ids: list[int]) -> np.ndarray:
+    out = np.zeros(size, dtype=bool)
+    out[ids] = True
+    return out
+
+
 @dataclass(frozen=True)
 class Rules:
     """The truth rules over one vocabulary in one language: the token captions start from, the words outside the
@@ -49,6 +55,7 @@ class Rules:
     article: int = -1  # English: the id of "a" (-1: no article rule)
     countable: frozenset[int] = frozenset()  # English: countable nouns
     determiners: frozenset[int] = frozenset()  # English: words that need no article after them
+    repeatable: np.ndarray | None = None  # (V,) bool: the words decoding may say twice in a row
 
     @classmethod
     def from_policy(cls, policy: Policy, tag: str, name_threshold: float | None = None) -> Rules:
@@ -73,6 +80,7 @@ class Rules:
             int(lp["article"]),
             frozenset(lp["countable"]),
             frozenset(lp["determiners"]),
+            _mask(data["vocab_size"], data["repeatable"]),
         )  # fmt: skip
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -143,7 +151,7 @@ def _search(
     english: list[list[int]] | None = None,
 ) -> list[list[Caption]]:
     """Steps 1-5 of the module docstring in one language; english: the concept language's first captions."""
-    st.forbid, st.first = rules.forbid(sights, offered), rules.first
+    st.forbid, st.first, st.repeat = rules.forbid(sights, offered), rules.first, rules.repeatable
     nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=n_best)
     musts = rules.musts(sights, offered if rules.name_threshold > 0 else None)
     if english is not None:
@@ -173,7 +181,7 @@ def decode(
     temperature > 0 samples (colour rule only: a sample is not made to hold a word)."""
     offered = st.offered()
     if temperature > 0:
-        st.forbid, st.first = rules.forbid(sights, offered), rules.first
+        st.forbid, st.first, st.repeat = rules.forbid(sights, offered), rules.first, rules.repeatable
         return [[c] for c in sample(st, max_len, temperature, seed=seed)]
     english = None
     if rules.concept is not None:

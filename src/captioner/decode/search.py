@@ -23,13 +23,15 @@ class Stepper(Protocol):
     batch: how many images; attends: the state holds where each step looked (alpha); no_end: (V,) bool, the
     tokens after which #END# may not come (Vocab.no_end_mask), or None for no such rule; forbid: (B, V) bool, the
     words image b may not say (rules.Rules.forbid: colours its pixels do not show; words of other languages), or
-    None; first: the token every caption starts from (#START#, or a language's token: Vocab.first)."""
+    None; first: the token every caption starts from (#START#, or a language's token: Vocab.first); repeat: (V,)
+    bool, the words that may follow themselves (rules.Rules.repeatable), or None: none may."""
 
     batch: int
     attends: bool
     no_end: np.ndarray | None
     forbid: np.ndarray | None
     first: int
+    repeat: np.ndarray | None
 
     def start(self, rows: np.ndarray) -> State:
         """The state before #START# for the images rows (N,) (an image may repeat, as beams do)."""
@@ -89,10 +91,11 @@ def no_end_after(logp: np.ndarray, prev: np.ndarray, no_end: np.ndarray | None) 
     return logp
 
 
-def no_repeat(logp: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """logp (N, V) with each row's previous token prev (N,) ruled out (in place): no word is said twice in a
-    row ("a fish fish")."""
-    logp[np.arange(len(prev)), prev] = NEG
+def no_repeat(logp: np.ndarray, prev: np.ndarray, repeat: np.ndarray | None) -> np.ndarray:
+    """logp (N, V) with each row's previous token prev (N,) ruled out (in place) unless repeat (V,) lets it follow
+    itself: no word is said twice in a row ("a fish fish") but those the training captions repeat."""
+    rows = np.arange(len(prev)) if repeat is None else np.flatnonzero(~repeat[prev])
+    logp[rows, prev[rows]] = NEG
     return logp
 
 
@@ -132,7 +135,7 @@ def rollout(
         if step == max_len:  # out of room
             logp = only_end(logp)
         else:
-            logp = no_repeat(no_end_after(logp, tok, st.no_end), tok)
+            logp = no_repeat(no_end_after(logp, tok, st.no_end), tok, st.repeat)
         nxt = pick(logp).astype(np.int64)  # (B,)
         lp = logp[np.arange(b), nxt]  # (B,)
         lps.append(np.where(done, 0.0, lp))
@@ -236,7 +239,7 @@ def beam_search(
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
         logp = rule_out(masked_logprobs(scores, block_unk), st, np.repeat(np.arange(b), k))
-        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok)
+        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok, st.repeat)
         logp = logp.reshape(b, k, -1)  # (B, K, V)
         top, idx = _topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
         new_score = np.full((b, k), NEG, dtype=np.float32)
@@ -293,7 +296,7 @@ def constrained_beam_search(
     for t in range(max_len + 1):
         scores, state = st.step(tok, state)
         logp = rule_out(masked_logprobs(scores, block_unk), st, np.full(2 * k, image))  # (2K, V)
-        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok)
+        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok, st.repeat)
         is_must = np.zeros(logp.shape[-1], dtype=bool)
         is_must[sorted(must)] = True
         cand = score[:, None] + logp  # (2K, V)

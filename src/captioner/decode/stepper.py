@@ -21,6 +21,7 @@ class TorchStepper:
         self.model, self.feats, self.no_end, self.first = model, feats, no_end, first
         self.batch, self.attends = feats.shape[0], model.attends
         self.forbid: np.ndarray | None = None
+        self.repeat: np.ndarray | None = None
 
     def _ix(self, rows: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.int64)).to(self.feats.device)

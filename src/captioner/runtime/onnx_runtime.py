@@ -68,7 +68,7 @@ class OnnxStepper:
         self.init, self.decoder, self.names, self.feats = init, decoder, names, feats
         self.batch, self.attends, self.no_end = len(feats), attends, no_end
         self.forbid: np.ndarray | None = None
-        self.first = START_IX
+        self.first, self.repeat = START_IX, None
 
     def start(self, rows: np.ndarray) -> State:
         out = self.init.run(self.names, {"features": self.feats[rows]})

@@ -95,6 +95,8 @@ class Vocab:
     # English words that end a training caption begun by "a"/"an" and follow "a"/"an" somewhere ("a cat",
     # "a christmas tree"): countable nouns, which an English caption does not say bare (rules.Rules.article)
     countable: tuple[str, ...] = ()
+    # words the training captions say twice in a row ("family: man, man, boy, boy"), which decoding may repeat
+    repeatable: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if tuple(self.itos[:4]) != SPECIALS:
@@ -199,7 +201,8 @@ class Vocab:
         obj |= {"no_end": list(self.no_end)} if self.no_end else {}
         obj |= {"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}
         obj |= {"translations": self.translations} if self.translations else {}
-        write_json(path, obj | ({"countable": list(self.countable)} if self.countable else {}))
+        obj |= {"countable": list(self.countable)} if self.countable else {}
+        write_json(path, obj | ({"repeatable": list(self.repeatable)} if self.repeatable else {}))
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
@@ -212,9 +215,9 @@ class Vocab:
             names = {
                 str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get("translations", {}).items()
             }
-            countable = tuple(str(w) for w in obj.get("countable", ()))
+            countable, repeatable = (tuple(str(w) for w in obj.get(k, ())) for k in ("countable", "repeatable"))
             no_end = tuple(obj.get("no_end", ()))
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), no_end, langs, names, countable)
+            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), no_end, langs, names, countable, repeatable)
         except (CaptionerError, TypeError, ValueError) as e:
             raise CaptionerError(f"{path}: {e}") from e
 

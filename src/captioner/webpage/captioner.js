@@ -21,8 +21,10 @@
     const people = await captionerPeople.load(session, policy.detectors);
     const noEnd = new Uint8Array(policy.vocab_size);
     for (const i of policy.no_end) noEnd[i] = 1;
+    const repeat = new Uint8Array(policy.vocab_size); // policy.json's repeatable: words that may follow themselves
+    for (const i of policy.repeatable) repeat[i] = 1;
     const langs = policy.tagged ? policy.languages : {}; // the languages a caption may be asked in
-    return { manifest, policy, itos: vocab.itos, langs, spec, labels, encoder, init, decoder, names: manifest.state, noEnd, people };
+    return { manifest, policy, itos: vocab.itos, langs, spec, labels, encoder, init, decoder, names: manifest.state, noEnd, repeat, people };
   }
 
   // rules._search for one image in one language (rules from language()): no colour the image does not show; in a

@@ -11,7 +11,7 @@
   }
 
   class Stepper {
-    constructor(model, feats, first = START) { this.m = model; this.feats = feats; this.noEnd = model.noEnd; this.first = first; }
+    constructor(model, feats, first = START) { this.m = model; this.feats = feats; this.noEnd = model.noEnd; this.first = first; this.repeat = model.repeat; }
     async start(n) {
       const out = await this.m.init.run({ features: rows(this.feats, new Array(n).fill(0)) });
       return Object.fromEntries(this.m.names.map((k) => [k, out[k]]));

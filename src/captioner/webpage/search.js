@@ -27,9 +27,9 @@
     prev.forEach((p, r) => { if (noEnd[p]) logp[r * V + END] = NEG; });
   }
 
-  // search.no_repeat: no word said twice in a row
-  function noRepeat(logp, prev, V) {
-    prev.forEach((p, r) => { logp[r * V + p] = NEG; });
+  // search.no_repeat: no word said twice in a row but those that may follow themselves (policy.json's repeatable)
+  function noRepeat(logp, prev, V, repeat) {
+    prev.forEach((p, r) => { if (!repeat[p]) logp[r * V + p] = NEG; });
   }
 
   // search._finish: a caption forced to stop on such a word is cut back to its last word that may end one.
@@ -84,7 +84,7 @@
       const step = await st.step(tok, state);
       const V = step.V, logp = maskedLogprobs(step.logp, k, V, st.forbid);
       if (t === maxLen) onlyEnd(logp, k, V);
-      else { noEndAfter(logp, tok, V, st.noEnd); noRepeat(logp, tok, V); }
+      else { noEndAfter(logp, tok, V, st.noEnd); noRepeat(logp, tok, V, st.repeat); }
       const total = new Float32Array(k * V);
       for (let r = 0; r < k; r++) for (let v = 0; v < V; v++) total[r * V + v] = score[r] + logp[r * V + v];
       const { ended, live } = walk(topk(total, 2 * k), V, k);
@@ -118,7 +118,7 @@
       const step = await st.step(tok, state);
       const V = step.V, logp = maskedLogprobs(step.logp, 2 * k, V, st.forbid);
       if (t === maxLen) onlyEnd(logp, 2 * k, V);
-      else { noEndAfter(logp, tok, V, st.noEnd); noRepeat(logp, tok, V); }
+      else { noEndAfter(logp, tok, V, st.noEnd); noRepeat(logp, tok, V, st.repeat); }
       const stay = new Float32Array(k * V), move = new Float32Array(2 * k * V);
       for (let r = 0; r < 2 * k; r++) {
         for (let v = 0; v < V; v++) {
