@@ -140,7 +140,7 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
 
     old = tmp_path / "old"
     shutil.copytree(default_model_path(), old)
-    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), translations={}, countable=())
+    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), translations={}, countable=(), repeatable=())
     bare.save(old / "vocab.json")
     items = [Item(f"{i}.png", ["A cat.", "Кошка.", "Un chat."], "train", langs=["en", "ru", "fr"]) for i in range(3)]
     items += [Item("x.png", ["zzzq", "кот"], "train", langs=["en", "ru"])]  # a word the vocabulary lacks: no row
@@ -150,7 +150,7 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
     got = Vocab.load(old / "vocab.json")
     assert got.countable == ("cat",)
     assert got.translations == {"fr": {"cat": "chat"}, "ru": {"cat": "кошка"}}  # "chat" aligned from "un chat"
-    assert dataclasses.replace(got, translations={}, countable=()) == bare  # nothing else changed
+    assert got.repeatable == () and dataclasses.replace(got, translations={}, countable=()) == bare  # nothing else
     policy = Policy.build(got, 0.4, "efficientnet-lite0").data
     assert policy["languages"]["ru"]["rename"] == {str(got.stoi["cat"]): got.stoi["кошка"]}
     assert policy["languages"]["en"]["countable"] == [got.stoi["cat"]] and policy["concept"] == "en"
