@@ -117,3 +117,13 @@ def test_card_tables_are_what_their_commands_print(tmp_path: Path) -> None:
     cider = dict(re.findall(r"test split \(823 images\), (truth rules|naming rule only): CIDEr-D (\d\.\d{4})", out))
     text = " ".join(_section("Truth on photos").split())
     assert f"CIDEr-D {cider['naming rule only']} with the naming rule only, {cider['truth rules']} with all" in text
+    agree = _rows(_section("Languages agree"))
+    out = _bench("agreement.py", "--data", data)
+    for block in out.split("\n\n"):
+        name, n = re.match(r"\s*(.+?): (\d+) images", block).groups()  # type: ignore[union-attr]
+        if name not in agree:  # GCompris's sets, where Debian's gcompris-qt-data is installed
+            continue
+        got = dict(re.findall(r"  (\w\w): agreement ([\d.]+%)", block))
+        bare, doubled = re.search(r"English: bare (\d+), doubled (\d+)", block).groups()  # type: ignore[union-attr]
+        after = [c.split("→")[-1].strip() for c in agree[name]]
+        assert after == [n, got["de"], got["es"], got["fr"], got["ru"], bare, doubled], name
