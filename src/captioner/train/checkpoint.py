@@ -194,8 +194,8 @@ def upgrade(path: str | Path, data: str | Path | None = None) -> str:
     """Build the caption policy of a checkpoint made before policies (or with an older one) from its vocabulary
     and config, write it atomically and record its hash in meta.json; returns what was done. data: the dataset
     folder it was trained on, whose training captions give the vocabulary its concept tables first
-    (corpus.prepare.with_concepts; without it, a vocabulary made before them keeps none: no phrase tables,
-    no article rule)."""
+    (corpus.prepare.with_concepts; without it, a vocabulary made before them keeps none: the one-word
+    translations it had, no article rule, no repeated words)."""
     path = resolve(path)
     for name in ("config.json", "vocab.json", "encoder.json", "meta.json"):
         if not (path / name).is_file():
