@@ -35,7 +35,7 @@ ITEMS = [
 DRAWING = Sight(False, frozenset(), 0)
 
 
-def test_concept_tables_and_countable_nouns_come_from_the_training_captions(tmp_path: Path) -> None:
+def test_concept_tables_come_from_the_training_captions_and_countable_nouns_from_wordnet_too(tmp_path: Path) -> None:
     known = {w for it in ITEMS for c in it.captions for w in c.lower().strip(".").split()}
     # one-word pairs; "a cat" / "un chat" and "red car" / "красная машина" are single pairs, too few to align
     assert word_translations(ITEMS, known) == {"ru": {"cat": "кошка", "mouse": "мышь", "scissors": "ножницы"}}

@@ -70,6 +70,8 @@ def vocab_sha256(vocab: Vocab) -> str:
 
 
 CONCEPT_LANGUAGE = "en"  # the language whose caption chooses what a caption in any language names
+
+
 def concept_language(vocab: Vocab) -> str | None:
     """The language whose caption chooses the concept: English, where the model writes English and another
     language; else None (each caption is its own)."""
@@ -147,11 +149,15 @@ class Policy:
         """The policy of this vocabulary, threshold and encoder, built in memory (build_policy)."""
         return cls(build_policy(vocab, name_threshold, encoder))
 
+    def mask(self, key: str) -> np.ndarray:
+        """(V,) bool: True at the ids the policy lists under `key` ("no_end", "repeatable")."""
+        out = np.zeros(self.data["vocab_size"], dtype=bool)
+        out[self.data[key]] = True
+        return out
+
     def no_end_mask(self) -> np.ndarray:
         """(V,) bool: True where #END# may not follow the token."""
-        out = np.zeros(self.data["vocab_size"], dtype=bool)
-        out[self.data["no_end"]] = True
-        return out
+        return self.mask("no_end")
 
     def language(self, tag: str) -> dict[str, Any]:
         """One language's section (the tag is Vocab.language's answer, so it is known)."""

@@ -31,12 +31,6 @@ from captioner.sights.look import Sight
 from captioner.text.vocab import PAD_IX, START_IX
 
 
-def _mask(size: int, ids: list[int]) -> np.ndarray:
-    out = np.zeros(size, dtype=bool)
-    out[ids] = True
-    return out
-
-
 @dataclass(frozen=True)
 class Rules:
     """The truth rules over one vocabulary in one language: the token captions start from, the words outside the
@@ -49,7 +43,7 @@ class Rules:
     name_threshold: float
     first: int = START_IX
     outside: np.ndarray | None = None  # (V,) bool: the words of other languages, or None (monolingual)
-    rename: dict[int, int] | None = None  # outside English: class word id -> its translation's (Vocab.translations)
+    rename: dict[int, int] | None = None  # outside English: English word id -> its translation's (Vocab.translations)
     person_ids: tuple[int, ...] = ()  # every word that says a person (policy.saying_person)
     concept: Rules | None = None  # the concept language's rules (policy.json's concept), outside that language
     article: int = -1  # English: the id of "a" (-1: no article rule)
@@ -80,7 +74,7 @@ class Rules:
             int(lp["article"]),
             frozenset(lp["countable"]),
             frozenset(lp["determiners"]),
-            _mask(data["vocab_size"], data["repeatable"]),
+            policy.mask("repeatable"),
         )  # fmt: skip
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -112,7 +106,7 @@ class Rules:
         return out
 
     def said(self, word: int) -> int:
-        """A class word's id in the caption's language: itself in English, else its translation (-1: none)."""
+        """An English word's id in the caption's language: itself in English, else its translation (-1: none)."""
         return word if self.rename is None else self.rename.get(word, -1)
 
     def confident(self, offered: tuple[np.ndarray, np.ndarray], i: int) -> bool:
@@ -124,13 +118,12 @@ class Rules:
         said = float(p[i][w[i] == word].sum())  # the word's probability: its classes' together (tabby, tiger cat)
         return bool(self.name_threshold > 0 and said >= self.name_threshold and known)
 
-
-    def concept_must(self, english: list[int], forbid: np.ndarray | None) -> Must | None:
+    def concept_must(self, english: list[int], forbid: np.ndarray) -> Must | None:
         """What a caption must say to name the concept of the English caption `english` (ids): the translation
         of its last word that has one and that the image does not forbid (forbid (V,) bool); None: none has."""
         for t in reversed(english):
             w = self.said(t)
-            if w >= 0 and (forbid is None or not forbid[w]):
+            if w >= 0 and not forbid[w]:
                 return Must(frozenset({w}))
         return None
 
@@ -149,19 +142,20 @@ def _search(
     beam: int,
     n_best: int,
     english: list[list[int]] | None = None,
+    articles: bool = True,
 ) -> list[list[Caption]]:
-    """Steps 1-5 of the module docstring in one language; english: the concept language's first captions."""
+    """Steps 1-5 of the module docstring in one language; english: the concept language's first captions;
+    articles=False leaves step 5 out (the concept pass: "a" translates to nothing)."""
     st.forbid, st.first, st.repeat = rules.forbid(sights, offered), rules.first, rules.repeatable
     nbest = [[c] for c in greedy(st, max_len)] if beam <= 1 else beam_search(st, beam, max_len, n_best=n_best)
     musts = rules.musts(sights, offered if rules.name_threshold > 0 else None)
-    if english is not None:
-        forbid = st.forbid
+    if english is not None:  # the people rule's exact words first, then the concept, then naming
         musts = [
-            m if m is not None and m.exact else rules.concept_must(e, None if forbid is None else forbid[i]) or m
+            m if m is not None and m.exact else rules.concept_must(e, st.forbid[i]) or m
             for i, (m, e) in enumerate(zip(musts, english, strict=True))
         ]
     out = require(st, nbest, musts, max(1, beam), max_len)
-    if rules.article < 0:
+    if rules.article < 0 or not articles:
         return out
     return [distinct([say(st, i, t) if (t := rules.with_article(c.tokens)) else c for c in cs])
             for i, cs in enumerate(out)]  # fmt: skip
@@ -185,5 +179,5 @@ def decode(
         return [[c] for c in sample(st, max_len, temperature, seed=seed)]
     english = None
     if rules.concept is not None:
-        english = [cs[0].tokens for cs in _search(st, sights, rules.concept, offered, max_len, beam, 1)]
+        english = [cs[0].tokens for cs in _search(st, sights, rules.concept, offered, max_len, beam, 1, None, False)]
     return _search(st, sights, rules, offered, max_len, beam, max(1, n_best), english)

@@ -92,8 +92,8 @@ class Vocab:
     # what a caption in that language says for the English caption's concept or a confident ImageNet class's
     # name (rules.Rules)
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
-    # English words that end a training caption begun by "a"/"an" and follow "a"/"an" somewhere ("a cat",
-    # "a christmas tree"): countable nouns, which an English caption does not say bare (rules.Rules.article)
+    # English countable nouns ("hammer", "tree"; corpus.prepare.countable_nouns), which an English caption does not
+    # say bare (rules.Rules.with_article)
     countable: tuple[str, ...] = ()
     # words the training captions say twice in a row ("family: man, man, boy, boy"), which decoding may repeat
     repeatable: tuple[str, ...] = ()
@@ -104,6 +104,7 @@ class Vocab:
         if len(set(self.itos)) != len(self.itos):
             raise CaptionerError("vocabulary has duplicate words")
         object.__setattr__(self, "_stoi", {w: i for i, w in enumerate(self.itos)})
+        object.__setattr__(self, "_lang_ids", {self._stoi.get(lang_token(t)) for t in self.langs})  # type: ignore[attr-defined]
         missing = [t for t in self.langs if lang_token(t) not in self._stoi]  # type: ignore[attr-defined]
         if missing or any(not 0 <= i < len(self.itos) for ids in self.langs.values() for i in ids):
             raise CaptionerError(f"vocabulary: languages {missing or list(self.langs)} lack tokens or list bad ids")
@@ -186,12 +187,12 @@ class Vocab:
         """Indices to text, stopping at #END# and skipping #START# and padding.
 
         articles=True makes 'a'/'an' agree with the next word (for captions shown to people)."""
-        words, tokens = [], {lang_token(t) for t in self.langs}
+        words = []
         for i in ids:
             i = int(i)
             if i == END_IX:
                 break
-            if i not in (START_IX, PAD_IX) and not (self.langs and self.itos[i] in tokens):
+            if i not in (START_IX, PAD_IX) and i not in self._lang_ids:  # type: ignore[attr-defined]
                 words.append(self.itos[i])
         return " ".join(fix_articles(words) if articles else words)
 

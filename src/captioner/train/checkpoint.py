@@ -190,9 +190,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     return Checkpoint(model.to(device).eval(), config, vocab, spec, meta, path, policy, h.hexdigest())
 
 
-def upgrade(path: str | Path, data: str | Path | None = None) -> str:
+def upgrade(path: str | Path, dataset: str | Path | None = None) -> str:
     """Build the caption policy of a checkpoint made before policies (or with an older one) from its vocabulary
-    and config, write it atomically and record its hash in meta.json; returns what was done. data: the dataset
+    and config, write it atomically and record its hash in meta.json; returns what was done. dataset: the
     folder it was trained on, whose training captions give the vocabulary its concept tables first
     (corpus.prepare.with_concepts; without it, a vocabulary made before them keeps none: the one-word
     translations it had, no article rule, no repeated words)."""
@@ -203,10 +203,11 @@ def upgrade(path: str | Path, data: str | Path | None = None) -> str:
     meta = read_json(path / "meta.json", "checkpoint meta")
     config = config_from_dict(read_json(path / "config.json", "checkpoint config"))
     vocab = Vocab.load(path / "vocab.json")
-    if data is not None:
-        vocab = with_concepts(vocab, read_manifest(Path(data) / "manifest.jsonl"))
-        if vocab != Vocab.load(path / "vocab.json"):
-            vocab.save(path / "vocab.json")
+    if dataset is not None:
+        tabled = with_concepts(vocab, read_manifest(dataset))
+        if tabled != vocab:
+            tabled.save(path / "vocab.json")
+        vocab = tabled
     spec = EncoderSpec.from_json(read_json(path / "encoder.json", "encoder spec"), str(path))
     data = policy_bytes(build_policy(vocab, config.model.name_threshold, spec.name))
     sha = hashlib.sha256(data).hexdigest()

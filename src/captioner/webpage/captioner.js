@@ -32,7 +32,7 @@
   // class says one); else the translation of the English caption's concept (english: its tokens; outside
   // English), else the copy path's naming of a confident photo (outside English, by the class word's translation, policy.json's rename);
   // in English, "a" before a bare countable noun
-  async function searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english = null) {
+  async function searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english = null, articles = true) {
     const m = model.manifest, { first, outside, tag, rules: words } = language(model, lang);
     const said = (w) => (words.rename === null ? w : words.rename[String(w)]); // rules.Rules.said (undefined: none)
     st.first = first;
@@ -53,7 +53,7 @@
       if (p >= model.policy.name_threshold && w !== PAD && said(w) !== undefined) c = await constrainedBeamSearch(st, said(w), beam, m.max_len);
     }
     if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
-    if (words.article < 0) return caps;
+    if (words.article < 0 || !articles) return caps; // the concept pass: "a" translates to nothing
     const articled = [];
     for (const o of caps) { const t = withArticle(words, o.tokens); articled.push(t ? await say(st, t) : o); }
     return distinct(articled);
@@ -66,7 +66,7 @@
     const { feats, logits, pooled } = await encode(model, x), st = new Stepper(model, feats);
     const { photo, seen } = await look(model, x, pooled, people); // seen null: not looked for
     const s0 = model.manifest.kind === "copy" ? await st.start(1) : null;
-    const english = concept !== null && concept !== tag ? (await searchIn(model, st, s0, x, concept, photo, seen, beam, 1))[0].tokens : null;
+    const english = concept !== null && concept !== tag ? (await searchIn(model, st, s0, x, concept, photo, seen, beam, 1, null, false))[0].tokens : null;
     const caps = await searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english);
     const max = Math.max(...logits), e = Array.from(logits, (v) => Math.exp(v - max)), z = e.reduce((a, b) => a + b, 0);
     const tags = e.map((v, i) => [v / z, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 5).map(([p, i]) => ({ label: model.labels[i], probability: p }));
