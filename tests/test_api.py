@@ -72,17 +72,17 @@ def test_caption_cli_formats_and_bad_files(tmp_path: Path, capsys) -> None:
 
 
 def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys, tmp_path: Path) -> None:
-    from captioner.sights import look
+    from captioner.sights import people
 
     astronaut = str(ROOT / "examples" / "images" / "astronaut.jpg")
     assert main(["caption", "--json", astronaut]) == 0
     row = json.loads(capsys.readouterr().out)
     assert (row["caption"], row["photo"], row["people"]) == ("a person", True, 1)  # found by the detectors
 
-    def no_call(rgb: np.ndarray) -> int:
-        raise AssertionError("a people detector ran")
+    def no_call(model: str, threads: int) -> object:
+        raise AssertionError(f"a people detector ran: {model}")
 
-    monkeypatch.setattr(look, "count_people", no_call)
+    monkeypatch.setattr(people, "detector_session", no_call)
     assert main(["caption", "--json", "--no-people", astronaut]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["caption"] != "a person" and (row["photo"], row["people"]) == (True, None)  # not looked for

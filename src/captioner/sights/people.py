@@ -101,38 +101,68 @@ def _square(rgb: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(im, np.float32)
 
 
-def detect(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
-    """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each face BlazeFace keeps
-    at this threshold (None: MIN_SCORE), strongest first."""
+def _squares(rgbs: np.ndarray, size: int) -> np.ndarray:
+    """(B, H, W, 3) uint8 RGB -> (B, size, size, 3) float32; no resize when the images are that size already (the
+    encoder's square read by NanoDet)."""
+    if rgbs.shape[1:3] == (size, size):
+        return rgbs.astype(np.float32)
+    return np.stack([_square(im, size) for im in rgbs]) if len(rgbs) else np.zeros((0, size, size, 3), np.float32)
+
+
+def detect_batch(rgbs: np.ndarray, min_score: float | None = None) -> list[list[tuple[float, np.ndarray]]]:
+    """(B, H, W, 3) uint8 RGB -> for each image, (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each face
+    BlazeFace keeps at this threshold (None: MIN_SCORE), strongest first; one run for the batch."""
     min_score = MIN_SCORE if min_score is None else min_score
-    x = (_square(rgb, SIZE) / 127.5 - 1.0).transpose(2, 0, 1)[None]  # (1, 3, 192, 192)
-    raw, logits = detector_session(MODEL, FACE_THREADS).run(None, {"image": x})  # (1, 2304, 16), (1, 2304, 1)
-    scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100.0, 100.0)))
-    keep = np.flatnonzero(scores >= min_score)
-    return _nms(scores[keep], _boxes(raw[0, keep], keep), NMS_IOU)
+    if not len(rgbs):
+        return []
+    x = np.ascontiguousarray((_squares(rgbs, SIZE) / 127.5 - 1.0).transpose(0, 3, 1, 2))  # (B, 3, 192, 192)
+    raw, logits = detector_session(MODEL, FACE_THREADS).run(None, {"image": x})  # (B, 2304, 16), (B, 2304, 1)
+    out = []
+    for r, lg in zip(raw, logits, strict=True):
+        scores = 1.0 / (1.0 + np.exp(-np.clip(lg[:, 0].astype(np.float64), -100.0, 100.0)))
+        keep = np.flatnonzero(scores >= min_score)
+        out.append(_nms(scores[keep], _boxes(r[keep], keep), NMS_IOU))
+    return out
 
 
-def detect_persons(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
-    """(H, W, 3) uint8 RGB -> (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each person NanoDet keeps
-    at this threshold (None: PERSON_MIN_SCORE), strongest first."""
+def detect(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
+    """detect_batch of one (H, W, 3) image."""
+    return detect_batch(rgb[None], min_score)[0]
+
+
+def detect_persons_batch(rgbs: np.ndarray, min_score: float | None = None) -> list[list[tuple[float, np.ndarray]]]:
+    """(B, H, W, 3) uint8 RGB -> for each image, (score, box (x0, y0, x1, y1) in [0, 1] of the image) of each
+    person NanoDet keeps at this threshold (None: PERSON_MIN_SCORE), strongest first; one run for the batch."""
     min_score = PERSON_MIN_SCORE if min_score is None else min_score
-    bgr = _square(rgb, PERSON_SIZE)[..., ::-1]
-    x = np.ascontiguousarray(((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(2, 0, 1)[None])
+    if not len(rgbs):
+        return []
+    bgr = _squares(rgbs, PERSON_SIZE)[..., ::-1]
+    x = np.ascontiguousarray(((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(0, 3, 1, 2))
     names = [f"{kind}{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
     out = dict(zip(names, detector_session(PERSON_MODEL, PERSON_THREADS).run(names, {"image": x}), strict=True))
+    return [_persons({k: v[b] for k, v in out.items()}, min_score) for b in range(len(rgbs))]
+
+
+def _persons(out: dict[str, np.ndarray], min_score: float) -> list[tuple[float, np.ndarray]]:
+    """One image's NanoDet outputs (cells, channels) -> its persons at this threshold, strongest first."""
     scores, boxes = [], []
     for stride in STRIDES:
-        p = out[f"scores{stride}"][0, :, 0]  # the person class: COCO's first
+        p = out[f"scores{stride}"][:, 0]  # the person class: COCO's first
         keep = np.flatnonzero(p >= min_score)
         side = PERSON_SIZE // stride
         row, col = np.divmod(keep, side)
         centre = np.stack([col + 0.5, row + 0.5, col + 0.5, row + 0.5], 1) * stride
-        logits = out[f"boxes{stride}"][0, keep].reshape(-1, 4, BINS).astype(np.float64)
+        logits = out[f"boxes{stride}"][keep].reshape(-1, 4, BINS).astype(np.float64)
         prob = np.exp(logits - logits.max(2, keepdims=True))
         dist = (prob / prob.sum(2, keepdims=True)) @ np.arange(BINS) * stride  # (K, 4): left, top, right, bottom
         boxes.append((centre + dist * np.array([-1, -1, 1, 1])) / PERSON_SIZE)
         scores.append(p[keep].astype(np.float64))
     return _nms(np.concatenate(scores), np.concatenate(boxes), PERSON_NMS_IOU)
+
+
+def detect_persons(rgb: np.ndarray, min_score: float | None = None) -> list[tuple[float, np.ndarray]]:
+    """detect_persons_batch of one (H, W, 3) image."""
+    return detect_persons_batch(rgb[None], min_score)[0]
 
 
 def faces(rgb: np.ndarray, min_score: float | None = None) -> list[float]:
@@ -160,6 +190,27 @@ def grey_people(rgb: np.ndarray, min_score: float = GREY_MIN_SCORE) -> int:
     """The persons NanoDet finds at this threshold (GREY_MIN_SCORE) in an exactly grey image (0 for any other):
     what makes a grey image read as a drawing a photo of people."""
     return len(persons(rgb, min_score)) if grey(rgb) else 0
+
+
+def people_counts(
+    rgbs: np.ndarray, photos: list[bool], min_score: float, person_min_score: float, grey_min_score: float
+) -> list[int]:
+    """How many people each image (B, H, W, 3) shows, each detector run once over the images it reads: a photo's
+    count_people at these thresholds; grey_people at grey_min_score for an exactly grey image read as a drawing; 0
+    for any other drawing. One NanoDet run serves both thresholds (a box is only ever dropped by a stronger one, so
+    the boxes kept at the lower threshold and reaching the higher are those kept at the higher)."""
+    shown = [i for i, ph in enumerate(photos) if ph]
+    looked = shown + [i for i, ph in enumerate(photos) if not ph and grey(rgbs[i])]
+    found = detect_persons_batch(rgbs[looked], min(person_min_score, grey_min_score))
+    face = dict(zip(shown, detect_batch(rgbs[shown], min_score), strict=True))
+    counts = [0] * len(photos)
+    for i, got in zip(looked, found, strict=True):
+        scores = [s for s, _ in got]
+        if photos[i]:
+            counts[i] = max(len(face[i]), sum(s >= person_min_score for s in scores))
+        else:
+            counts[i] = sum(s >= grey_min_score for s in scores)
+    return counts
 
 
 def settings() -> dict[str, Any]:
