@@ -121,7 +121,8 @@ def test_make_image_helper_differs_by_seed(tmp_path: Path) -> None:
 
 
 def test_sharded_extraction_equals_single_process(prepared: Path, encoder, tmp_path: Path, capsys) -> None:
-    from captioner.features.extract import merge_shards, shard_bounds
+    from captioner.data.manifest import shard_bounds
+    from captioner.features.extract import merge_shards
 
     assert [shard_bounds(12, i, 3, 4) for i in range(3)] == [(0, 4), (4, 8), (8, 12)]
     assert [shard_bounds(10, i, 2, 4) for i in range(2)] == [(0, 4), (4, 10)]

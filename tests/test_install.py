@@ -108,7 +108,7 @@ def test_the_shipped_person_words_are_wordnets() -> None:
 
 def test_a_checkpoint_made_before_policies_names_the_upgrade_and_upgrades(tmp_path: Path, capsys) -> None:
     old = tmp_path / "old"
-    shutil.copytree(default_model_path(), old)
+    shutil.copytree(default_model_path(), old, ignore=shutil.ignore_patterns("onnx"))  # made before own exports
     (old / POLICY_FILE).unlink()
     image = str(EXAMPLES[1])
     assert main(["caption", "--checkpoint", str(old), image]) == 2
@@ -131,7 +131,7 @@ def test_a_policy_of_the_flat_patch_photo_test_names_the_upgrade_and_upgrades(tm
     import hashlib
 
     old = tmp_path / "old"
-    shutil.copytree(default_model_path(), old)
+    shutil.copytree(default_model_path(), old, ignore=shutil.ignore_patterns("onnx"))  # made before own exports
     data = json.loads((old / POLICY_FILE).read_text())
     (old / POLICY_FILE).write_bytes(policy_bytes({**data, "version": 1, "photo": {"flat": 0.01}}))
     meta = json.loads((old / "meta.json").read_text())
@@ -148,7 +148,7 @@ def test_a_policy_of_the_flat_patch_photo_test_names_the_upgrade_and_upgrades(tm
 
 def test_an_edited_or_foreign_policy_is_refused(tmp_path: Path, capsys) -> None:
     ck = tmp_path / "ck"
-    shutil.copytree(default_model_path(), ck)
+    shutil.copytree(default_model_path(), ck, ignore=shutil.ignore_patterns("onnx"))  # made before own exports
     data = json.loads((ck / POLICY_FILE).read_text())
     (ck / POLICY_FILE).write_text(json.dumps({**data, "name_threshold": 0.1}))
     assert main(["caption", "--checkpoint", str(ck), str(EXAMPLES[1])]) == 2
@@ -169,10 +169,12 @@ BLOCK = "import sys; sys.modules[{name!r}] = None; from captioner.cli.main impor
 @pytest.mark.parametrize(
     ("missing", "args", "message"),
     [
-        ("onnxruntime", ["caption", "IMAGE"], "the people detectors need onnxruntime: pip install onnxruntime (or "
-                                               "caption with --no-people)"),
+        ("onnxruntime", ["caption", "--runtime", "torch", "IMAGE"],
+         "the people detectors need onnxruntime: pip install onnxruntime (or caption with --no-people)"),
+        ("onnxruntime", ["caption", "IMAGE"], "runtime onnx needs onnxruntime: pip install onnxruntime (or caption "
+                                              "with --runtime torch --no-people)"),
         ("onnxruntime", ["caption", "--runtime", "onnx", "--checkpoint", "EXPORT", "IMAGE"],
-         "runtime onnx needs onnxruntime: pip install -e '.[onnx]'"),
+         "runtime onnx needs onnxruntime: pip install onnxruntime (or caption with --runtime torch --no-people)"),
         ("onnx", ["export", "MODEL", "--out", "OUT"], "export needs the onnx extra: pip install -e '.[onnx]'"),
         ("uvicorn", ["serve"], "serve needs uvicorn: pip install fastapi uvicorn python-multipart"),
     ],
@@ -186,7 +188,7 @@ def test_a_missing_package_is_one_line_naming_it_and_how_to_get_it(
     r = subprocess.run([sys.executable, "-c", BLOCK.format(name=missing, args=argv)], capture_output=True, text=True)
     assert (r.returncode, r.stderr.splitlines()[-1:]) == (2, [f"captioner: error: {message}"]), r.stderr
     assert "Traceback" not in r.stderr
-    if missing == "onnxruntime" and "--runtime" not in args:  # without the detectors, it still captions
+    if args[1:3] == ["--runtime", "torch"]:  # PyTorch without the detectors still captions
         r = subprocess.run([sys.executable, "-c", BLOCK.format(name=missing, args=[*argv[:1], "--no-people",
                             *argv[1:]])], capture_output=True, text=True)  # fmt: skip
         assert (r.returncode, r.stdout) == (0, f"{EXAMPLES[1]}\ta cat\n"), r.stderr

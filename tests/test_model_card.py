@@ -50,7 +50,7 @@ def _rows(text: str) -> dict[str, list[str]]:
 
 
 def test_bundled_model_loads_as_its_card_describes_it() -> None:
-    cap = Captioner.load()
+    cap = Captioner.load(runtime="torch")  # the checkpoint itself
     cfg = cap.runtime.ck.config.model
     assert "embedding 256, LSTM 512" in FLAT and (cfg.kind, cfg.embed, cfg.hidden) == ("copy", 256, 512)
     assert "top-5 ImageNet classes" in FLAT and cfg.copy_k == 5

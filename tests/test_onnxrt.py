@@ -38,6 +38,30 @@ def test_onnx_runtime_captions_equal_torch_on_the_examples(exported: Path) -> No
     assert [r.caption for r in int8.caption(EXAMPLES)] == [r.caption for r in want]
 
 
+def test_the_bundled_model_runs_its_own_export_by_default_with_torchs_captions(tmp_path: Path) -> None:
+    """runtime auto (the default) runs CHECKPOINT/onnx, the bundled model's own export, which is current (its
+    manifest's source hashes are the checkpoint's files) and captions as PyTorch does, in every language and
+    with the alternatives; a torch option goes to PyTorch; an export of an older checkpoint is refused by name."""
+    import shutil
+
+    default = Captioner.load()
+    assert default.runtime.info["runtime"] == "onnx" and default.runtime.info["model"] == str(BUNDLED / "onnx")
+    torch_cap = Captioner.load(runtime="torch")
+    for lang in default.languages:
+        got, want = default.caption(EXAMPLES, n_best=3, lang=lang), torch_cap.caption(EXAMPLES, n_best=3, lang=lang)
+        texts = [[(r.caption, [a for a, _ in r.alternatives]) for r in rs] for rs in (got, want)]
+        assert texts[0] == texts[1], lang
+    assert Captioner.load(bf16=True).runtime.info["runtime"] == "torch"
+    copy = tmp_path / "model"
+    shutil.copytree(BUNDLED, copy)
+    (copy / "config.json").write_text((copy / "config.json").read_text() + "\n")
+    with pytest.raises(CaptionerError, match=r"exported from another config.json than .*; rerun `captioner export"):
+        Captioner.load(copy)
+    assert Captioner.load(copy, runtime="torch").runtime.info["runtime"] == "torch"
+    shutil.rmtree(copy / "onnx")
+    assert Captioner.load(copy).runtime.info["runtime"] == "torch"  # no export of its own
+
+
 def test_onnx_path_never_imports_torch(exported: Path) -> None:
     code = (
         "import sys; from captioner import Captioner\n"
@@ -80,7 +104,9 @@ def test_damaged_or_incomplete_export_is_refused(exported: Path, tmp_path: Path)
     with pytest.raises(CaptionerError, match="torch options"):
         Captioner.load(exported, runtime="onnx", bf16=True)
     with pytest.raises(CaptionerError, match="int8 is for runtime onnx"):
-        Captioner.load(BUNDLED, int8=True)
+        Captioner.load(BUNDLED, runtime="torch", int8=True)
+    with pytest.raises(CaptionerError, match=r"open-clipart/onnx: the export has no int8 graphs"):
+        Captioner.load(BUNDLED, int8=True)  # its own export is float32
 
 
 def test_service_runs_on_the_onnx_runtime(exported: Path) -> None:

@@ -14,6 +14,7 @@ from captioner.decode.rules import Rules, decode
 from captioner.decode.search import beam_search, constrained_beam_search, greedy, sample
 from captioner.decode.stepper import TorchStepper
 from captioner.policy import Policy
+from captioner.sights import people
 from captioner.sights.colours import COLOURS, PRESENT, colour_shares, pixel_colours, shown
 from captioner.sights.look import Sight, look, pixels
 from captioner.sights.people import (
@@ -155,10 +156,10 @@ def test_people_are_offered_only_at_or_above_the_detectors_threshold() -> None:
     from captioner.api import Captioner
 
     astronaut = _skimage("astronaut.png")
-    face, person = faces(astronaut, 0.5)[0], persons(astronaut, 0.5)[0]  # the strongest face's and person's scores
+    face, person = faces(astronaut, 0.3)[0], persons(astronaut, 0.3)[0]  # the strongest face's and person's scores
     assert face >= MIN_SCORE and person >= PERSON_MIN_SCORE
     for found, threshold, top in ((faces, MIN_SCORE, face), (persons, PERSON_MIN_SCORE, person)):
-        grid = sorted({0.5, threshold, 0.7, 0.8, 0.9, top, top + 1e-6})
+        grid = sorted({0.3, threshold, 0.5, 0.7, 0.9, top, top + 1e-6})
         counts = dict(zip(grid, (len(found(astronaut, t)) for t in grid), strict=True))
         assert counts[threshold] == 1 and counts[top] == 1 and counts[top + 1e-6] == 0  # one, none above its score
         ordered = list(counts.values())
@@ -241,21 +242,44 @@ def test_a_photo_of_two_people_says_people_in_english_and_russian() -> None:
     assert cap.caption(two).caption == "people" and cap.caption(two, lang="ru").caption == "люди"
 
 
+def test_people_counts_over_a_batch_equal_each_images_own() -> None:
+    """look runs each detector once over a batch (people_counts): a photo's count is count_people's, an exactly
+    grey drawing's grey_people's, any other drawing's 0 (no detector reads it), whatever the batch holds."""
+    import skimage.data as sd
+
+    from captioner.features.images import open_image
+
+    sk = Path(sd.__file__).parent
+    ims = [_skimage(n) for n in ("astronaut.png", "chelsea.png", "coffee.png")]
+    camera = np.asarray(open_image(sk / "camera.png").resize((224, 224)))
+    batch = np.stack([*ims, camera, camera, ims[0]])
+    photos = [True, True, True, False, True, False]
+    got = people.people_counts(batch, photos, MIN_SCORE, PERSON_MIN_SCORE, people.GREY_MIN_SCORE)
+    want = [count_people(im) if ph else people.grey_people(im) for im, ph in zip(batch, photos, strict=True)]
+    assert got == want and got[0] == 1 and got[3] == 1 and got[5] == 0  # the colour astronaut as a drawing: 0
+    assert people.people_counts(batch[:0], [], MIN_SCORE, PERSON_MIN_SCORE, people.GREY_MIN_SCORE) == []
+
+
 def test_person_detector_matches_tensorflow_on_the_same_pixels() -> None:
-    """The person scores TensorFlow gives running NanoDet's TensorFlow.js graph on these 416 x 416 images
-    (`tools/nanodet_onnx.py --check`): the ONNX graph and people.py's decoding reproduce them."""
+    """The person scores TensorFlow gives running NanoDet's TensorFlow.js graph on these images at its own 416 x 416
+    (`tools/nanodet_onnx.py --check`): the shipped graph, its convolutions' weights int8, gives them within 0.005.
+    people.py reads the encoder's 224 x 224 square: there the astronaut is one person, boxed around the middle."""
     import skimage.data as sd
 
     from captioner.features.images import open_image
 
     sk = Path(sd.__file__).parent
     expected = {"astronaut.png": 0.7343, "camera.png": 0.8820, "chelsea.png": 0.5891, "coffee.png": 0.0637}
+    session = people.detector_session(people.PERSON_MODEL, people.PERSON_THREADS)
     for name, score in expected.items():
-        square = np.asarray(open_image(sk / name).resize((PERSON_SIZE, PERSON_SIZE), Image.BILINEAR))
-        found = detect_persons(square, 0.0)
-        assert abs(found[0][0] - score) < 1e-3, (name, found[0][0])
-        assert all(0.0 <= a <= b for a, b in zip([s for s, _ in found[1:]], [s for s, _ in found], strict=False))
-    (score, box), *rest = detect_persons(np.asarray(open_image(sk / "astronaut.png").resize((416, 416))))
+        bgr = np.asarray(open_image(sk / name).resize((416, 416), Image.BILINEAR), np.float32)[..., ::-1]
+        x = ((bgr - np.float32(people.PERSON_MEAN)) / np.float32(people.PERSON_STD)).transpose(2, 0, 1)[None]
+        out = session.run([f"scores{s}" for s in people.STRIDES], {"image": np.ascontiguousarray(x)})
+        assert abs(max(float(o[0, :, 0].max()) for o in out) - score) < 5e-3, name
+    square = np.asarray(open_image(sk / "astronaut.png").resize((PERSON_SIZE, PERSON_SIZE), Image.BILINEAR))
+    found = detect_persons(square, 0.0)
+    assert all(0.0 <= a <= b for a, b in zip([s for s, _ in found[1:]], [s for s, _ in found], strict=False))
+    (score, box), *rest = detect_persons(square)
     assert not rest and score >= PERSON_MIN_SCORE  # one person, her box around the middle of the photo
     assert 0.3 < (box[0] + box[2]) / 2 < 0.7 and box[3] - box[1] > 0.5, box
 

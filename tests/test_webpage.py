@@ -27,7 +27,7 @@ from captioner.features.images import open_image
 from captioner.features.spec import EncoderSpec, preprocess
 from captioner.policy import load_policy
 from captioner.runtime.onnx_runtime import OnnxRuntime, OnnxStepper
-from captioner.runtime.page import write_page
+from captioner.runtime.page import download_bytes, write_page
 from captioner.sights.look import look, pixels
 from captioner.sights.photo import flat_share, photo_scores
 from captioner.text.vocab import Vocab
@@ -324,6 +324,20 @@ def test_the_page_carries_the_compact_graphs(page: tuple, bundled_export: Path) 
 
 
 @browser
+def test_the_page_downloads_at_most_25_mb_gzipped(bundled_export: Path, tmp_path: Path) -> None:
+    """The issue's goal for the page: what a browser downloads from `serve --page` (each file's .gz) is at most
+    25 MB; every .gz holds its file's bytes."""
+    import gzip
+
+    web = tmp_path / "web"
+    sizes = write_page(bundled_export, web, ORT_WEB)
+    for name in sizes:
+        if name.endswith(".gz"):
+            assert gzip.decompress((web / name).read_bytes()) == (web / name[:-3]).read_bytes()
+    assert download_bytes(sizes) <= 25e6, download_bytes(sizes)
+
+
+@browser
 def test_captioner_serve_sends_the_page_cross_origin_isolated_and_it_captions_alike(page: tuple, capsys) -> None:
     """`serve --page` sends the isolation headers, so the page runs onnxruntime-web's threads; its captions stay
     `captioner caption`'s. A plain static server (the other tests) is not isolated and runs one thread."""
@@ -338,6 +352,13 @@ def test_captioner_serve_sends_the_page_cross_origin_isolated_and_it_captions_al
         r = httpx.get(f"http://127.0.0.1:{port}/page/")
         assert r.status_code == 200 and r.headers["cross-origin-embedder-policy"] == "require-corp"
         assert r.headers["cross-origin-opener-policy"] == "same-origin"
+        wasm = f"http://127.0.0.1:{port}/page/ort/ort-wasm-simd-threaded.wasm"
+        zipped = httpx.get(wasm, headers={"Accept-Encoding": "gzip"})  # httpx decodes it
+        assert zipped.headers["content-encoding"] == "gzip" and zipped.headers["content-type"] == "application/wasm"
+        assert int(zipped.headers["content-length"]) == (web / "ort" / "ort-wasm-simd-threaded.wasm.gz").stat().st_size
+        assert zipped.content == (web / "ort" / "ort-wasm-simd-threaded.wasm").read_bytes()
+        plain = httpx.get(wasm, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == zipped.content
         driver.get(f"http://127.0.0.1:{port}/page/")
         assert driver.execute_script("return self.crossOriginIsolated") is True
         got = _upload(driver, EXAMPLES)

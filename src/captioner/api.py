@@ -124,12 +124,15 @@ class Captioner:
         name_threshold: float | None = None,
         ensemble: Sequence[str | Path] = (),
         encoder_weights: str | Path | None = None,
-        runtime: str = "torch",
+        runtime: str = "auto",
         int8: bool = False,
         people: bool = True,
     ) -> Captioner:
         """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec; or, with
-        runtime="onnx", a folder written by `captioner export` (PyTorch is then never imported).
+        runtime="onnx", a folder written by `captioner export` (PyTorch is then never imported); runtime="auto"
+        runs the checkpoint's own export (CHECKPOINT/onnx: onnx_runtime.own_export; the bundled model has one,
+        whose captions equal PyTorch's: tests/test_install.py) when it has one, on the CPU and with no torch option
+        (ensemble, encoder_weights, bf16), else PyTorch.
 
         bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly).
         name_threshold overrides the model's name_threshold (copy models; 0 turns naming off).
@@ -143,14 +146,20 @@ class Captioner:
         path = Path(path) if path else default_model_path()
         if not path.exists():
             raise CaptionerError(f"{path}: model not found (pass a checkpoint folder, or set CAPTIONER_MODEL)")
+        torch_options = bool(ensemble or encoder_weights or bf16)
+        if runtime == "auto":
+            from captioner.runtime.onnx_runtime import own_export
+
+            own = None if torch_options or device != "cpu" else own_export(path)
+            runtime, path = ("onnx", own) if own else ("torch", path)
         if runtime == "onnx":
-            if ensemble or encoder_weights or bf16 or device not in ("cpu", "auto"):
+            if torch_options or device not in ("cpu", "auto"):
                 raise CaptionerError("runtime onnx: ensemble, encoder weights, bf16 and devices are torch options")
             from captioner.runtime.onnx_runtime import OnnxRuntime
 
             return cls(OnnxRuntime(path, int8, name_threshold), people)
         if runtime != "torch":
-            raise CaptionerError(f"unknown runtime {runtime!r}; choose torch or onnx")
+            raise CaptionerError(f"unknown runtime {runtime!r}; choose auto, torch or onnx")
         if int8:
             raise CaptionerError("int8 is for runtime onnx (a folder written by `captioner export --int8`)")
         from captioner.runtime.torch_runtime import TorchRuntime

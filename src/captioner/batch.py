@@ -22,8 +22,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from captioner.api import Captioner, ImageLike, Result, prefetched
+from captioner.data.manifest import shard_bounds
 from captioner.errors import CaptionerError
-from captioner.features.extract import shard_bounds
 from captioner.features.images import ImageError
 from captioner.files import write_bytes
 from captioner.ticker import Ticker
@@ -191,4 +191,3 @@ def merge(paths: list[str], out: Path, n: int) -> int:
         )
     write_bytes(out, "".join(json.dumps(found[p], ensure_ascii=False) + "\n" for p in paths).encode("utf-8"))
     return len(paths)
-

@@ -34,7 +34,7 @@ class CaptionBatches:
     def __init__(
         self,
         model: str | Path | None = None,
-        runtime: str = "torch",
+        runtime: str = "auto",
         lang: str | None = None,
         beam: int = 3,
         people: bool = True,
@@ -65,7 +65,7 @@ def caption_dataset(
     batch_size: int = 16,
     concurrency: int = 1,
     num_cpus: float = 1.0,
-    runtime: str = "torch",
+    runtime: str = "auto",
     lang: str | None = None,
     beam: int = 3,
     people: bool = True,

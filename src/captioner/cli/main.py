@@ -280,11 +280,14 @@ def _export(a: argparse.Namespace) -> None:
         if name.endswith(".onnx"):
             print(f"  {name:20s} {f['bytes'] / 2**20:7.1f} MiB")
     if a.web:
-        from captioner.runtime.page import write_page
+        from captioner.runtime.page import download_bytes, write_page
 
         sizes = write_page(Path(a.out), Path(a.web), Path(a.ort_web))
-        mib = sum(sizes.values()) / 2**20
-        print(f"wrote {a.web}: {len(sizes)} files, {mib:.1f} MiB; serve it with any static file server, e.g.")
+        plain = sum(n for name, n in sizes.items() if not name.endswith(".gz")) / 2**20
+        print(
+            f"wrote {a.web}: {plain:.1f} MiB, {download_bytes(sizes) / 2**20:.1f} MiB to download gzipped "
+            "(`captioner serve --page`); serve it with any static file server, e.g."
+        )
         print(f"  python -m http.server -d {a.web} 8080   and open http://127.0.0.1:8080/")
 
 

@@ -9,9 +9,13 @@ from typing import Any
 from captioner.config import RERANK_TAU, RERANK_WEIGHT, Limits
 from captioner.corpus.rawitem import LANGS, SOURCES
 
+RUNTIMES = ("auto", "torch", "onnx")
 HELP = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
 CHECKPOINT_HELP = "checkpoint folder, or an export folder with --runtime onnx (default: the bundled model)"
-RUNTIME_HELP = "torch: a checkpoint folder; onnx: a folder from `captioner export` (needs '.[onnx]'; no PyTorch)"
+RUNTIME_HELP = (
+    "auto: the checkpoint's own export (CHECKPOINT/onnx, as the bundled model has) in onnxruntime, else PyTorch;"
+    " torch: a checkpoint folder; onnx: a folder from `captioner export` (no PyTorch)"
+)
 NO_PEOPLE_HELP = (
     "skip the people detectors (most of the time a photo takes, bench/caption_speed.py): photos never say"
     " 'a person' from them, and a word for a person is not ruled out"
@@ -144,7 +148,7 @@ def _add_caption(sub: Any) -> None:
         help="encoder in bf16 autocast: ~2x faster on AMX CPUs, 98.5%% of captions identical in bench/caption_speed.py",
     )
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
-    s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
+    s.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
     s.add_argument("--no-people", action="store_true", help=NO_PEOPLE_HELP)
     s.add_argument(
@@ -171,7 +175,7 @@ def _add_serve(sub: Any) -> None:
     )
     s.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     s.add_argument("--encoder-weights", help=WEIGHTS_HELP)
-    s.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help=RUNTIME_HELP)
+    s.add_argument("--runtime", choices=RUNTIMES, default="auto", help=RUNTIME_HELP)
     s.add_argument("--int8", action="store_true", help=INT8_HELP)
     s.add_argument("--no-people", action="store_true", help=NO_PEOPLE_HELP)
     s.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -190,3 +191,12 @@ def group_captions(
     for image, caps in groups.items():
         if caps:
             yield image, [c for c, _ in caps], [lang for _, lang in caps]
+
+
+def shard_bounds(total: int, i: int, n: int, batch_size: int) -> tuple[int, int]:
+    """[lo, hi) of shard i of n: contiguous blocks cut at multiples of batch_size, so every batch matches
+    the batches of a single-process run (and so do its bytes)."""
+    if not 0 <= i < n:
+        raise CaptionerError(f"--shard {i}/{n}: the index must be in 0..{n - 1}")
+    batches = math.ceil(total / batch_size)
+    return min(total, (batches * i // n) * batch_size), min(total, (batches * (i + 1) // n) * batch_size)

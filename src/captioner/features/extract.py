@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ import torch
 from numpy.lib.format import open_memmap
 from torch.utils.data import DataLoader, Dataset
 
-from captioner.data.manifest import dataset_root, read_manifest
+from captioner.data.manifest import dataset_root, read_manifest, shard_bounds
 from captioner.errors import CaptionerError
 from captioner.features.encoders import Encoder, EncoderSpec, load_encoder, preprocess
 from captioner.features.images import ImageError, open_image
@@ -152,15 +151,6 @@ def write_store(out_dir: Path, images: list[str], kind: str, rows: np.ndarray, s
     meta = {"version": FORMAT_VERSION, "images_sha1": _list_hash(images), "grid": False, "spec": spec.to_json()}
     write_json(out_dir / SPEC, spec.to_json())
     write_json(out_dir / INDEX, {**meta, "images": images, "failed": {}, "outputs": [kind]})
-
-
-def shard_bounds(total: int, i: int, n: int, batch_size: int) -> tuple[int, int]:
-    """[lo, hi) of shard i of n: contiguous blocks cut at multiples of batch_size, so every batch matches
-    the batches of a single-process run (and so do its bytes)."""
-    if not 0 <= i < n:
-        raise CaptionerError(f"--shard {i}/{n}: the index must be in 0..{n - 1}")
-    batches = math.ceil(total / batch_size)
-    return min(total, (batches * i // n) * batch_size), min(total, (batches * (i + 1) // n) * batch_size)
 
 
 def merge_shards(data_dir: str | Path, out_dir: str | Path, n: int) -> ExtractReport:

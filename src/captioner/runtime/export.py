@@ -10,8 +10,13 @@ config.json and manifest.json (how the graphs connect, and each file's sha256 an
     decoder.onnx   token (B,), state -> log-probabilities of the next word (B, V), the next state (names + "_next"),
                    and for attention decoders alpha (B, cells), where the step looked
 
+init.onnx and decoder.onnx store their weights as float16, each cast back to float32 when the session opens, when
+every weight is a float16 number already (a checkpoint saved in float16, as the bundled model is): the same numbers
+in half the bytes, so their outputs are the fp32 graphs' exactly.
 --int8 adds init.int8.onnx and decoder.int8.onnx (onnxruntime's dynamic int8 quantization) and
 encoder.fp16.onnx (float16 weights: int8 spoils this encoder, see _half_weights); manifest.json's 'int8' names them.
+manifest.json's 'source' has the sha256 of each checkpoint file the graphs came from: a checkpoint's own export in
+CHECKPOINT/onnx (api.EXPORT_DIR, what runtime auto runs) is checked against them.
 
 Decoding (greedy or beam search, #UNK# blocked) runs around decoder.onnx, as decode/search.py runs around
 Decoder.step. `features` is the encoder's outputs joined as manifest.json's 'feature' says (e.g. pooled+logits).
@@ -34,7 +39,7 @@ from captioner.features.encoders import Encoder, encoder_for
 from captioner.files import write_json
 from captioner.models import feature_kind
 from captioner.policy import POLICY_FILE
-from captioner.runtime.onnx_runtime import EXPORT_VERSION
+from captioner.runtime.onnx_runtime import EXPORT_VERSION, SOURCE_FILES
 from captioner.train.checkpoint import Checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -104,22 +109,24 @@ def _quantize(src: Path, dst: Path) -> None:
         root.level = level
 
 
-def _half_weights(src: Path, dst: Path) -> None:
+def _half_weights(src: Path, dst: Path, exact_only: bool = False) -> bool:
     """The encoder for `--int8`: its weights stored as float16, each cast back to float32 by a Cast node that
     onnxruntime folds when the session opens, so it computes in float32 as the fp32 graph does. Post-training
     int8 changes EfficientNet-Lite0's features by 13% (relative L2, per-channel weights; 31% of captions stay
     the same with onnxruntime's dynamic quantization, 82% with weight-only int8), float16 by 0.4%; figures
-    in docs/results.md."""
+    in docs/results.md. exact_only: write nothing unless every weight is a float16 number already (the graph's
+    outputs are then unchanged); returns whether it wrote dst."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(src))
     g = model.graph
+    weights = [t for t in g.initializer if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 2]
+    if exact_only and not all(_fp16_exact(numpy_helper.to_array(t)) for t in weights):
+        return False
     casts = []
-    for t in list(g.initializer):
-        if t.data_type != onnx.TensorProto.FLOAT or len(t.dims) < 2:
-            continue  # biases and shapes stay as they are
+    for t in weights:  # biases and shapes stay as they are
         g.initializer.remove(t)
         g.initializer.append(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), f"{t.name}_fp16"))
         casts.append(helper.make_node("Cast", [f"{t.name}_fp16"], [t.name], to=onnx.TensorProto.FLOAT))
@@ -128,6 +135,13 @@ def _half_weights(src: Path, dst: Path) -> None:
     g.node.extend(nodes)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(dst))
+    return True
+
+
+def _fp16_exact(a: Any) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(a.astype(np.float16).astype(np.float32), a))
 
 
 def export(
@@ -162,6 +176,8 @@ def export(
         for g in ("init", "decoder"):
             _quantize(out / f"{g}.onnx", out / compact[g])
         graphs += list(compact.values())
+    for g in ("init", "decoder"):  # after quantizing, which reads the float32 weights
+        _half_weights(out / f"{g}.onnx", out / f"{g}.onnx", exact_only=True)
     ck.vocab.save(out / "vocab.json")
     shutil.copyfile(ck.path / POLICY_FILE, out / POLICY_FILE)
     write_json(out / "labels.json", list(enc.labels))
@@ -184,6 +200,8 @@ def _shape(ck: Checkpoint, feature: str) -> tuple[int, ...]:
 
 def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names: tuple[str, ...]) -> dict[str, Any]:
     files = [*graphs, "vocab.json", "labels.json", "encoder.json", "config.json", POLICY_FILE]
+    present = [n for n in SOURCE_FILES if (ck.path / n).is_file()]  # a legacy checkpoint has model.pt
+    source = {n: hashlib.sha256((ck.path / n).read_bytes()).hexdigest() for n in present}
     return {
         "version": EXPORT_VERSION,
         "checkpoint": str(ck.path),
@@ -195,4 +213,5 @@ def _manifest(ck: Checkpoint, out: Path, graphs: list[str], feature: str, names:
             f: {"sha256": hashlib.sha256((out / f).read_bytes()).hexdigest(), "bytes": (out / f).stat().st_size}
             for f in files
         },  # fmt: skip
+        "source": source,  # the checkpoint's files the export came from
     }

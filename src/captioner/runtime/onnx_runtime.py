@@ -6,12 +6,14 @@ clear error, not a wrong caption."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from captioner.config import config_from_dict
 from captioner.errors import CaptionerError
 from captioner.features.spec import EncoderSpec
 from captioner.files import read_json
@@ -20,6 +22,8 @@ from captioner.text.vocab import START_IX, Vocab
 
 EXPORT_VERSION = 2  # of the folder `captioner export` writes (export.py imports it from here)
 GRAPHS = ("encoder", "init", "decoder")
+SOURCE_FILES = ("model.safetensors", "config.json", "vocab.json", "encoder.json", POLICY_FILE)  # manifest 'source'
+EXPORT_DIR = "onnx"  # a checkpoint's own export: CHECKPOINT/onnx, what runtime auto runs (own_export)
 State = dict[str, np.ndarray]
 
 
@@ -57,6 +61,24 @@ def verified(folder: Path, manifest: dict[str, Any], name: str) -> bytes:
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise CaptionerError(f"{p}: sha256 differs from manifest.json (a changed or half-copied file)")
     return data
+
+
+def own_export(checkpoint: Path) -> Path | None:
+    """The checkpoint's own export (CHECKPOINT/onnx, written by `captioner export CHECKPOINT --out
+    CHECKPOINT/onnx`), or None when it has none; an export of other files of the checkpoint is an error naming the
+    file that changed."""
+    folder = checkpoint / EXPORT_DIR
+    if not (folder / "manifest.json").is_file():
+        return None
+    source = read_manifest(folder).get("source") or {"manifest.json's source": None}
+    for name, sha in source.items():
+        p = checkpoint / name
+        if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != sha:
+            raise CaptionerError(
+                f"{folder}: exported from another {p.name} than {p}; rerun `captioner export {checkpoint} --out "
+                f"{folder}` (or caption with --runtime torch)"
+            )
+    return folder
 
 
 class OnnxStepper:
@@ -105,7 +127,9 @@ class OnnxRuntime:
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
-            raise CaptionerError("runtime onnx needs onnxruntime: pip install -e '.[onnx]'") from None
+            raise CaptionerError(
+                "runtime onnx needs onnxruntime: pip install onnxruntime (or caption with --runtime torch --no-people)"
+            ) from None
         m = read_manifest(folder)
         files = m.get("int8", {}) if int8 else {g: f"{g}.onnx" for g in GRAPHS}
         missing = [g for g in GRAPHS if files.get(g) not in m["files"]]
@@ -123,7 +147,9 @@ class OnnxRuntime:
         self.spec = EncoderSpec.from_json(read_json(folder / "encoder.json", "encoder spec"), str(folder))
         self.labels = tuple(read_json(folder / "labels.json", "class labels"))
         self.max_len = int(m["max_len"])
+        model = config_from_dict(read_json(folder / "config.json", "model config")).model
         self.name_threshold = float(self.policy.data["name_threshold"] if name_threshold is None else name_threshold)
+        dataclasses.replace(model, name_threshold=self.name_threshold)  # checks the range, as the torch runtime does
         self.attends = "alpha" in m.get("step_outputs", [])
         self.info: dict[str, Any] = {
             "runtime": "onnx" + ("-int8" if int8 else ""),

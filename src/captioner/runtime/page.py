@@ -4,11 +4,14 @@ DIR holds index.html and the page's modules (SCRIPTS, from this package's webpag
 people detectors of people.py under people/ (their ONNX graphs and licences; the page reads their settings, as
 every rule, from the export's policy.json), and onnxruntime-web's WebAssembly build under ort/, copied from the npm
 package the user names (`npm pack onnxruntime-web` writes one; nothing is downloaded here) with its licence. Any
-static file server can serve DIR; the page preprocesses, encodes, looks for people, beam-searches and names the
-image in the page itself."""
+static file server can serve DIR; each file of GZIP_MIN bytes or more has FILE.gz beside it (gzip -9), which
+`captioner serve --page` (and servers that look for such files, as nginx's gzip_static) sends to browsers that accept
+gzip: download_bytes is what such a browser downloads. The page preprocesses, encodes, looks for people,
+beam-searches and names the image in the page itself."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import tarfile
@@ -30,6 +33,7 @@ EXPORTED = ("vocab.json", "labels.json", "encoder.json", "manifest.json", POLICY
 SCRIPTS = ("vocab.js", "spec.js", "photo.js", "colours.js", "people.js", "look.js", "search.js", "rules.js",
            "onnx_runtime.js", "captioner.js")  # fmt: skip
 SCRIPT_SLOT = "<!-- scripts: runtime/page.py writes the modules here, in runtime.page.SCRIPTS order -->"
+GZIP_MIN = 1024  # bytes: larger files get FILE.gz beside them (what `serve --page` sends when gzip is accepted)
 DETECTORS = (people.MODEL, people.PERSON_MODEL, "BLAZEFACE_LICENSE.txt", "NANODET_LICENSE.txt")
 ORT_LICENSE = """onnxruntime-web {version}: MIT License (the npm package's "license" field; the package carries
 no licence file, so the text of the MIT License follows, with onnxruntime's copyright line).
@@ -108,4 +112,13 @@ def write_page(export_dir: Path, web: Path, ort_web: Path) -> dict[str, int]:
         write_bytes(web / "ort" / name, data)
     (web / "ort" / "LICENSE").write_text(ORT_LICENSE.format(version=version))
     write_json(web / "ort" / "package.json", {"name": "onnxruntime-web", "version": version, "license": "MIT"})
+    for p in sorted(web.rglob("*")):
+        if p.is_file() and p.suffix != ".gz" and p.stat().st_size >= GZIP_MIN:
+            write_bytes(p.with_name(p.name + ".gz"), gzip.compress(p.read_bytes(), 9, mtime=0))
     return {str(p.relative_to(web)): p.stat().st_size for p in sorted(web.rglob("*")) if p.is_file()}
+
+
+def download_bytes(sizes: dict[str, int]) -> int:
+    """What a browser that accepts gzip downloads of a page write_page wrote (its file sizes): each file's .gz
+    where it has one, else the file."""
+    return sum(sizes.get(f"{name}.gz", n) for name, n in sizes.items() if not name.endswith(".gz"))

@@ -1,23 +1,25 @@
 """FastAPI app: POST /caption (multipart), GET /health, GET / (one static page), and with a page folder (`captioner
-export --web`) that page under /page/, sent cross-origin isolated (ISOLATION) so that onnxruntime-web runs threads.
-Requests are batched."""
+export --web`) that page under /page/, sent cross-origin isolated (ISOLATION) so that onnxruntime-web runs threads,
+its large files gzipped (Precompressed). Requests are batched."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
 from importlib.resources import files
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 
 from captioner.api import Captioner
 from captioner.config import Limits
@@ -92,6 +94,20 @@ async def _upload(request: Request, limits: Limits) -> tuple[str, bytes] | JSONR
     return upload.filename or "", data
 
 
+class Precompressed(StaticFiles):
+    """Static files that send FILE.gz (export --web writes one beside each large file) with Content-Encoding gzip
+    to a client that accepts gzip, and FILE itself to any other."""
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        if "gzip" in Headers(scope=scope).get("accept-encoding", ""):
+            full, stat = self.lookup_path(f"{path}.gz")
+            if stat is not None and S_ISREG(stat.st_mode):
+                media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+                return FileResponse(full, stat_result=stat, media_type=media, headers=headers)
+        return await super().get_response(path, scope)
+
+
 def create_app(cap: Captioner, limits: Limits = Limits(), page: Path | None = None) -> FastAPI:  # noqa: B008
     """The service around one loaded Captioner; page: a folder `captioner export --web` wrote, served at /page/."""
     batcher = Batcher(cap, limits)
@@ -104,7 +120,7 @@ def create_app(cap: Captioner, limits: Limits = Limits(), page: Path | None = No
 
     app = FastAPI(title="captioner", lifespan=lifespan)
     if page is not None:
-        app.mount("/page", StaticFiles(directory=page, html=True), name="page")
+        app.mount("/page", Precompressed(directory=page, html=True), name="page")
 
         @app.middleware("http")
         async def isolate(request: Request, call_next: Any) -> Any:

