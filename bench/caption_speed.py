@@ -84,8 +84,8 @@ def bare_forwards(cap: Captioner, path: Path, batch: int = 1) -> dict[str, float
     enc = bare_encoder(cap)
     ms = {"encoder": best_of(lambda: enc(x), 5), f"decoder ({calls[0]} steps)": best_of(decoder, 5)}
     if cap.people:
-        face = people.detector_session(people.MODEL, people.FACE_THREADS)
-        person = people.detector_session(people.PERSON_MODEL, people.PERSON_THREADS)
+        face = people.detector_session(people.MODEL)
+        person = people.detector_session(people.PERSON_MODEL)
         xf = np.zeros((batch, 3, people.SIZE, people.SIZE), np.float32)
         xp = np.zeros((batch, 3, people.PERSON_SIZE, people.PERSON_SIZE), np.float32)
         ms["BlazeFace"] = best_of(lambda: face.run(None, {"image": xf}), 5)

@@ -79,7 +79,7 @@ def test_caption_cli_no_people_skips_the_people_detectors(monkeypatch, capsys, t
     row = json.loads(capsys.readouterr().out)
     assert (row["caption"], row["photo"], row["people"]) == ("a person", True, 1)  # found by the detectors
 
-    def no_call(model: str, threads: int) -> object:
+    def no_call(model: str) -> object:
         raise AssertionError(f"a people detector ran: {model}")
 
     monkeypatch.setattr(people, "detector_session", no_call)

@@ -270,7 +270,7 @@ def test_person_detector_matches_tensorflow_on_the_same_pixels() -> None:
 
     sk = Path(sd.__file__).parent
     expected = {"astronaut.png": 0.7343, "camera.png": 0.8820, "chelsea.png": 0.5891, "coffee.png": 0.0637}
-    session = people.detector_session(people.PERSON_MODEL, people.PERSON_THREADS)
+    session = people.detector_session(people.PERSON_MODEL)
     for name, score in expected.items():
         bgr = np.asarray(open_image(sk / name).resize((416, 416), Image.BILINEAR), np.float32)[..., ::-1]
         x = ((bgr - np.float32(people.PERSON_MEAN)) / np.float32(people.PERSON_STD)).transpose(2, 0, 1)[None]

@@ -49,13 +49,13 @@ PERSON_MIN_SCORE = 0.355  # chosen on validation photos by bench/people_detector
 PERSON_NMS_IOU = 0.6  # NanoDet's own
 GREY_MIN_SCORE = 0.650  # a grey image read as a drawing: above every grey drawing of the open corpus's train
 # split (bench/grey_people.py; photo.photo_like may read a grey photo as a drawing)
-FACE_THREADS = 1  # onnxruntime threads: BlazeFace is small; NanoDet takes every core (0)
-PERSON_THREADS = 0
 
 
 @cache
-def detector_session(model: str, threads: int) -> Any:
-    """An onnxruntime session on the packaged model; threads 0: onnxruntime's default (one per core)."""
+def detector_session(model: str) -> Any:
+    """An onnxruntime session on the packaged model, a thread per core (BlazeFace at batch 16: 3.8 ms an image,
+    7.9 on one thread), its threads not spinning between runs (they would take the cores from the next graph, as
+    onnx_runtime's sessions say)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -66,7 +66,7 @@ def detector_session(model: str, threads: int) -> Any:
     if not graph.is_file():
         raise CaptionerError(f"{graph}: the people detector's graph is missing; reinstall captioner")
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
 
 
@@ -118,7 +118,7 @@ def detect_batch(rgbs: np.ndarray, min_score: float | None = None) -> list[list[
     if not len(rgbs):
         return []
     x = np.ascontiguousarray((_squares(rgbs, SIZE) / 127.5 - 1.0).transpose(0, 3, 1, 2))  # (B, 3, 192, 192)
-    raw, logits = detector_session(MODEL, FACE_THREADS).run(None, {"image": x})  # (B, 2304, 16), (B, 2304, 1)
+    raw, logits = detector_session(MODEL).run(None, {"image": x})  # (B, 2304, 16), (B, 2304, 1)
     out = []
     for r, lg in zip(raw, logits, strict=True):
         scores = 1.0 / (1.0 + np.exp(-np.clip(lg[:, 0].astype(np.float64), -100.0, 100.0)))
@@ -141,7 +141,7 @@ def detect_persons_batch(rgbs: np.ndarray, min_score: float | None = None) -> li
     bgr = _squares(rgbs, PERSON_SIZE)[..., ::-1]
     x = np.ascontiguousarray(((bgr - np.float32(PERSON_MEAN)) / np.float32(PERSON_STD)).transpose(0, 3, 1, 2))
     names = [f"{kind}{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
-    out = dict(zip(names, detector_session(PERSON_MODEL, PERSON_THREADS).run(names, {"image": x}), strict=True))
+    out = dict(zip(names, detector_session(PERSON_MODEL).run(names, {"image": x}), strict=True))
     return [_persons({k: v[b] for k, v in out.items()}, min_score) for b in range(len(rgbs))]
 
 
