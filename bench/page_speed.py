@@ -39,10 +39,10 @@ TIMES = """const done = arguments[arguments.length - 1], names = arguments[0];
   };
   for (const n of names) {
     const px = await captioner.pixels(await (await fetch(n)).blob());
-    const x = captioner.preprocess(px.data, px.width, px.height, m.spec);
+    const x = captioner.preprocess(px.data, px.width, px.height, m.spec), { pooled } = await captioner.encode(m, x);
     out[n] = [await mean(() => captioner.captionTensor(m, x)),
               await mean(() => captioner.captionTensor(m, x, 3, 3, null, false)),
-              await mean(() => captioner.look(m, x)), await mean(() => captioner.encode(m, x))];
+              await mean(() => captioner.look(m, x, pooled)), await mean(() => captioner.encode(m, x))];
   }
   return out;
 })().then(done, (e) => done(String(e.stack || e)));"""
