@@ -131,7 +131,7 @@ class Captioner:
         """Load a checkpoint folder (default: the bundled model) and the encoder named in its spec; or, with
         runtime="onnx", a folder written by `captioner export` (PyTorch is then never imported); runtime="auto"
         runs the checkpoint's own export (CHECKPOINT/onnx: onnx_runtime.own_export; the bundled model has one,
-        whose captions equal PyTorch's: tests/test_install.py) when it has one, on the CPU and with no torch option
+        whose captions equal PyTorch's: tests/test_onnxrt.py) when it has one, on the CPU and with no torch option
         (ensemble, encoder_weights, bf16), else PyTorch.
 
         bf16 runs the encoder under bfloat16 autocast (faster with AMX; captions can change slightly).
