@@ -62,6 +62,41 @@ def test_the_bundled_model_runs_its_own_export_by_default_with_torchs_captions(t
     assert Captioner.load(copy).runtime.info["runtime"] == "torch"  # no export of its own
 
 
+def test_upgrade_keeps_the_own_export_current_or_names_the_command(tmp_path: Path, capsys) -> None:
+    """`captioner upgrade` rewrites policy.json (and with --data vocab.json's tables); the own export gets both, so
+    the default runtime still runs it, with PyTorch's captions. An export of other weights is left as it is, and
+    upgrade and the default runtime name the command that rewrites it."""
+    import dataclasses
+    import shutil
+
+    from captioner.policy import POLICY_FILE
+    from captioner.text.vocab import Vocab
+
+    copy = tmp_path / "model"
+    shutil.copytree(BUNDLED, copy)
+    bare = dataclasses.replace(Vocab.load(copy / "vocab.json"), countable=())  # an older vocabulary: no articles
+    bare.save(copy / "vocab.json")
+    assert main(["upgrade", str(copy)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{copy / POLICY_FILE}: written") and out[1] == (
+        f"{copy / 'onnx'}: its policy.json and vocab.json are the checkpoint's now"
+    )
+    for name in ("vocab.json", POLICY_FILE):
+        assert (copy / "onnx" / name).read_bytes() == (copy / name).read_bytes()
+    default, torch_cap = Captioner.load(copy), Captioner.load(copy, runtime="torch")
+    assert default.runtime.info["runtime"] == "onnx"
+    got, want = [r.caption for r in default.caption(EXAMPLES)], [r.caption for r in torch_cap.caption(EXAMPLES)]
+    assert got == want and default.runtime.policy.sha256 == torch_cap.runtime.policy.sha256
+    assert default.runtime.policy.data["languages"]["en"]["countable"] == []  # the upgraded rules, not the old
+    (copy / "config.json").write_text((copy / "config.json").read_text() + "\n")
+    assert main(["upgrade", str(copy)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{copy / 'onnx'}: exported from other weights or words; rerun `captioner export {copy} --out {copy / 'onnx'}`"
+    )
+    with pytest.raises(CaptionerError, match=r"exported from another config.json"):
+        Captioner.load(copy)
+
+
 def test_onnx_path_never_imports_torch(exported: Path) -> None:
     code = (
         "import sys; from captioner import Captioner\n"

@@ -292,10 +292,14 @@ def _export(a: argparse.Namespace) -> None:
 
 
 def _upgrade(a: argparse.Namespace) -> None:
-    from captioner.train.checkpoint import upgrade
+    from captioner.runtime.onnx_runtime import refresh_own_export
+    from captioner.train.checkpoint import resolve, upgrade
 
     for path in a.checkpoint:
         print(upgrade(path, a.data))
+        refreshed = refresh_own_export(resolve(path))
+        if refreshed:
+            print(refreshed)
 
 
 def _scenes(a: argparse.Namespace) -> None:

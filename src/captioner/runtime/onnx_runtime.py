@@ -16,7 +16,7 @@ import numpy as np
 from captioner.config import config_from_dict
 from captioner.errors import CaptionerError
 from captioner.features.spec import EncoderSpec
-from captioner.files import read_json
+from captioner.files import read_json, write_bytes, write_json
 from captioner.policy import POLICY_FILE, policy_from_bytes
 from captioner.text.vocab import START_IX, Vocab
 
@@ -79,6 +79,33 @@ def own_export(checkpoint: Path) -> Path | None:
                 f"{folder}` (or caption with --runtime torch)"
             )
     return folder
+
+
+def refresh_own_export(checkpoint: Path) -> str | None:
+    """After `captioner upgrade`: the checkpoint's own export given the checkpoint's policy.json and vocab.json as
+    they are now (the graphs read neither: upgrade changes rules and word tables, never the words), their hashes
+    in its manifest; returns what was done, None when it has no own export. An export whose graphs came from other
+    weights, config, encoder or words is left as it is, and the answer names the command that rewrites it."""
+    folder = checkpoint / EXPORT_DIR
+    if not (folder / "manifest.json").is_file():
+        return None
+    m = read_manifest(folder)
+    source = m.get("source", {})
+    graphs_from = [n for n in SOURCE_FILES if n not in ("vocab.json", POLICY_FILE)]
+    same = all(
+        (checkpoint / n).is_file() and hashlib.sha256((checkpoint / n).read_bytes()).hexdigest() == source.get(n)
+        for n in graphs_from
+    )
+    if not same or Vocab.load(checkpoint / "vocab.json").itos != Vocab.load(folder / "vocab.json").itos:
+        return f"{folder}: exported from other weights or words; rerun `captioner export {checkpoint} --out {folder}`"
+    for name in ("vocab.json", POLICY_FILE):
+        data = (checkpoint / name).read_bytes()
+        write_bytes(folder / name, data)
+        sha = hashlib.sha256(data).hexdigest()
+        m["files"][name] = {"sha256": sha, "bytes": len(data)}
+        source[name] = sha
+    write_json(folder / "manifest.json", {**m, "source": source})
+    return f"{folder}: its policy.json and vocab.json are the checkpoint's now"
 
 
 class OnnxStepper:
