@@ -4,6 +4,7 @@ PyTorch path's captions for the bundled model, import no PyTorch, and refuse a d
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,22 @@ def test_upgrade_keeps_the_own_export_current_or_names_the_command(tmp_path: Pat
     )
     with pytest.raises(CaptionerError, match=r"exported from another config.json"):
         Captioner.load(copy)
+
+
+def test_onnxruntime_sessions_take_their_threads_from_omp_num_threads() -> None:
+    """Every session captioner opens (the export's graphs, both detectors) runs OMP_NUM_THREADS threads when it is
+    set (Ray sets it to an actor's num_cpus) and one per core (0) otherwise."""
+    code = (
+        "from captioner import Captioner; from captioner.sights import people\n"
+        "cap = Captioner.load()\n"
+        "sessions = [*cap.runtime.sessions.values(), people.detector_session(people.MODEL),"
+        " people.detector_session(people.PERSON_MODEL)]\n"
+        "print(sorted({s.get_session_options().intra_op_num_threads for s in sessions}))\n"
+    )
+    for env, want in (({"OMP_NUM_THREADS": "1"}, "[1]"), ({}, "[0]")):
+        clean = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env})
+        assert out.returncode == 0 and out.stdout.strip() == want, (env, out.stdout, out.stderr[-500:])
 
 
 def test_onnx_path_never_imports_torch(exported: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -91,6 +92,20 @@ class Config:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def onnx_session_options() -> Any:
+    """The options of every onnxruntime session captioner opens (the exported graphs, the people detectors): errors
+    only; intra-op threads OMP_NUM_THREADS when it is set (Ray sets it to an actor's num_cpus, and PyTorch reads it
+    too), else one per core; the threads do not spin between runs, because spinning ones steal the cores from the
+    next graph and from image decoding (bench/caption_speed.py: one image 47.8 -> 27.3 ms end to end)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0"))
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
 
 
 def _check(ok: bool, name: str, why: str) -> None:

@@ -70,8 +70,9 @@ def caption_dataset(
     beam: int = 3,
     people: bool = True,
 ) -> Any:
-    """The dataset's images captioned by `concurrency` CaptionBatches actors of num_cpus CPUs each (PyTorch in an
-    actor uses that many threads), batch_size images a call; lazy, as every Ray Dataset is."""
+    """The dataset's images captioned by `concurrency` CaptionBatches actors of num_cpus CPUs each (PyTorch and
+    onnxruntime in an actor use that many threads: Ray sets OMP_NUM_THREADS, config.onnx_session_options),
+    batch_size images a call; lazy, as every Ray Dataset is."""
     try:
         import ray.data  # noqa: F401
     except ImportError:

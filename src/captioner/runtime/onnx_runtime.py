@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from captioner.config import config_from_dict
+from captioner.config import config_from_dict, onnx_session_options
 from captioner.errors import CaptionerError
 from captioner.features.spec import EncoderSpec
 from captioner.files import read_json, write_bytes, write_json
@@ -30,12 +30,7 @@ State = dict[str, np.ndarray]
 def _session(graph: bytes) -> Any:
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # errors only
-    # Each session has its own threads; spinning ones steal the cores from the next graph and from image decoding
-    # (bench/caption_speed.py: a single image 47.8 -> 27.3 ms end to end, the encoder in the pipeline 25.5 -> 13.1).
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph, onnx_session_options(), providers=["CPUExecutionProvider"])
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

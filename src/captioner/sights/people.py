@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from captioner.config import onnx_session_options
 from captioner.errors import CaptionerError
 
 MODEL = "blazeface_full_range.onnx"
@@ -53,9 +54,8 @@ GREY_MIN_SCORE = 0.650  # a grey image read as a drawing: above every grey drawi
 
 @cache
 def detector_session(model: str) -> Any:
-    """An onnxruntime session on the packaged model, a thread per core (BlazeFace at batch 16: 3.8 ms an image,
-    7.9 on one thread), its threads not spinning between runs (they would take the cores from the next graph, as
-    onnx_runtime's sessions say)."""
+    """An onnxruntime session on the packaged model, with config.onnx_session_options (a thread per core unless
+    OMP_NUM_THREADS says otherwise: BlazeFace at batch 16 takes 3.8 ms an image on two, 7.9 on one)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -65,9 +65,7 @@ def detector_session(model: str) -> Any:
     graph = files("captioner") / "data" / model
     if not graph.is_file():
         raise CaptionerError(f"{graph}: the people detector's graph is missing; reinstall captioner")
-    opts = ort.SessionOptions()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(graph), onnx_session_options(), providers=["CPUExecutionProvider"])
 
 
 def _boxes(raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
