@@ -16,7 +16,7 @@ in half the bytes, so their outputs are the fp32 graphs' exactly.
 --int8 adds init.int8.onnx and decoder.int8.onnx (onnxruntime's dynamic int8 quantization) and
 encoder.fp16.onnx (float16 weights: int8 spoils this encoder, see _half_weights); manifest.json's 'int8' names them.
 manifest.json's 'source' has the sha256 of each checkpoint file the graphs came from: a checkpoint's own export in
-CHECKPOINT/onnx (api.EXPORT_DIR, what runtime auto runs) is checked against them.
+CHECKPOINT/onnx (onnx_runtime.EXPORT_DIR, what runtime auto runs) is checked against them.
 
 Decoding (greedy or beam search, #UNK# blocked) runs around decoder.onnx, as decode/search.py runs around
 Decoder.step. `features` is the encoder's outputs joined as manifest.json's 'feature' says (e.g. pooled+logits).

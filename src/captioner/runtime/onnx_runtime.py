@@ -66,14 +66,22 @@ def own_export(checkpoint: Path) -> Path | None:
     if not (folder / "manifest.json").is_file():
         return None
     source = read_manifest(folder).get("source") or {"manifest.json's source": None}
-    for name, sha in source.items():
-        p = checkpoint / name
-        if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != sha:
-            raise CaptionerError(
-                f"{folder}: exported from another {p.name} than {p}; rerun `captioner export {checkpoint} --out "
-                f"{folder}` (or caption with --runtime torch)"
-            )
+    changed = _changed(checkpoint, source, list(source))
+    if changed:
+        raise CaptionerError(
+            f"{folder}: exported from another {changed[0]} than {checkpoint / changed[0]}; rerun `captioner export "
+            f"{checkpoint} --out {folder}` (or caption with --runtime torch)"
+        )
     return folder
+
+
+def _changed(checkpoint: Path, source: dict[str, Any], names: list[str]) -> list[str]:
+    """Those of the checkpoint's files `names` that are missing or whose sha256 is not the export's `source`'s."""
+    return [
+        n
+        for n in names
+        if not (checkpoint / n).is_file() or hashlib.sha256((checkpoint / n).read_bytes()).hexdigest() != source.get(n)
+    ]
 
 
 def refresh_own_export(checkpoint: Path) -> str | None:
@@ -87,11 +95,8 @@ def refresh_own_export(checkpoint: Path) -> str | None:
     m = read_manifest(folder)
     source = m.get("source", {})
     graphs_from = [n for n in SOURCE_FILES if n not in ("vocab.json", POLICY_FILE)]
-    same = all(
-        (checkpoint / n).is_file() and hashlib.sha256((checkpoint / n).read_bytes()).hexdigest() == source.get(n)
-        for n in graphs_from
-    )
-    if not same or Vocab.load(checkpoint / "vocab.json").itos != Vocab.load(folder / "vocab.json").itos:
+    words = Vocab.load(checkpoint / "vocab.json").itos == Vocab.load(folder / "vocab.json").itos
+    if _changed(checkpoint, source, graphs_from) or not words:
         return f"{folder}: exported from other weights or words; rerun `captioner export {checkpoint} --out {folder}`"
     for name in ("vocab.json", POLICY_FILE):
         data = (checkpoint / name).read_bytes()

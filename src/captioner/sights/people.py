@@ -176,9 +176,11 @@ def persons(rgb: np.ndarray, min_score: float | None = None) -> list[float]:
 
 
 def count_people(rgb: np.ndarray, min_score: float | None = None, person_min_score: float | None = None) -> int:
-    """How many people the photo shows: the faces or the whole people found at the detectors' thresholds, the
-    larger count."""
-    return max(len(faces(rgb, min_score)), len(persons(rgb, person_min_score)))
+    """How many people the photo shows: the faces or the whole people found at the detectors' thresholds (None:
+    MIN_SCORE, PERSON_MIN_SCORE), the larger count; people_counts of one photo."""
+    face = MIN_SCORE if min_score is None else min_score
+    person = PERSON_MIN_SCORE if person_min_score is None else person_min_score
+    return people_counts(rgb[None], [True], face, person, GREY_MIN_SCORE)[0]
 
 
 def grey(rgb: np.ndarray) -> bool:
@@ -188,17 +190,18 @@ def grey(rgb: np.ndarray) -> bool:
 
 def grey_people(rgb: np.ndarray, min_score: float = GREY_MIN_SCORE) -> int:
     """The persons NanoDet finds at this threshold (GREY_MIN_SCORE) in an exactly grey image (0 for any other):
-    what makes a grey image read as a drawing a photo of people."""
-    return len(persons(rgb, min_score)) if grey(rgb) else 0
+    what makes a grey image read as a drawing a photo of people; people_counts of one drawing."""
+    return people_counts(rgb[None], [False], MIN_SCORE, PERSON_MIN_SCORE, min_score)[0]
 
 
 def people_counts(
     rgbs: np.ndarray, photos: list[bool], min_score: float, person_min_score: float, grey_min_score: float
 ) -> list[int]:
-    """How many people each image (B, H, W, 3) shows, each detector run once over the images it reads: a photo's
-    count_people at these thresholds; grey_people at grey_min_score for an exactly grey image read as a drawing; 0
-    for any other drawing. One NanoDet run serves both thresholds (a box is only ever dropped by a stronger one, so
-    the boxes kept at the lower threshold and reaching the higher are those kept at the higher)."""
+    """How many people each image (B, H, W, 3) shows, each detector run once over the images it reads: in a photo
+    the faces or the whole people found at these thresholds, the larger count; in an exactly grey image read as a
+    drawing the whole people found at grey_min_score; 0 in any other drawing. One NanoDet run serves both
+    thresholds (a box is only ever dropped by a stronger one, so the boxes kept at the lower threshold and reaching
+    the higher are those kept at the higher)."""
     shown = [i for i, ph in enumerate(photos) if ph]
     looked = shown + [i for i, ph in enumerate(photos) if not ph and grey(rgbs[i])]
     found = detect_persons_batch(rgbs[looked], min(person_min_score, grey_min_score))
