@@ -31,7 +31,8 @@ from common import make_photos
 
 from captioner.api import Captioner, default_model_path
 from captioner.cli.caption import caption_paths
-from captioner.decode.search import beam_search, require
+from captioner.decode.constrained import require
+from captioner.decode.search import beam_search
 from captioner.features.images import open_image
 from captioner.runtime.export import export
 from captioner.sights import people

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from captioner.config import Config, ModelConfig, TrainConfig, load_config
-from captioner.decode.search import _filter, beam_search, constrained_beam_search, greedy, sample
+from captioner.decode.constrained import constrained_beam_search
+from captioner.decode.search import _filter, beam_search, greedy, sample
 from captioner.decode.stepper import TorchStepper as S
 from captioner.errors import CaptionerError
 from captioner.models import build_model
@@ -267,7 +268,6 @@ def test_copy_weight_scales_only_offered_words() -> None:
 def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
     import itertools
 
-    from captioner.decode.search import constrained_beam_search
     from captioner.decode.stepper import masked_logprobs
 
     model, feats = _model("showtell", 5), _feats("showtell", 1)
@@ -285,6 +285,27 @@ def test_constrained_beam_search_finds_the_best_caption_with_the_word() -> None:
     assert got.logprob == pytest.approx(logprob(best), abs=1e-4)
     small = constrained_beam_search(S(model, feats), 0, must, beam=2, max_len=max_len)
     assert small is not None and must & set(small.tokens) and len(small.tokens) <= max_len
+
+
+@torch.no_grad()
+def test_searches_and_scores_together_equal_each_alone() -> None:
+    from captioner.decode.constrained import constrained_searches, say_all
+    from captioner.decode.stepper import masked_logprobs
+
+    model, feats = _model("showtell", 5), _feats("showtell", 4)
+    st = S(model, feats)
+    wants = [(2, {7, 9}), (0, {5}), (3, {11}), (0, {7}), (1, {9, 10})]
+    together = constrained_searches(st, wants, beam=3, max_len=6)
+    alone = [constrained_beam_search(st, i, must, beam=3, max_len=6) for i, must in wants]
+    assert [c and c.tokens for c in together] == [c and c.tokens for c in alone]
+    assert [c and c.logprob for c in together] == pytest.approx([c and c.logprob for c in alone], abs=1e-5)
+    assert constrained_searches(st, [], 3, 6) == []
+    said = [(1, [5, 6, 7]), (3, [8]), (0, []), (1, [9, 9, 10, 4])]  # of three lengths, and empty
+    for c, (i, toks) in zip(say_all(st, said), said, strict=True):
+        lp = masked_logprobs(model(feats[i : i + 1], torch.tensor([[START_IX, *toks]])), block_unk=True)[0]
+        teacher = float(sum(lp[j, w] for j, w in enumerate([*toks, END_IX])))  # teacher forcing, one image
+        assert c.tokens == toks and c.logprob == pytest.approx(teacher, abs=1e-4)
+        assert c.confidence == pytest.approx(c.logprob / (len(toks) + 1))
 
 
 def test_copy_threshold_above_one_is_refused() -> None:

@@ -14,11 +14,12 @@ import torch
 from captioner.config import ModelConfig
 from captioner.corpus.prepare import build_vocab, countable_nouns, repeated_words, word_translations
 from captioner.data.manifest import Item
+from captioner.decode.constrained import constrained_beam_search
 from captioner.decode.rules import Rules, decode
-from captioner.decode.search import beam_search, constrained_beam_search, greedy
+from captioner.decode.search import beam_search, greedy
 from captioner.decode.stepper import TorchStepper
 from captioner.models import build_model
-from captioner.policy import Policy
+from captioner.policy import SAYABLE_WITHIN, Policy
 from captioner.sights.look import Sight
 from captioner.text.vocab import END_IX, Vocab
 
@@ -93,6 +94,24 @@ def test_a_language_switch_keeps_the_english_captions_concept() -> None:
     assert v.translations["ru"] == {"cat": "кошка", "mouse": "мышь", "scissors": "ножницы"}
 
 
+def test_an_english_caption_another_language_cannot_say_gives_way_to_a_noun_every_language_can() -> None:
+    v = _vocab()  # Russian's table: cat, mouse, scissors; French has none, so it asks nothing
+    policy = Policy.build(v, 0.0, "efficientnet-lite0")
+    en, ru = Rules.from_policy(policy, "en"), Rules.from_policy(policy, "ru")
+    assert en.sayable == {v.stoi["cat"], v.stoi["mouse"]} and ru.sayable == frozenset()  # countable, sayable
+    assert policy.language("en")["sayable"] == sorted(en.sayable) and en.said_in == (ru.rename.keys(),)  # type: ignore[union-attr]
+    assert en.sayable_within == SAYABLE_WITHIN
+    loves = {"car": 6.8, "cat": 6.0, "#END#": 6.0}  # "car": no Russian word for it; "cat" 0.4 per token below
+    free = dataclasses.replace(en, sayable=frozenset())
+    assert _said(v, decode(_stepper(v, loves), [DRAWING], free, 6)) == ["a car"]
+    assert _said(v, decode(_stepper(v, loves), [DRAWING], en, 6)) == ["a cat"]
+    assert v.stoi["кошка"] in decode(_stepper(v, loves), [DRAWING], ru, 6)[0][0].tokens  # the same concept
+    far = {"car": 9.0, "cat": 6.0, "#END#": 6.0}  # "cat" 1.5 per token below: further than sayable_within
+    assert _said(v, decode(_stepper(v, far), [DRAWING], en, 6)) == ["a car"]
+    keep = {"scissors": 9.0, "cat": 6.0, "#END#": 6.0}  # Russian can say "scissors" (not countable): it stays
+    assert _said(v, decode(_stepper(v, keep), [DRAWING], en, 6)) == ["scissors"]
+
+
 def test_a_bare_countable_noun_gets_its_article_and_nothing_else_does() -> None:
     v = _vocab()
     en = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "en")
@@ -157,7 +176,7 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
 
 
 def test_decoding_keeps_words_whose_middle_is_a_language_tag() -> None:
-    """"tent" is 't' + 'en' + 't': only the language tokens themselves ('<en>') are left out of a caption."""
+    """ "tent" is 't' + 'en' + 't': only the language tokens themselves ('<en>') are left out of a caption."""
     v = Vocab.build(["a tent", "a tree", "палатка"], 1, ["en", "en", "ru"])
     ids = [v.stoi[w] for w in ("<en>", "a", "tent")]
     assert v.decode(ids, articles=True) == "a tent"

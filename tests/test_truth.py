@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from captioner.decode.constrained import constrained_beam_search
 from captioner.decode.rules import Rules, decode
-from captioner.decode.search import beam_search, constrained_beam_search, greedy, sample
+from captioner.decode.search import beam_search, greedy, sample
 from captioner.decode.stepper import TorchStepper
 from captioner.policy import Policy
 from captioner.sights import people

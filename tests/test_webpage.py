@@ -21,7 +21,8 @@ from PIL import Image
 
 from captioner.api import default_model_path
 from captioner.cli.main import main
-from captioner.decode.search import beam_search, constrained_beam_search
+from captioner.decode.constrained import constrained_beam_search
+from captioner.decode.search import beam_search
 from captioner.errors import CaptionerError
 from captioner.features.images import open_image
 from captioner.features.spec import EncoderSpec, preprocess
@@ -144,6 +145,30 @@ def test_page_captions_in_the_language_picked(page: tuple) -> None:
         driver, "const m = await captioner.load(); try { captioner.language(m, 'xx'); } catch (e) { return e.message; }"
     )
     assert err == f"language 'xx' is unknown to this model; it knows {', '.join(cap.languages)}"
+
+
+@browser
+def test_page_gives_an_untranslatable_caption_way_as_python_does(page: tuple, monkeypatch) -> None:
+    """A built drawing whose English caption German's table cannot say ("a cake"): Python and the page both say
+    instead the concept every language can say ("a fountain"), in English and German."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from captioner.api import Captioner
+    from captioner.decode.rules import Rules
+
+    driver, base, _ = page
+    image, cap = ROOT / "tests" / "data" / "untranslatable.png", Captioner.load()
+    want = {lang: cap.caption(str(image), lang=lang).caption for lang in ("en", "de")}
+    with monkeypatch.context() as m:
+        m.setattr(Rules, "sayable_must", lambda self, caption: None)
+        assert Captioner.load().caption(str(image)).caption == "a cake"  # without the rule
+    assert want["en"] == "a fountain" and "cake" not in cap.runtime.vocab.translations["de"]
+    for lang in ("", "de"):
+        driver.get(base)
+        WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "status").get_attribute("data-ready"))
+        Select(driver.find_element(By.ID, "lang")).select_by_value(lang)
+        assert _upload(driver, [image]) == {image.name: want[lang or "en"]}
 
 
 def _test_images(folder: Path) -> list[str]:
@@ -291,7 +316,7 @@ def test_page_beam_search_equals_python(page: tuple, bundled_export: Path) -> No
               for (const [len, lp] of [[m.manifest.max_len, 0], [m.manifest.max_len, 1], [3, 0]])
                 row[`${len}/${lp}`] = (await captioner.beamSearch(st, 3, len, 3, lp)).map((c) => [c.tokens, c.logprob]);
               for (const len of [m.manifest.max_len, 2]) {
-                const c = await captioner.constrainedBeamSearch(st, must, 3, len);
+                const c = await captioner.constrainedBeamSearch(st, [must], 3, len);
                 row[`must/${len}`] = c && [c.tokens, c.logprob];
               }
               out.push(row);

@@ -2,7 +2,7 @@
 saved beside the weights as policy.json. The PyTorch runtime, the onnxruntime runtime and the browser page read
 this one file; nothing in the caption path reads WordNet, word lists or any other system data.
 
-policy.json (POLICY_VERSION 3), every id an index into the model's vocabulary:
+policy.json (POLICY_VERSION 4), every id an index into the model's vocabulary:
   version, vocab_size, vocab_sha256  the vocabulary it was built for (a policy for another vocabulary is an error)
   tagged                         whether captions start with a language token (Vocab.langs)
   name_threshold                 the copy path names a confident photo's class at this probability (0: never)
@@ -13,7 +13,11 @@ policy.json (POLICY_VERSION 3), every id an index into the model's vocabulary:
                                  word id -> its translation's id for every English word Vocab.translations has
                                  (null in English); article, countable, determiners (English): the id of "a", the
                                  ids of countable nouns (Vocab.countable) and of determiners (text.DETERMINERS), so
-                                 that no caption is a bare countable noun (rules.Rules.with_article)
+                                 that no caption is a bare countable noun (rules.Rules.with_article); sayable
+                                 (the concept language): the ids of its countable nouns that every other language's
+                                 rename translates, one of which its first caption says where some language can say
+                                 none of its words, and sayable_within: how far below the first caption's confidence
+                                 such a caption may be and still replace it (rules.Rules.sayable_must)
   repeatable                     ids that decoding may say twice in a row (Vocab.repeatable); any other word never
   concept                        the language whose caption chooses what every language names ("en"); null for a
                                  model without English or with one language
@@ -42,7 +46,9 @@ from captioner.files import write_bytes
 from captioner.sights import colours, people, photo
 from captioner.text.vocab import ARTICLE_PATTERNS, DETERMINERS, Vocab
 
-POLICY_VERSION = 3  # 3: concepts across languages, articles; 2: the photo probe; 1: the flat-patch threshold alone
+# 4: the concept is sayable in every language; 3: concepts across languages, articles; 2: the photo probe;
+# 1: the flat-patch threshold alone
+POLICY_VERSION = 4
 POLICY_FILE = "policy.json"
 
 # How each language says "a person" and "people" (the words a photo with people found is captioned with).
@@ -70,6 +76,10 @@ def vocab_sha256(vocab: Vocab) -> str:
 
 
 CONCEPT_LANGUAGE = "en"  # the language whose caption chooses what a caption in any language names
+# How far (log-probability per token) below the first caption a caption naming a concept every language can say
+# may be and still replace it: chosen on validation, the widest whose English CIDEr-D is no lower than without
+# the rule (docs/results.md, "2026-12-08")
+SAYABLE_WITHIN = 0.5
 
 
 def concept_language(vocab: Vocab) -> str | None:
@@ -89,6 +99,15 @@ def _style(ids: dict[str, int], vocab: Vocab, tag: str) -> dict[str, Any]:
     }
 
 
+def _sayable(vocab: Vocab, ids: dict[str, int], tag: str) -> list[int]:
+    """The concept language's countable nouns that every other language of the model with a concept table can say
+    (Vocab.translations), as ids; empty in any other language."""
+    if tag != concept_language(vocab):
+        return []
+    others = [d for t in vocab.langs if t != tag and (d := vocab.translations.get(t))]  # languages with a table
+    return sorted(ids[e] for e in vocab.countable if e in ids and all(e in d and d[e] in ids for d in others))
+
+
 def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
     allowed = vocab.allowed(tag if vocab.langs else None)
     person, group = PERSON_WORDS.get(tag, ((), ()))
@@ -101,6 +120,8 @@ def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
         "people": [ids[w] for w in group] if group and set(group) <= ids.keys() else [],
         "says_person": sorted(ids[w] for w in saying_person(tag) if w in ids),
         "rename": None if tag == "en" else {str(ids[e]): ids[w] for e, w in names.items() if e in ids and w in ids},
+        "sayable": _sayable(vocab, ids, tag),
+        "sayable_within": SAYABLE_WITHIN,
     }
 
 

@@ -9,14 +9,18 @@ decode(), in order:
      Russian "человек", "люди", and so on: policy.PERSON_WORDS); else a photo whose top ImageNet class's word
      reaches name_threshold (summed over the top classes that say it: tabby and tiger cat are both "cat")
      says that word (copy models; in another language its translation from Vocab.translations, where there
-     is one): the first caption becomes the best one that does (search.require);
-  4. outside English, the concept is English's: the image is first captioned in English under the English rules,
-     and unless step 3 says people, the first caption becomes the best one that says the translation
-     (Vocab.translations) of the English caption's last word that has one (search.require), in the language's
-     own wording; so --lang changes the words, never the thing named (the exact translated caption of the
-     English one scored lower on validation: docs/results.md);
+     is one): the first caption becomes the best one that does (constrained.require);
+  4. in English, in a model of several languages, a first caption that some other language cannot say (none of its
+     words is in that language's rename) becomes the best one that says a countable noun every language can say
+     (policy.json's sayable; constrained.require) where its confidence is at most sayable_within below the first's:
+     "segmented" and other untranslatable titles give way to a concept every language names. Outside English,
+     the concept is English's: the image is first captioned in English under the English rules, and unless step 3
+     says people, the first caption becomes the best one that says the translation (Vocab.translations) of the
+     English caption's last word that has one (constrained.require), in the language's own wording; so --lang
+     changes the words, never the thing named (the exact translated caption of the English one scored lower on
+     validation: docs/results.md);
   5. in English, a caption whose last word is a countable noun and whose first is no determiner gets "a"
-     ("hammer" -> "a hammer"; Vocab.countable), scored as the model scores it (search.say).
+     ("hammer" -> "a hammer"; Vocab.countable), scored as the model scores it (constrained.say_all).
 Search never says a word twice in a row (search.no_repeat)."""
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from captioner.decode.search import Caption, Must, Stepper, beam_search, distinct, greedy, require, sample, say
+from captioner.decode.constrained import Must, require, say_all
+from captioner.decode.search import Caption, Stepper, beam_search, distinct, greedy, sample
 from captioner.policy import Policy
 from captioner.sights.look import Sight
 from captioner.text.vocab import PAD_IX, START_IX
@@ -50,6 +55,9 @@ class Rules:
     countable: frozenset[int] = frozenset()  # English: countable nouns
     determiners: frozenset[int] = frozenset()  # English: words that need no article after them
     repeatable: np.ndarray | None = None  # (V,) bool: the words decoding may say twice in a row
+    sayable: frozenset[int] = frozenset()  # the concept language: the countable nouns every other language can say
+    said_in: tuple[frozenset[int], ...] = ()  # the concept language: per other language, the words it can say
+    sayable_within: float = 0.0  # how far below the first caption's confidence a sayable one may replace it
 
     @classmethod
     def from_policy(cls, policy: Policy, tag: str, name_threshold: float | None = None) -> Rules:
@@ -75,6 +83,9 @@ class Rules:
             frozenset(lp["countable"]),
             frozenset(lp["determiners"]),
             policy.mask("repeatable"),
+            frozenset(lp["sayable"]),
+            tuple(frozenset(map(int, o["rename"])) for t, o in data["languages"].items() if t != tag and o["rename"]),
+            float(lp["sayable_within"]),
         )  # fmt: skip
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -118,6 +129,12 @@ class Rules:
         said = float(p[i][w[i] == word].sum())  # the word's probability: its classes' together (tabby, tiger cat)
         return bool(self.name_threshold > 0 and said >= self.name_threshold and known)
 
+    def sayable_must(self, caption: list[int]) -> Must | None:
+        """What the concept language's first caption `caption` (ids) must say: one of the sayable words where some
+        other language can say none of its words, within sayable_within of its confidence; else None."""
+        unsayable = any(s.isdisjoint(caption) for s in self.said_in)
+        return Must(self.sayable, within=self.sayable_within) if self.sayable and unsayable else None
+
     def concept_must(self, english: list[int], forbid: np.ndarray) -> Must | None:
         """What a caption must say to name the concept of the English caption `english` (ids): the translation
         of its last word that has one and that the image does not forbid (forbid (V,) bool); None: none has."""
@@ -154,11 +171,16 @@ def _search(
             m if m is not None and m.exact else rules.concept_must(e, st.forbid[i]) or m
             for i, (m, e) in enumerate(zip(musts, english, strict=True))
         ]
+    else:  # the concept language: a concept every language can say
+        musts = [m or rules.sayable_must(cs[0].tokens) for m, cs in zip(musts, nbest, strict=True)]
     out = require(st, nbest, musts, max(1, beam), max_len)
     if rules.article < 0 or not articles:
         return out
-    return [distinct([say(st, i, t) if (t := rules.with_article(c.tokens)) else c for c in cs])
-            for i, cs in enumerate(out)]  # fmt: skip
+    articled = [(i, j, t) for i, cs in enumerate(out) for j, c in enumerate(cs) if (t := rules.with_article(c.tokens))]
+    said = say_all(st, [(i, t) for i, _, t in articled])  # every image's articled captions scored together
+    for (i, j, _), c in zip(articled, said, strict=True):
+        out[i][j] = c
+    return [distinct(cs) for cs in out]
 
 
 def decode(

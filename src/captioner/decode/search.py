@@ -1,4 +1,5 @@
-"""Decoding written once: greedy, sampling, batched beam search and constrained beam search, over a Stepper.
+"""Decoding written once: greedy, sampling and batched beam search over a Stepper (constrained search and
+scoring given captions: decode/constrained.py).
 
 numpy only, so the same code runs a PyTorch decoder (models.stepper.TorchStepper) and the exported ONNX graphs
 (runtime.onnx_runtime.OnnxStepper), with no PyTorch import on the second path."""
@@ -106,7 +107,7 @@ def rule_out(logp: np.ndarray, st: Stepper, rows: np.ndarray) -> np.ndarray:
     return logp
 
 
-def _finish(tokens: list[int], logprob: float, alphas: list[list[float]], no_end: np.ndarray | None) -> Caption:
+def finish(tokens: list[int], logprob: float, alphas: list[list[float]], no_end: np.ndarray | None) -> Caption:
     """A Caption from tokens up to #END#; one that max_len forced to stop on a word that may not end a caption
     is cut back to its last word that may (its log-probability stays that of the decoded sequence)."""
     words = tokens[: tokens.index(END_IX)] if END_IX in tokens else tokens
@@ -174,7 +175,7 @@ def sample(
 
     toks, lps, alphas = rollout(st, max_len, pick, block_unk)
     return [
-        _finish([int(t) for t in row if t != PAD_IX], float(lp), [a[i].tolist() for a in alphas], st.no_end)
+        finish([int(t) for t in row if t != PAD_IX], float(lp), [a[i].tolist() for a in alphas], st.no_end)
         for i, (row, lp) in enumerate(zip(toks, lps.sum(1), strict=True))
     ]
 
@@ -206,7 +207,7 @@ def _filter(logits: np.ndarray, top_k: int, top_p: float) -> np.ndarray:
     return logits
 
 
-def _topk(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def topk(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the k largest values and their indices, largest first (ties: lower index first)."""
     k = min(k, x.shape[-1])
     idx = np.argpartition(-x, k - 1, -1)[..., :k]
@@ -241,12 +242,12 @@ def beam_search(
         logp = rule_out(masked_logprobs(scores, block_unk), st, np.repeat(np.arange(b), k))
         logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok, st.repeat)
         logp = logp.reshape(b, k, -1)  # (B, K, V)
-        top, idx = _topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
+        top, idx = topk((score[..., None] + logp).reshape(b, -1), 2 * k)  # (B, 2K): room for beams that end now
         new_score = np.full((b, k), NEG, dtype=np.float32)
         new_src = np.zeros((b, k), dtype=np.int64)
         new_word = np.full((b, k), PAD_IX, dtype=np.int64)
         for i in range(b):
-            ended, live = _walk(top[i].tolist(), idx[i].tolist(), logp.shape[-1], k)
+            ended, live = walk(top[i].tolist(), idx[i].tolist(), logp.shape[-1], k)
             for sc, s in ended:
                 words = hist[i, s].tolist()
                 lp = ((5 + len(words) + 1) / 6) ** length_penalty
@@ -266,100 +267,10 @@ def beam_search(
     for fin in finished:
         fin.sort(key=lambda f: -f[0])
         out.append(
-            distinct([_finish(w + [END_IX], raw, [a.tolist() for a in att], st.no_end) for _, w, raw, att in fin])[
+            distinct([finish(w + [END_IX], raw, [a.tolist() for a in att], st.no_end) for _, w, raw, att in fin])[
                 :n_best
             ]
         )
-    return out
-
-
-def constrained_beam_search(
-    st: Stepper,
-    image: int,
-    must: set[int],
-    beam: int = 3,
-    max_len: int = 20,
-    block_unk: bool = True,
-) -> Caption | None:
-    """The most probable caption of one image of the batch that contains one of the words `must`.
-
-    Constrained beam search (Anderson et al. 2017) with one constraint: bank 0 holds hypotheses that have
-    not said a `must` word yet and may not end, bank 1 those that have; each keeps `beam` hypotheses.
-    Returns None when no hypothesis in bank 1 ends within max_len words."""
-    k = max(1, beam)
-    state = st.start(np.full(2 * k, image))
-    tok = np.full(2 * k, st.first, dtype=np.int64)
-    score = np.full(2 * k, NEG, dtype=np.float32)
-    score[0] = 0.0  # rows 0..k-1: bank 0; rows k..2k-1: bank 1
-    hist: list[list[int]] = [[] for _ in range(2 * k)]
-    best: tuple[float, list[int]] | None = None
-    for t in range(max_len + 1):
-        scores, state = st.step(tok, state)
-        logp = rule_out(masked_logprobs(scores, block_unk), st, np.full(2 * k, image))  # (2K, V)
-        logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok, st.repeat)
-        is_must = np.zeros(logp.shape[-1], dtype=bool)
-        is_must[sorted(must)] = True
-        cand = score[:, None] + logp  # (2K, V)
-        stay = np.where(is_must, NEG, cand[:k])  # bank 0 -> bank 0: no must word...
-        stay[:, END_IX] = NEG  # ...and no ending
-        move = np.concatenate([np.where(is_must, cand[:k], NEG), cand[k:]])  # -> bank 1: (2K, V), row = source
-        rows, words, scores_ = [], [], []
-        for bank, c in ((0, stay), (1, move)):
-            top, idx = _topk(c.reshape(1, -1), 2 * k)
-            ended, live = _walk(top[0].tolist(), idx[0].tolist(), c.shape[1], k)  # `move` has one row per source
-            for sc, src in ended:  # only bank 1 can end
-                if best is None or sc > best[0]:
-                    best = (sc, hist[src])
-            for j, (sc, src, w) in enumerate(live):
-                rows.append((bank, j, src))
-                words.append(w)
-                scores_.append(sc)
-        if not rows or (best is not None and max(scores_) <= best[0]):  # log-probs only fall: nothing can beat it
-            break
-        new_score = np.full(2 * k, NEG, dtype=np.float32)
-        src_ix = np.zeros(2 * k, dtype=np.int64)
-        new_tok = np.full(2 * k, PAD_IX, dtype=np.int64)
-        new_hist: list[list[int]] = [[] for _ in range(2 * k)]
-        for (bank, j, src), w, sc in zip(rows, words, scores_, strict=True):
-            r = bank * k + j
-            new_score[r], src_ix[r], new_tok[r], new_hist[r] = sc, src, w, hist[src] + [w]
-        state, score, tok, hist = st.select(state, src_ix), new_score, new_tok, new_hist
-    return None if best is None else _finish(best[1] + [END_IX], best[0], [], st.no_end)
-
-
-@dataclass(frozen=True)
-class Must:
-    """What a caption must say: one of `words` (constrained_beam_search), or exactly the tokens `exact`."""
-
-    words: frozenset[int] = frozenset()
-    exact: tuple[int, ...] = ()
-
-
-def say(st: Stepper, image: int, tokens: list[int], block_unk: bool = True) -> Caption:
-    """The caption `tokens` for one image of the batch, scored as decoding scores (#END# included)."""
-    state, tok, logprob = st.start(np.array([image])), st.first, 0.0
-    for t in [*tokens, END_IX]:
-        scores, state = st.step(np.array([tok], dtype=np.int64), state)
-        logprob += float(masked_logprobs(scores, block_unk)[0, t])
-        tok = t
-    return Caption(list(tokens), logprob, logprob / (len(tokens) + 1))
-
-
-def require(st: Stepper, nbest: list[list[Caption]], musts: list[Must | None], beam: int, max_len: int) -> list:
-    """Where musts[i] is given, image i's first caption becomes the one it says exactly, or the best one that
-    says one of its words (constrained_beam_search), the others following; where no such caption ends within
-    max_len, nbest[i] stays."""
-    out = list(nbest)
-    for i, must in enumerate(musts):
-        if must is None:
-            continue
-        c = (
-            say(st, i, list(must.exact))
-            if must.exact
-            else constrained_beam_search(st, i, set(must.words), beam, max_len)
-        )
-        if c is not None:
-            out[i] = [c] + [x for x in nbest[i] if x.tokens != c.tokens][: max(0, len(nbest[i]) - 1)]
     return out
 
 
@@ -369,7 +280,7 @@ def distinct(caps: list[Caption]) -> list[Caption]:
     return [c for c in caps if tuple(c.tokens) not in seen and not seen.add(tuple(c.tokens))]  # type: ignore[func-returns-value]
 
 
-def _walk(top: list[float], idx: list[int], vocab: int, k: int) -> tuple[list, list]:
+def walk(top: list[float], idx: list[int], vocab: int, k: int) -> tuple[list, list]:
     """One beam's candidates, best first, as (score, flat index over source x word): those that end (#END#)
     within the top k ranks finish, as in fairseq; the first k that do not end live on.
     Returns (ended [(score, source)], live [(score, source, word)])."""

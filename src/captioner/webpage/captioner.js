@@ -6,7 +6,7 @@
 (() => {
   const { PAD, END, decode } = window.captionerVocab, { preprocess, squarePixels, bilinear } = window.captionerSpec;
   const { flatShare, photoScore } = window.captionerPhoto, { shownColours } = window.captionerColours;
-  const { look } = window.captionerLook, { forbidden, language, conceptMust, withArticle } = window.captionerRules;
+  const { look } = window.captionerLook, { forbidden, language, conceptMust, sayableMust, withArticle } = window.captionerRules;
   const { beamSearch, constrainedBeamSearch, say, distinct } = window.captionerSearch, { Stepper, encode } = window.captionerOnnx;
 
   async function load(base = new URL(".", document.baseURI).href.replace(/\/$/, "")) {
@@ -30,7 +30,8 @@
   // rules._search for one image in one language (rules from language()): no colour the image does not show; in a
   // photo, "a person" / "people" where people are found and no word for a person where none are (unless an offered
   // class says one); else the translation of the English caption's concept (english: its tokens; outside
-  // English), else the copy path's naming of a confident photo (outside English, by the class word's translation, policy.json's rename);
+  // English), else the copy path's naming of a confident photo (outside English, by the class word's translation, policy.json's rename),
+  // else (the concept language) a countable noun every language can say where some cannot say the caption (sayableMust);
   // in English, "a" before a bare countable noun
   async function searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english = null, articles = true) {
     const m = model.manifest, { first, outside, tag, rules: words } = language(model, lang);
@@ -45,12 +46,15 @@
     let caps = await beamSearch(st, beam, m.max_len, nBest), c = null;
     const exact = seen > 1 ? words.people : words.person, concept = english ? conceptMust(words, english, st.forbid) : null;
     if (photo && seen > 0 && exact.length) c = await say(st, exact); // rules.Rules.musts: what the photo must say
-    else if (concept !== null) c = await constrainedBeamSearch(st, concept, beam, m.max_len);
+    else if (concept !== null) c = await constrainedBeamSearch(st, [concept], beam, m.max_len);
     else if (s0 && model.policy.name_threshold > 0 && photo) {
       const w = Number(s0.copy_w.data[0]);
       let p = 0; // rules.Rules.confident: the word's probability, summed over the offered classes that say it
       s0.copy_w.data.forEach((o, j) => { if (Number(o) === w) p = Math.fround(p + s0.copy_p.data[j]); });
-      if (p >= model.policy.name_threshold && w !== PAD && said(w) !== undefined) c = await constrainedBeamSearch(st, said(w), beam, m.max_len);
+      if (p >= model.policy.name_threshold && w !== PAD && said(w) !== undefined) c = await constrainedBeamSearch(st, [said(w)], beam, m.max_len);
+    } else if (english === null && sayableMust(model, tag, caps[0].tokens)) {
+      const s = await constrainedBeamSearch(st, words.sayable, beam, m.max_len); // constrained.require's `within`
+      if (s && s.confidence >= caps[0].confidence - words.sayable_within) c = s;
     }
     if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
     if (words.article < 0 || !articles) return caps; // the concept pass: "a" translates to nothing

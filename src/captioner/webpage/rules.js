@@ -37,11 +37,19 @@
     return null;
   }
 
+  // rules.Rules.sayable_must: whether the concept language's caption `tokens` must say one of its sayable words
+  // (policy.json's languages[tag].sayable): some other language's rename says none of its words
+  function sayableMust(model, tag, tokens) {
+    const others = Object.entries(model.policy.languages).filter(([t, o]) => t !== tag && o.rename && Object.keys(o.rename).length);
+    const unsayable = others.some(([, o]) => !tokens.some((w) => String(w) in o.rename));
+    return model.policy.languages[tag].sayable.length > 0 && unsayable;
+  }
+
   // rules.Rules.with_article: "a" before a bare countable noun phrase (English's rules); else null
   function withArticle(rules, tokens) {
     const bare = tokens.length && !rules.determiners.includes(tokens[0]) && rules.countable.includes(tokens[tokens.length - 1]);
     return rules.article >= 0 && bare ? [rules.article, ...tokens] : null;
   }
 
-  window.captionerRules = { forbidden, language, conceptMust, withArticle };
+  window.captionerRules = { forbidden, language, conceptMust, sayableMust, withArticle };
 })();

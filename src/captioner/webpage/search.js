@@ -107,8 +107,9 @@
     return !(Math.max(...alive) > nth);
   }
 
-  // search.constrained_beam_search with one word: bank 0 has not said it (and may not end), bank 1 has.
+  // constrained.constrained_searches for one search: bank 0 has not said one of the ids `must` (and may not end), bank 1 has.
   async function constrainedBeamSearch(st, must, k, maxLen) {
+    let isMust = null; // (V,) 1 at the ids `must`, once the first step tells V
     let state = await st.start(2 * k), tok = new Array(2 * k).fill(st.first);
     let score = new Float32Array(2 * k).fill(NEG);
     score[0] = 0;
@@ -119,13 +120,14 @@
       const V = step.V, logp = maskedLogprobs(step.logp, 2 * k, V, st.forbid);
       if (t === maxLen) onlyEnd(logp, 2 * k, V);
       else { noEndAfter(logp, tok, V, st.noEnd); noRepeat(logp, tok, V, st.repeat); }
+      if (isMust === null) { isMust = new Uint8Array(V); for (const w of must) isMust[w] = 1; }
       const stay = new Float32Array(k * V), move = new Float32Array(2 * k * V);
       for (let r = 0; r < 2 * k; r++) {
         for (let v = 0; v < V; v++) {
           const c = score[r] + logp[r * V + v];
           if (r < k) {
-            stay[r * V + v] = v === must || v === END ? NEG : c;
-            move[r * V + v] = v === must ? c : NEG;
+            stay[r * V + v] = isMust[v] || v === END ? NEG : c;
+            move[r * V + v] = isMust[v] ? c : NEG;
           } else move[r * V + v] = c;
         }
       }
@@ -148,7 +150,7 @@
     return best === null ? null : finish(best[1], best[0], st.noEnd);
   }
 
-  // search.say: the caption `tokens`, scored as decoding scores them (#END# included; no word forbidden).
+  // constrained.say: the caption `tokens`, scored as decoding scores them (#END# included; no word forbidden).
   async function say(st, tokens) {
     let state = await st.start(1), tok = st.first, logprob = 0;
     for (const t of [...tokens, END]) {
