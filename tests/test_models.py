@@ -308,6 +308,20 @@ def test_searches_and_scores_together_equal_each_alone() -> None:
         assert c.confidence == pytest.approx(c.logprob / (len(toks) + 1))
 
 
+def test_require_keeps_a_first_caption_that_already_says_a_required_word() -> None:
+    from captioner.decode.constrained import Must, require
+    from captioner.decode.search import Caption
+
+    class NoSteps:  # any search would start it
+        def start(self, rows: np.ndarray) -> None:
+            raise AssertionError("searched")
+
+    first = [Caption([5, 7], -1.0, -1 / 3), Caption([6], -2.0, -1.0)]
+    got = require(NoSteps(), [first], [Must(frozenset({7, 9}))], beam=3, max_len=6)  # type: ignore[arg-type]
+    assert got == [first] and got[0][0] is first[0]
+    assert require(NoSteps(), [first], [None], beam=3, max_len=6) == [first]  # type: ignore[arg-type]
+
+
 def test_copy_threshold_above_one_is_refused() -> None:
     with pytest.raises(CaptionerError, match="model.name_threshold"):
         ModelConfig(kind="copy", name_threshold=1.5)

@@ -39,6 +39,26 @@ def test_onnx_runtime_captions_equal_torch_on_the_examples(exported: Path) -> No
     assert [r.caption for r in int8.caption(EXAMPLES)] == [r.caption for r in want]
 
 
+def test_a_batch_runs_each_graph_once_but_the_decoders_steps(exported: Path) -> None:
+    """init.onnx runs once for a batch (every search selects its rows), the encoder once; captions unchanged."""
+    cap = Captioner.load(exported, runtime="onnx")
+    want = [r.caption for r in cap.caption(EXAMPLES, beam=3)]
+    runs: dict[str, int] = {}
+
+    class Counted:
+        def __init__(self, name: str, session: object) -> None:
+            self.name, self.session = name, session
+
+        def run(self, *args: object, **kwargs: object) -> object:
+            runs[self.name] = runs.get(self.name, 0) + 1
+            return self.session.run(*args, **kwargs)  # type: ignore[attr-defined]
+
+    rt = cap.runtime
+    rt.sessions = {g: Counted(g, s) for g, s in rt.sessions.items()}  # type: ignore[attr-defined]
+    assert [r.caption for r in cap.caption(EXAMPLES, beam=3)] == want
+    assert runs["encoder"] == 1 and runs["init"] == 1 and runs["decoder"] >= 2
+
+
 def test_the_bundled_model_runs_its_own_export_by_default_with_torchs_captions(tmp_path: Path) -> None:
     """runtime auto (the default) runs CHECKPOINT/onnx, the bundled model's own export, which is current (its
     manifest's source hashes are the checkpoint's files) and captions as PyTorch does, in every language and

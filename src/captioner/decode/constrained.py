@@ -49,9 +49,11 @@ def constrained_searches(
     Constrained beam search (Anderson et al. 2017) with one constraint: bank 0 holds hypotheses that have
     not said a `must` word yet and may not end, bank 1 those that have; each keeps `beam` hypotheses.
     None where no hypothesis in bank 1 ends within max_len words."""
+    if not wants:
+        return []
     k, g = max(1, beam), len(wants)
     images = np.array([i for i, _ in wants], dtype=np.int64)
-    state = st.start(np.repeat(images, 2 * k)) if g else None
+    state = st.start(np.repeat(images, 2 * k))
     tok = np.full(g * 2 * k, st.first, dtype=np.int64)
     score = np.full((g, 2 * k), NEG, dtype=np.float32)
     score[:, 0] = 0.0  # per search, rows 0..k-1: bank 0; rows k..2k-1: bank 1
@@ -152,11 +154,11 @@ def say_all(st: Stepper, said: list[tuple[int, list[int]]], block_unk: bool = Tr
 
 def require(st: Stepper, nbest: list[list[Caption]], musts: list[Must | None], beam: int, max_len: int) -> list:
     """Where musts[i] is given, image i's first caption becomes the one it says exactly, or the best one that
-    says one of its words (constrained_searches), the others following; where no such caption ends within
-    max_len, or its confidence is more than the must's `within` below the first caption's, nbest[i] stays.
-    All images' searches run together."""
+    says one of its words (constrained_searches), the others following; where the first caption already says one
+    of them, no such caption ends within max_len, or its confidence is more than the must's `within` below the
+    first caption's, nbest[i] stays. All images' searches run together."""
     exact = [i for i, m in enumerate(musts) if m is not None and m.exact]
-    words = [i for i, m in enumerate(musts) if m is not None and not m.exact]
+    words = [i for i, m in enumerate(musts) if m is not None and not m.exact and m.words.isdisjoint(nbest[i][0].tokens)]
     found = dict(zip(exact, say_all(st, [(i, list(musts[i].exact)) for i in exact]), strict=True))  # type: ignore[union-attr]
     wants = [(i, set(musts[i].words)) for i in words]  # type: ignore[union-attr]
     found |= dict(zip(words, constrained_searches(st, wants, beam, max_len), strict=True))

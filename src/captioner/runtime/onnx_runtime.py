@@ -109,7 +109,8 @@ def refresh_own_export(checkpoint: Path) -> str | None:
 
 
 class OnnxStepper:
-    """decoding.Stepper over init.onnx and decoder.onnx for one batch of joined features (B, ...)."""
+    """decoding.Stepper over init.onnx and decoder.onnx for one batch of joined features (B, ...). init.onnx runs
+    once, over the batch's images; every start() selects its rows (a row's state depends on its image alone)."""
 
     def __init__(
         self, init: Any, decoder: Any, names: list[str], feats: np.ndarray, attends: bool, no_end: np.ndarray | None
@@ -118,10 +119,12 @@ class OnnxStepper:
         self.batch, self.attends, self.no_end = len(feats), attends, no_end
         self.forbid: np.ndarray | None = None
         self.first, self.repeat = START_IX, None
+        self._images: State | None = None  # init.onnx's state of each image, once asked for
 
     def start(self, rows: np.ndarray) -> State:
-        out = self.init.run(self.names, {"features": self.feats[rows]})
-        return dict(zip(self.names, out, strict=True))
+        if self._images is None:
+            self._images = dict(zip(self.names, self.init.run(self.names, {"features": self.feats}), strict=True))
+        return self.select(self._images, rows)
 
     def step(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         outs = [f"{n}_next" for n in self.names] + (["alpha"] if self.attends else [])
