@@ -218,8 +218,12 @@ def test_copy_produces_label_words_outside_the_training_vocabulary(shapes_data: 
         TrainConfig(data=str(shapes_data), out=str(tmp_path / "run"), epochs=1, steps_per_epoch=2),
     )
     d = load_data(cfg)
-    base = len(Vocab.load(shapes_data / "vocab.json"))
+    prepared = Vocab.load(shapes_data / "vocab.json")
+    base = len(prepared)
     assert len(d.vocab) > base  # the class names were appended
+    # the concept tables stay, the class names among them: a copied "jacket" is countable, so it gets its "a"
+    assert set(prepared.countable) < set(d.vocab.countable) and "jacket" in d.vocab.countable
+    assert d.vocab.repeatable == prepared.repeatable and d.vocab.translations == prepared.translations
     oov = [i for i in d.class_word if i >= base]
     assert oov, "some ImageNet class names are outside the shapes vocabulary"
     m = build_model(cfg.model, len(d.vocab), 1280 + 1000).eval()

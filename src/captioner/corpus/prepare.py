@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -65,13 +66,14 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
 
 def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
     """The vocabulary with its concept tables from the training captions: Vocab.translations (in the languages
-    it writes), Vocab.countable (from the English captions; all of them in a monolingual vocabulary) and
-    Vocab.repeatable."""
+    it writes), Vocab.countable (from the English captions, all of them in a monolingual vocabulary, and WordNet's
+    verdict on the English words no caption says: a copy model's ImageNet class names) and Vocab.repeatable."""
     known = set(vocab.itos)
     english = [c for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)
                if t == "en" or not vocab.langs]  # fmt: skip
     words = {t: d for t, d in word_translations(items, known).items() if t in vocab.langs}
-    return dataclasses.replace(vocab, translations=words, countable=countable_nouns(english, known),
+    english_words = {vocab.itos[i] for i in vocab.langs.get("en", ())} if vocab.langs else known
+    return dataclasses.replace(vocab, translations=words, countable=countable_nouns(english, known, english_words),
                                repeatable=repeated_words(items, known))  # fmt: skip
 
 
@@ -172,11 +174,12 @@ def _aligned(parallel: list[tuple[str, set[str], set[str]]]) -> dict[str, dict[s
     return out
 
 
-def countable_nouns(english: list[str], known: set[str]) -> tuple[str, ...]:
-    """The words of the English captions, in the vocabulary, that are countable nouns: WordNet's and the word
-    list's (data.lexicon.countable_nouns: "hammer", "horse"), and those that end a caption begun by "a"/"an" and
-    follow "a"/"an" somewhere ("a christmas tree" and "a tree" make "tree" countable; "recycled", ending "a box for
-    trash that can be recycled", is not)."""
+def countable_nouns(english: list[str], known: set[str], more: Iterable[str] = ()) -> tuple[str, ...]:
+    """The words of the English captions, and the English words `more` (say, a copy model's class names no caption
+    says), in the vocabulary, that are countable nouns: WordNet's and the word list's (data.lexicon.countable_nouns:
+    "hammer", "horse", "jacket"), and caption words that end a caption begun by "a"/"an" and follow "a"/"an"
+    somewhere ("a christmas tree" and "a tree" make "tree" countable; "recycled", ending "a box for trash that can
+    be recycled", is not)."""
     after_article, heads, words = set(), set(), set()
     for c in english:
         w = tokenize(c)
@@ -184,7 +187,7 @@ def countable_nouns(english: list[str], known: set[str]) -> tuple[str, ...]:
         after_article.update(b for a, b in zip(w, w[1:], strict=False) if a in ("a", "an"))
         if len(w) > 1 and w[0] in ("a", "an"):
             heads.add(w[-1])
-    words &= known
+    words = (words | set(more)) & known
     return tuple(sorted((after_article & heads | lexicon.countable_nouns(words)) & words - DETERMINERS))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from captioner.config import Config
+from captioner.corpus.prepare import with_concepts
 from captioner.data.manifest import Item, read_manifest
 from captioner.errors import CaptionerError
 from captioner.features.extract import FeatureStore
@@ -52,6 +53,7 @@ def load_data(cfg: Config) -> TrainData:
     class_word = None
     if cfg.model.kind == "copy":  # label words join the vocabulary, so captions can contain them too
         vocab, class_word = extend_with_labels(vocab)
+        vocab = with_concepts(vocab, items)  # the concept tables again, the label words among them
     if any(k not in store.arrays for k in kind.split("+")):
         held = ", ".join(store.arrays)
         raise CaptionerError(
