@@ -28,8 +28,8 @@ PAGE = files("captioner") / "webpage"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 EXPORTED = ("vocab.json", "labels.json", "encoder.json", "manifest.json", POLICY_FILE)  # and the graphs (page.json)
 # The page's modules, each named after the Python module it ports, in the order they load (each reads the ones
-# before it): text.vocab, features.spec, sights.photo, sights.colours, sights.people, sights.look, decode.search,
-# decode.rules, runtime.onnx_runtime, and api (captioner.js).
+# before it): text.vocab, features.spec, sights.photo, sights.colours, sights.people, sights.look, decode.search and
+# decode.constrained, decode.rules, runtime.onnx_runtime, and api (captioner.js).
 SCRIPTS = ("vocab.js", "spec.js", "photo.js", "colours.js", "people.js", "look.js", "search.js", "rules.js",
            "onnx_runtime.js", "captioner.js")  # fmt: skip
 SCRIPT_SLOT = "<!-- scripts: runtime/page.py writes the modules here, in runtime.page.SCRIPTS order -->"

@@ -1,5 +1,5 @@
-// decode/search.py in the page: masked log-probabilities, beam search, constrained beam search and say, for one
-// image, over a Stepper (onnx_runtime.js).
+// decode/search.py and decode/constrained.py in the page: masked log-probabilities, beam search, constrained beam
+// search and say, for one image, over a Stepper (onnx_runtime.js).
 "use strict";
 
 (() => {
