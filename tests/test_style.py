@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from captioner.config import ModelConfig
-from captioner.corpus.prepare import build_vocab, countable_nouns, repeated_words, word_translations
+from captioner.corpus.prepare import build_vocab, countable_nouns, noun_genders, repeated_words, word_translations
 from captioner.data.manifest import Item
 from captioner.decode.constrained import constrained_beam_search
 from captioner.decode.rules import Rules, decode
@@ -130,6 +130,31 @@ def test_a_bare_countable_noun_gets_its_article_and_nothing_else_does() -> None:
     assert ru.article == -1 and ru.with_article([v.stoi["кошка"]]) is None  # English's rule only
 
 
+def test_an_indefinite_article_agrees_with_its_noun_in_german_french_and_spanish() -> None:
+    items = [Item(f"{i}.png", caps, "train", langs=["en", "de", "fr"]) for i, caps in enumerate([
+        ["A cat.", "Eine Katze.", "Un chat."], ["A black cat.", "Eine schwarze Katze.", "Un chat noir."],
+        ["A star.", "Ein Stern.", "Une étoile."], ["A cup of coffee.", "Eine Tasse Kaffee.", "Une tasse de café."],
+        ["cat", "Katze", "chat"]])]  # fmt: skip
+    known = {w for it in items for c in it.captions for w in c.lower().strip(".").split()}
+    # German's noun is last ("eine schwarze katze"), but not after a capitalised noun ("Eine Tasse Kaffee");
+    # French's is next ("un chat noir"); "une tasse de café" is longer than GENDERED_MAX
+    assert noun_genders(items, known) == {"de": {"katze": "eine", "stern": "ein"},
+                                          "fr": {"chat": "un", "étoile": "une"}}  # fmt: skip
+    v, _ = build_vocab(items, min_count=1)
+    de = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "de")
+    ids = [v.stoi[w] for w in ("ein", "katze")]
+    assert de.agreeing(ids) == [v.stoi["eine"], v.stoi["katze"]] and de.styled(ids) == de.agreeing(ids)
+    assert de.agreeing([v.stoi["eine"], v.stoi["katze"]]) is None  # it agrees
+    black = [v.stoi[w] for w in ("eine", "schwarze", "katze")]
+    assert de.agreeing([v.stoi["ein"], *black[1:]]) == black
+    assert de.agreeing([v.stoi[w] for w in ("ein", "tasse", "kaffee")]) is None  # no table row for "kaffee"
+    from captioner.api import Captioner
+
+    cat = Path(__file__).parents[1] / "examples" / "images" / "chelsea.jpg"
+    got = Captioner.load().caption(str(cat), lang="de", n_best=3)  # the bundled model decodes "ein katze"
+    assert got.caption == "eine katze" and got.confidence < 0  # scored as said
+
+
 def test_no_word_is_said_twice_in_a_row_but_those_the_captions_repeat() -> None:
     items = [Item(f"{i}.png", ["family man man boy", "a fish fish"][: 1 + (i == 0)], "train") for i in range(2)]
     assert repeated_words(items, {"man", "fish", "boy"}) == ("man",)  # "fish fish": one caption only
@@ -159,7 +184,7 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
 
     old = tmp_path / "old"
     shutil.copytree(default_model_path(), old, ignore=shutil.ignore_patterns("onnx"))  # made before own exports
-    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), translations={}, countable=(), repeatable=())
+    bare = dataclasses.replace(Vocab.load(old / "vocab.json"), translations={}, countable=(), repeatable=(), genders={})
     bare.save(old / "vocab.json")
     items = [Item(f"{i}.png", ["A cat.", "Кошка.", "Un chat."], "train", langs=["en", "ru", "fr"]) for i in range(3)]
     items += [Item("x.png", ["zzzq", "кот"], "train", langs=["en", "ru"])]  # a word the vocabulary lacks: no row
@@ -171,7 +196,8 @@ def test_upgrade_with_the_training_data_gives_an_older_model_its_concept_tables(
     # countable, "scissors" (no plural) and "red" (an adjective first) are not
     assert {"cat", "jacket"} <= set(got.countable) and not {"scissors", "red"} & set(got.countable)
     assert got.translations == {"fr": {"cat": "chat"}, "ru": {"cat": "кошка"}}  # "chat" aligned from "un chat"
-    assert got.repeatable == () and dataclasses.replace(got, translations={}, countable=()) == bare  # nothing else
+    assert got.genders == {"fr": {"chat": "un"}}  # from "Un chat."
+    assert got.repeatable == () and dataclasses.replace(got, translations={}, countable=(), genders={}) == bare
     policy = Policy.build(got, 0.4, "efficientnet-lite0").data
     assert policy["languages"]["ru"]["rename"] == {str(got.stoi["cat"]): got.stoi["кошка"]}
     assert policy["languages"]["en"]["countable"] == sorted(got.stoi[w] for w in got.countable)

@@ -150,7 +150,8 @@ def test_page_captions_in_the_language_picked(page: tuple) -> None:
 @browser
 def test_page_gives_an_untranslatable_caption_way_as_python_does(page: tuple, monkeypatch) -> None:
     """A built drawing whose English caption German's table cannot say ("a cake"): Python and the page both say
-    instead the concept every language can say ("a fountain"), in English and German."""
+    instead the concept every language can say ("a fountain"), in English and German; and both make German's
+    article agree with its noun ("eine katze", decoded "ein katze")."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -158,8 +159,10 @@ def test_page_gives_an_untranslatable_caption_way_as_python_does(page: tuple, mo
     from captioner.decode.rules import Rules
 
     driver, base, _ = page
-    image, cap = ROOT / "tests" / "data" / "untranslatable.png", Captioner.load()
+    image, cap, cat = ROOT / "tests" / "data" / "untranslatable.png", Captioner.load(), EXAMPLES[1]
     want = {lang: cap.caption(str(image), lang=lang).caption for lang in ("en", "de")}
+    cats = {lang: cap.caption(str(cat), lang=lang).caption for lang in ("en", "de")}
+    assert cats["de"] == "eine katze"
     with monkeypatch.context() as m:
         m.setattr(Rules, "sayable_must", lambda self, caption: None)
         assert Captioner.load().caption(str(image)).caption == "a cake"  # without the rule
@@ -168,7 +171,7 @@ def test_page_gives_an_untranslatable_caption_way_as_python_does(page: tuple, mo
         driver.get(base)
         WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "status").get_attribute("data-ready"))
         Select(driver.find_element(By.ID, "lang")).select_by_value(lang)
-        assert _upload(driver, [image]) == {image.name: want[lang or "en"]}
+        assert _upload(driver, [image, cat]) == {image.name: want[lang or "en"], cat.name: cats[lang or "en"]}
 
 
 def _test_images(folder: Path) -> list[str]:

@@ -13,7 +13,12 @@ policy.json (POLICY_VERSION 4), every id an index into the model's vocabulary:
                                  word id -> its translation's id for every English word Vocab.translations has
                                  (null in English); article, countable, determiners (English): the id of "a", the
                                  ids of countable nouns (Vocab.countable) and of determiners (text.DETERMINERS), so
-                                 that no caption is a bare countable noun (rules.Rules.with_article); sayable
+                                 that no caption is a bare countable noun (rules.Rules.with_article); genders,
+                                 indefinite, noun_at, gendered_max (German, French, Spanish): noun id -> the id of
+                                 its indefinite article (Vocab.genders), the ids of the language's indefinite
+                                 articles, where the noun stands and in captions of how many words at most
+                                 (text.NOUN_AT, GENDERED_MAX), so that a caption's article agrees with its noun
+                                 (rules.Rules.agreeing); sayable
                                  (the concept language): the ids of its countable nouns that every other language's
                                  rename translates, one of which its first caption says where some language can say
                                  none of its words, and sayable_within: how far below the first caption's confidence
@@ -44,7 +49,7 @@ import numpy as np
 from captioner.errors import CaptionerError
 from captioner.files import write_bytes
 from captioner.sights import colours, people, photo
-from captioner.text.vocab import ARTICLE_PATTERNS, DETERMINERS, Vocab
+from captioner.text.vocab import ARTICLE_PATTERNS, DETERMINERS, GENDERED_MAX, INDEFINITE, NOUN_AT, Vocab
 
 # 4: the concept is sayable in every language; 3: concepts across languages, articles; 2: the photo probe;
 # 1: the flat-patch threshold alone
@@ -120,6 +125,10 @@ def _language(vocab: Vocab, ids: dict[str, int], tag: str) -> dict[str, Any]:
         "people": [ids[w] for w in group] if group and set(group) <= ids.keys() else [],
         "says_person": sorted(ids[w] for w in saying_person(tag) if w in ids),
         "rename": None if tag == "en" else {str(ids[e]): ids[w] for e, w in names.items() if e in ids and w in ids},
+        "genders": {str(ids[n]): ids[a] for n, a in vocab.genders.get(tag, {}).items() if n in ids and a in ids},
+        "indefinite": sorted(ids[a] for a in INDEFINITE.get(tag, ()) if a in ids),
+        "noun_at": NOUN_AT.get(tag, 0),
+        "gendered_max": GENDERED_MAX if tag in INDEFINITE else 0,
         "sayable": _sayable(vocab, ids, tag),
         "sayable_within": SAYABLE_WITHIN,
     }

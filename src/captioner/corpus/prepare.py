@@ -19,7 +19,7 @@ from captioner.errors import CaptionerError
 from captioner.features.encoders import external_spec, googlenet_spec
 from captioner.features.extract import write_store
 from captioner.text.endings import no_end_words
-from captioner.text.vocab import DETERMINERS, Vocab, tokenize, vocab_stats
+from captioner.text.vocab import DETERMINERS, GENDERED_MAX, INDEFINITE, NOUN_AT, Vocab, tokenize, vocab_stats
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,43 @@ def build_vocab(items: list[Item], min_count: int = 5) -> tuple[Vocab, dict[str,
 
 
 def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
-    """The vocabulary with its concept tables from the training captions: Vocab.translations (in the languages
-    it writes), Vocab.countable (from the English captions, all of them in a monolingual vocabulary, and WordNet's
-    verdict on the English words no caption says: a copy model's ImageNet class names) and Vocab.repeatable."""
+    """The vocabulary with its concept tables from the training captions: Vocab.translations and Vocab.genders
+    (in the languages it writes), Vocab.countable (from the English captions, all of them in a monolingual
+    vocabulary, and WordNet's verdict on the English words no caption says: a copy model's ImageNet class names)
+    and Vocab.repeatable."""
     known = set(vocab.itos)
     english = [c for it in items if it.split == "train" for c, t in zip(it.captions, it.langs, strict=True)
                if t == "en" or not vocab.langs]  # fmt: skip
     words = {t: d for t, d in word_translations(items, known).items() if t in vocab.langs}
+    genders = {t: d for t, d in noun_genders(items, known).items() if t in vocab.langs}
     english_words = {vocab.itos[i] for i in vocab.langs.get("en", ())} if vocab.langs else known
     return dataclasses.replace(vocab, translations=words, countable=countable_nouns(english, known, english_words),
-                               repeatable=repeated_words(items, known))  # fmt: skip
+                               repeatable=repeated_words(items, known), genders=genders)  # fmt: skip
+
+
+def noun_genders(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
+    """Per language of text.INDEFINITE, nouns and their indefinite article, both in the vocabulary: the article
+    most training captions of at most GENDERED_MAX words that start with one give the noun where NOUN_AT puts it
+    ("Eine schwarze Katze." -> katze: eine; "Une étoile rouge." -> étoile: une; ties alphabetical)."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for it in items:
+        if it.split != "train":
+            continue
+        for c, t in zip(it.captions, it.langs, strict=True):
+            w = tokenize(c)
+            # German capitalises nouns: a capitalised middle word is a noun, so the last is not the head
+            # ("Eine Tasse Espresso")
+            measure = t == "de" and any(x[:1].isupper() for x in c.split()[1:-1])
+            if t in INDEFINITE and 2 <= len(w) <= GENDERED_MAX and w[0] in INDEFINITE[t] and set(w) <= known:
+                seen.update([] if measure else [(t, w[NOUN_AT[t]], w[0])])
+    best: dict[tuple[str, str], tuple[int, str]] = {}
+    for (t, noun, art), n in seen.items():
+        if (t, noun) not in best or (-n, art) < (-best[t, noun][0], best[t, noun][1]):
+            best[t, noun] = (n, art)
+    out: dict[str, dict[str, str]] = {}
+    for (t, noun), (_, art) in sorted(best.items()):
+        out.setdefault(t, {})[noun] = art
+    return out
 
 
 MIN_REPEATS = 2  # a word said twice in a row in this many training captions may be said so

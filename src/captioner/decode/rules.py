@@ -20,7 +20,9 @@ decode(), in order:
      changes the words, never the thing named (the exact translated caption of the English one scored lower on
      validation: docs/results.md);
   5. in English, a caption whose last word is a countable noun and whose first is no determiner gets "a"
-     ("hammer" -> "a hammer"; Vocab.countable), scored as the model scores it (constrained.say_all).
+     ("hammer" -> "a hammer"; Vocab.countable); in German, French and Spanish, a caption's indefinite article
+     agrees with the noun after it ("ein katze" -> "eine katze"; Vocab.genders); each scored as the model scores it
+     (constrained.say_all).
 Search never says a word twice in a row (search.no_repeat)."""
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Rules:
     sayable: frozenset[int] = frozenset()  # the concept language: the countable nouns every other language can say
     said_in: tuple[frozenset[int], ...] = ()  # the concept language: per other language, the words it can say
     sayable_within: float = 0.0  # how far below the first caption's confidence a sayable one may replace it
+    genders: dict[int, int] | None = None  # German, French, Spanish: noun id -> its indefinite article's id
+    indefinite: frozenset[int] = frozenset()  # the language's indefinite articles ("ein", "eine")
+    noun_at: int = 0  # where the noun stands in a caption starting with one (text.NOUN_AT)
+    gendered_max: int = 0  # in captions of at most this many words (0: never)
 
     @classmethod
     def from_policy(cls, policy: Policy, tag: str, name_threshold: float | None = None) -> Rules:
@@ -86,6 +92,10 @@ class Rules:
             frozenset(lp["sayable"]),
             tuple(frozenset(map(int, o["rename"])) for t, o in data["languages"].items() if t != tag and o["rename"]),
             float(lp["sayable_within"]),
+            {int(k): int(v) for k, v in lp["genders"].items()},
+            frozenset(lp["indefinite"]),
+            int(lp["noun_at"]),
+            int(lp["gendered_max"]),
         )  # fmt: skip
 
     def forbid(self, sights: list[Sight], offered: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -144,6 +154,17 @@ class Rules:
                 return Must(frozenset({w}))
         return None
 
+    def agreeing(self, tokens: list[int]) -> list[int] | None:
+        """The caption, of at most gendered_max words, with its first word, an indefinite article, made the one its
+        noun (at noun_at) takes ("ein katze" -> "eine katze"); else None (it agrees, or no rule applies)."""
+        short = 2 <= len(tokens) <= self.gendered_max and tokens[0] in self.indefinite
+        art = (self.genders or {}).get(tokens[self.noun_at], -1) if short else -1
+        return [art, *tokens[1:]] if art >= 0 and art != tokens[0] else None
+
+    def styled(self, tokens: list[int]) -> list[int] | None:
+        """The caption in its language's style where it is not (with_article, agreeing); else None."""
+        return self.with_article(tokens) or self.agreeing(tokens)
+
     def with_article(self, tokens: list[int]) -> list[int] | None:
         """The caption with "a" before it where it is a bare countable noun phrase (English); else None."""
         bare = tokens and tokens[0] not in self.determiners and tokens[-1] in self.countable
@@ -174,9 +195,9 @@ def _search(
     else:  # the concept language: a concept every language can say
         musts = [m or rules.sayable_must(cs[0].tokens) for m, cs in zip(musts, nbest, strict=True)]
     out = require(st, nbest, musts, max(1, beam), max_len)
-    if rules.article < 0 or not articles:
+    if not articles:
         return out
-    articled = [(i, j, t) for i, cs in enumerate(out) for j, c in enumerate(cs) if (t := rules.with_article(c.tokens))]
+    articled = [(i, j, t) for i, cs in enumerate(out) for j, c in enumerate(cs) if (t := rules.styled(c.tokens))]
     said = say_all(st, [(i, t) for i, _, t in articled])  # every image's articled captions scored together
     for (i, j, _), c in zip(articled, said, strict=True):
         out[i][j] = c

@@ -97,6 +97,9 @@ class Vocab:
     countable: tuple[str, ...] = ()
     # words the training captions say twice in a row ("family: man, man, boy, boy"), which decoding may repeat
     repeatable: tuple[str, ...] = ()
+    # per language with a gendered indefinite article (INDEFINITE), nouns and the article the training captions
+    # give them ("katze" -> "eine"), which a caption's article agrees with (rules.Rules.agreeing)
+    genders: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if tuple(self.itos[:4]) != SPECIALS:
@@ -203,6 +206,7 @@ class Vocab:
         obj |= {"langs": {t: list(ids) for t, ids in self.langs.items()}} if self.langs else {}
         obj |= {"translations": self.translations} if self.translations else {}
         obj |= {"countable": list(self.countable)} if self.countable else {}
+        obj |= {"genders": self.genders} if self.genders else {}
         write_json(path, obj | ({"repeatable": list(self.repeatable)} if self.repeatable else {}))
 
     @classmethod
@@ -213,12 +217,14 @@ class Vocab:
             raise CaptionerError(f"{path}: not a captioner vocabulary (version {VOCAB_VERSION} with 'itos')")
         try:
             langs = {str(t): tuple(int(i) for i in ids) for t, ids in dict(obj.get("langs", {})).items()}
-            names = {
-                str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in obj.get("translations", {}).items()
-            }
+            names, genders = (
+                {str(t): {str(k): str(v) for k, v in dict(d).items()} for t, d in dict(obj.get(key, {})).items()}
+                for key in ("translations", "genders")
+            )
             countable, repeatable = (tuple(str(w) for w in obj.get(k, ())) for k in ("countable", "repeatable"))
             no_end = tuple(obj.get("no_end", ()))
-            return cls(tuple(obj["itos"]), int(obj.get("min_count", 5)), no_end, langs, names, countable, repeatable)
+            itos, min_count = tuple(obj["itos"]), int(obj.get("min_count", 5))
+            return cls(itos, min_count, no_end, langs, names, countable, repeatable, genders)
         except (CaptionerError, TypeError, ValueError) as e:
             raise CaptionerError(f"{path}: {e}") from e
 
@@ -233,6 +239,13 @@ ARTICLE_PATTERNS = {
 _CONSONANT_SOUND = re.compile(ARTICLE_PATTERNS["consonant_sound"])
 _SILENT_H = re.compile(ARTICLE_PATTERNS["silent_h"])
 
+
+# The indefinite articles whose gender the noun decides (Vocab.genders), and where the noun stands in a caption of
+# at most GENDERED_MAX words that starts with one: German puts adjectives before it ("eine schwarze Katze"),
+# French and Spanish after it ("une étoile rouge").
+INDEFINITE = {"de": ("ein", "eine"), "fr": ("un", "une"), "es": ("un", "una")}
+NOUN_AT = {"de": -1, "fr": 1, "es": 1}
+GENDERED_MAX = 3
 
 # English words that make a caption's noun determined: a caption starting with one needs no article.
 DETERMINERS = frozenset(

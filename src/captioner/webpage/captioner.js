@@ -6,7 +6,7 @@
 (() => {
   const { PAD, END, decode } = window.captionerVocab, { preprocess, squarePixels, bilinear } = window.captionerSpec;
   const { flatShare, photoScore } = window.captionerPhoto, { shownColours } = window.captionerColours;
-  const { look } = window.captionerLook, { forbidden, language, conceptMust, sayableMust, withArticle } = window.captionerRules;
+  const { look } = window.captionerLook, { forbidden, language, conceptMust, sayableMust, withArticle, agreeing } = window.captionerRules;
   const { beamSearch, constrainedBeamSearch, say, distinct } = window.captionerSearch, { Stepper, encode } = window.captionerOnnx;
 
   async function load(base = new URL(".", document.baseURI).href.replace(/\/$/, "")) {
@@ -32,7 +32,7 @@
   // class says one); else the translation of the English caption's concept (english: its tokens; outside
   // English), else the copy path's naming of a confident photo (outside English, by the class word's translation, policy.json's rename),
   // else (the concept language) a countable noun every language can say where some cannot say the caption (sayableMust);
-  // in English, "a" before a bare countable noun
+  // in English, "a" before a bare countable noun; elsewhere, an indefinite article agreeing with its noun
   async function searchIn(model, st, s0, x, lang, photo, seen, beam, nBest, english = null, articles = true) {
     const m = model.manifest, { first, outside, tag, rules: words } = language(model, lang);
     const said = (w) => (words.rename === null ? w : words.rename[String(w)]); // rules.Rules.said (undefined: none)
@@ -59,9 +59,9 @@
       if (s && s.confidence >= caps[0].confidence - words.sayable_within) c = s;
     }
     if (c) caps = [c, ...caps.filter((o) => o.tokens.join() !== c.tokens.join()).slice(0, Math.max(0, caps.length - 1))];
-    if (words.article < 0 || !articles) return caps; // the concept pass: "a" translates to nothing
-    const articled = [];
-    for (const o of caps) { const t = withArticle(words, o.tokens); articled.push(t ? await say(st, t) : o); }
+    if (!articles) return caps; // the concept pass: "a" translates to nothing
+    const articled = []; // rules.Rules.styled: English's "a", the others' article agreeing with its noun
+    for (const o of caps) { const t = withArticle(words, o.tokens) || agreeing(words, o.tokens); articled.push(t ? await say(st, t) : o); }
     return distinct(articled);
   }
 

@@ -51,5 +51,14 @@
     return rules.article >= 0 && bare ? [rules.article, ...tokens] : null;
   }
 
-  window.captionerRules = { forbidden, language, conceptMust, sayableMust, withArticle };
+  // rules.Rules.agreeing: in a caption of at most gendered_max words, a first word that is an indefinite article
+  // made the one its noun (at noun_at; -1: the last word) takes (policy.json's languages[tag].genders: noun id ->
+  // article id; "ein katze" -> "eine katze"); else null
+  function agreeing(rules, tokens) {
+    const short = tokens.length >= 2 && tokens.length <= rules.gendered_max && rules.indefinite.includes(tokens[0]);
+    const art = short ? rules.genders[String(tokens.at(rules.noun_at))] : undefined;
+    return art !== undefined && art !== tokens[0] ? [art, ...tokens.slice(1)] : null;
+  }
+
+  window.captionerRules = { forbidden, language, conceptMust, sayableMust, withArticle, agreeing };
 })();
