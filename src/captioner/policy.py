@@ -2,7 +2,7 @@
 saved beside the weights as policy.json. The PyTorch runtime, the onnxruntime runtime and the browser page read
 this one file; nothing in the caption path reads WordNet, word lists or any other system data.
 
-policy.json (POLICY_VERSION 4), every id an index into the model's vocabulary:
+policy.json (POLICY_VERSION 5), every id an index into the model's vocabulary:
   version, vocab_size, vocab_sha256  the vocabulary it was built for (a policy for another vocabulary is an error)
   tagged                         whether captions start with a language token (Vocab.langs)
   name_threshold                 the copy path names a confident photo's class at this probability (0: never)
@@ -51,9 +51,9 @@ from captioner.files import write_bytes
 from captioner.sights import colours, people, photo
 from captioner.text.vocab import ARTICLE_PATTERNS, DETERMINERS, GENDERED_MAX, INDEFINITE, NOUN_AT, Vocab
 
-# 4: the concept is sayable in every language; 3: concepts across languages, articles; 2: the photo probe;
-# 1: the flat-patch threshold alone
-POLICY_VERSION = 4
+# 5: articles agree with their nouns (genders); 4: the concept is sayable in every language; 3: concepts across
+# languages, articles; 2: the photo probe; 1: the flat-patch threshold alone
+POLICY_VERSION = 5
 POLICY_FILE = "policy.json"
 
 # How each language says "a person" and "people" (the words a photo with people found is captioned with).
