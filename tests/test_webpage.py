@@ -150,8 +150,9 @@ def test_page_captions_in_the_language_picked(page: tuple) -> None:
 @browser
 def test_page_gives_an_untranslatable_caption_way_as_python_does(page: tuple, monkeypatch) -> None:
     """A built drawing whose English caption German's table cannot say ("a cake"): Python and the page both say
-    instead the concept every language can say ("a fountain"), in English and German; and both make German's
-    article agree with its noun ("eine katze", decoded "ein katze")."""
+    instead the concept every language can say ("a fountain"), in English and German, as they do for a photo whose
+    class is not confident enough to name (scikit-image's retina photo); and both make German's article agree
+    with its noun ("eine katze", decoded "ein katze")."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -159,19 +160,26 @@ def test_page_gives_an_untranslatable_caption_way_as_python_does(page: tuple, mo
     from captioner.decode.rules import Rules
 
     driver, base, _ = page
+    import skimage.data
+
     image, cap, cat = ROOT / "tests" / "data" / "untranslatable.png", Captioner.load(), EXAMPLES[1]
+    fundus = Path(skimage.data.__file__).parent / "microaneurysms.png"  # a photo, no class confident enough to name
     want = {lang: cap.caption(str(image), lang=lang).caption for lang in ("en", "de")}
     cats = {lang: cap.caption(str(cat), lang=lang).caption for lang in ("en", "de")}
-    assert cats["de"] == "eine katze"
+    fundus_caps = {lang: cap.caption(str(fundus), lang=lang) for lang in ("en", "de")}
+    assert cats["de"] == "eine katze" and fundus_caps["en"].photo
     with monkeypatch.context() as m:
         m.setattr(Rules, "sayable_must", lambda self, caption: None)
         assert Captioner.load().caption(str(image)).caption == "a cake"  # without the rule
+        assert Captioner.load().caption(str(fundus)).caption != fundus_caps["en"].caption  # and this one
     assert want["en"] == "a fountain" and "cake" not in cap.runtime.vocab.translations["de"]
     for lang in ("", "de"):
         driver.get(base)
         WebDriverWait(driver, 120).until(lambda d: d.find_element(By.ID, "status").get_attribute("data-ready"))
         Select(driver.find_element(By.ID, "lang")).select_by_value(lang)
-        assert _upload(driver, [image, cat]) == {image.name: want[lang or "en"], cat.name: cats[lang or "en"]}
+        got = _upload(driver, [image, cat, fundus])
+        assert got == {image.name: want[lang or "en"], cat.name: cats[lang or "en"],
+                       fundus.name: fundus_caps[lang or "en"].caption}  # fmt: skip
 
 
 def _test_images(folder: Path) -> list[str]:

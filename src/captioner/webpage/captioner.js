@@ -47,14 +47,17 @@
     // constrained.require: the best caption saying one of `ids`, unless the first already says one
     const search = async (ids) => (ids.some((w) => caps[0].tokens.includes(w)) ? null : constrainedBeamSearch(st, ids, beam, m.max_len));
     const exact = seen > 1 ? words.people : words.person, concept = english ? conceptMust(words, english, st.forbid) : null;
+    let named = null; // rules.Rules.confident: the top class's word, where its probability (summed over the offered
+    if (s0 && model.policy.name_threshold > 0 && photo) { // classes that say it) reaches the threshold
+      const w = Number(s0.copy_w.data[0]);
+      let p = 0;
+      s0.copy_w.data.forEach((o, j) => { if (Number(o) === w) p = Math.fround(p + s0.copy_p.data[j]); });
+      if (p >= model.policy.name_threshold && w !== PAD && said(w) !== undefined) named = said(w);
+    }
     if (photo && seen > 0 && exact.length) c = await say(st, exact); // rules.Rules.musts: what the photo must say
     else if (concept !== null) c = await search([concept]);
-    else if (s0 && model.policy.name_threshold > 0 && photo) {
-      const w = Number(s0.copy_w.data[0]);
-      let p = 0; // rules.Rules.confident: the word's probability, summed over the offered classes that say it
-      s0.copy_w.data.forEach((o, j) => { if (Number(o) === w) p = Math.fround(p + s0.copy_p.data[j]); });
-      if (p >= model.policy.name_threshold && w !== PAD && said(w) !== undefined) c = await search([said(w)]);
-    } else if (english === null && sayableMust(model, tag, caps[0].tokens)) {
+    else if (named !== null) c = await search([named]);
+    else if (english === null && sayableMust(model, tag, caps[0].tokens)) {
       const s = await constrainedBeamSearch(st, words.sayable, beam, m.max_len); // constrained.require's `within`
       if (s && s.confidence >= caps[0].confidence - words.sayable_within) c = s;
     }
