@@ -131,17 +131,28 @@ def test_a_bare_countable_noun_gets_its_article_and_nothing_else_does() -> None:
 
 
 def test_an_indefinite_article_agrees_with_its_noun_in_german_french_and_spanish() -> None:
-    items = [Item(f"{i}.png", caps, "train", langs=["en", "de", "fr"]) for i, caps in enumerate([
-        ["A cat.", "Eine Katze.", "Un chat."], ["A black cat.", "Eine schwarze Katze.", "Un chat noir."],
-        ["A star.", "Ein Stern.", "Une étoile."], ["A cup of coffee.", "Eine Tasse Kaffee.", "Une tasse de café."],
-        ["cat", "Katze", "chat"]])]  # fmt: skip
+    items = [Item(f"{i}.png", caps, "train", langs=["en", "de", "fr", "es"]) for i, caps in enumerate([
+        ["A cat.", "Eine Katze.", "Un chat.", "Un gato."],
+        ["A black cat.", "Eine schwarze Katze.", "Un chat noir.", "Un gato negro."],
+        ["A star.", "Ein Stern.", "Une étoile.", "Una estrella."],
+        ["A cup of coffee.", "Eine Tasse Kaffee.", "Une tasse de café.", "Una taza de café."],
+        ["cat", "Katze", "chat", "gato"]])]  # fmt: skip
+    items += [Item(f"h{i}.png", [c], "train", langs=["de"]) for i, c in enumerate(["Eine Hose.", "Ein weiße Hose."])]
     known = {w for it in items for c in it.captions for w in c.lower().strip(".").split()}
     # German's noun is last ("eine schwarze katze"), but not after a capitalised noun ("Eine Tasse Kaffee");
-    # French's is next ("un chat noir"); "une tasse de café" is longer than GENDERED_MAX
+    # French's and Spanish's is next ("un chat noir"); "une tasse de café" is longer than GENDERED_MAX; "hose" is
+    # given "eine" and "ein" once each: no row
     assert noun_genders(items, known) == {"de": {"katze": "eine", "stern": "ein"},
+                                          "es": {"estrella": "una", "gato": "un"},
                                           "fr": {"chat": "un", "étoile": "une"}}  # fmt: skip
     v, _ = build_vocab(items, min_count=1)
-    de = Rules.from_policy(Policy.build(v, 0.0, "efficientnet-lite0"), "de")
+    policy = Policy.build(v, 0.0, "efficientnet-lite0")
+    fr, es = Rules.from_policy(policy, "fr"), Rules.from_policy(policy, "es")
+    wrong_star, wrong_cat = [v.stoi[w] for w in ("un", "étoile", "noir")], [v.stoi["una"], v.stoi["gato"]]
+    assert fr.agreeing(wrong_star) == [v.stoi["une"], *wrong_star[1:]]  # the noun next, in French
+    assert es.agreeing(wrong_cat) == [v.stoi["un"], v.stoi["gato"]]
+    assert es.agreeing([v.stoi["un"], v.stoi["gato"]]) is None
+    de = Rules.from_policy(policy, "de")
     ids = [v.stoi[w] for w in ("ein", "katze")]
     assert de.agreeing(ids) == [v.stoi["eine"], v.stoi["katze"]] and de.styled(ids) == de.agreeing(ids)
     assert de.agreeing([v.stoi["eine"], v.stoi["katze"]]) is None  # it agrees

@@ -82,7 +82,8 @@ def with_concepts(vocab: Vocab, items: list[Item]) -> Vocab:
 def noun_genders(items: list[Item], known: set[str]) -> dict[str, dict[str, str]]:
     """Per language of text.INDEFINITE, nouns and their indefinite article, both in the vocabulary: the article
     most training captions of at most GENDERED_MAX words that start with one give the noun where NOUN_AT puts it
-    ("Eine schwarze Katze." -> katze: eine; "Une étoile rouge." -> étoile: une; ties alphabetical)."""
+    ("Eine schwarze Katze." -> katze: eine; "Une étoile rouge." -> étoile: une); a tie gives no row ("Eine Hose."
+    against Tux Paint's "Ein weiße Hose.")."""
     seen: Counter[tuple[str, str, str]] = Counter()
     for it in items:
         if it.split != "train":
@@ -93,15 +94,24 @@ def noun_genders(items: list[Item], known: set[str]) -> dict[str, dict[str, str]
             # ("Eine Tasse Espresso")
             measure = t == "de" and any(x[:1].isupper() for x in c.split()[1:-1])
             if t in INDEFINITE and 2 <= len(w) <= GENDERED_MAX and w[0] in INDEFINITE[t] and set(w) <= known:
-                seen.update([] if measure else [(t, w[NOUN_AT[t]], w[0])])
-    best: dict[tuple[str, str], tuple[int, str]] = {}
-    for (t, noun, art), n in seen.items():
-        if (t, noun) not in best or (-n, art) < (-best[t, noun][0], best[t, noun][1]):
-            best[t, noun] = (n, art)
-    out: dict[str, dict[str, str]] = {}
-    for (t, noun), (_, art) in sorted(best.items()):
-        out.setdefault(t, {})[noun] = art
-    return out
+                if not measure:
+                    seen[t, w[NOUN_AT[t]], w[0]] += 1
+    return {t: dict(sorted(d.items())) for t, d in sorted(_most_said(seen, ties=False).items())}
+
+
+def _most_said(counts: Counter[tuple[str, str, str]], ties: bool = True) -> dict[str, dict[str, str]]:
+    """Per language, each key's most counted value over (language, key, value) counts; a tie goes to the value
+    first in alphabetical order, or with ties=False leaves the key out."""
+    best: dict[str, dict[str, tuple[int, str]]] = {}
+    tied: set[tuple[str, str]] = set()
+    for (lang, key, value), n in sorted(counts.items()):
+        old = best.setdefault(lang, {}).get(key)
+        if old is not None and n == old[0]:
+            tied.add((lang, key))
+        if old is None or n > old[0]:
+            best[lang][key] = (n, value)
+            tied.discard((lang, key))
+    return {lang: {key: v for key, (_, v) in d.items() if ties or (lang, key) not in tied} for lang, d in best.items()}
 
 
 MIN_REPEATS = 2  # a word said twice in a row in this many training captions may be said so
@@ -162,12 +172,7 @@ def word_translations(items: list[Item], known: set[str]) -> dict[str, dict[str,
         pairs.update((t, e, w[0]) for e in english for t, w in toks if t != "en" and len(w) == 1 and w[0] in known)
         for e in (set(w) & known for t, w in toks if t == "en"):
             parallel += [(t, e, set(w) & known) for t, w in toks if t not in ("en", UNDETERMINED)]
-    best: dict[str, dict[str, tuple[int, str]]] = {}
-    for (lang, en, word), n in pairs.items():
-        old = best.setdefault(lang, {}).get(en)
-        if old is None or (-n, word) < (-old[0], old[1]):
-            best[lang][en] = (n, word)
-    out = {lang: {en: w for en, (_, w) in d.items()} for lang, d in best.items()}
+    out = _most_said(pairs)
     for lang, aligned in _aligned(parallel).items():
         out[lang] = {**aligned, **out.get(lang, {})}  # one-word pairs first
     return {lang: dict(sorted(d.items())) for lang, d in sorted(out.items())}

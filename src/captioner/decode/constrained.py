@@ -58,7 +58,7 @@ def constrained_searches(
     score = np.full((g, 2 * k), NEG, dtype=np.float32)
     score[:, 0] = 0.0  # per search, rows 0..k-1: bank 0; rows k..2k-1: bank 1
     hist: list[list[list[int]]] = [[[] for _ in range(2 * k)] for _ in range(g)]
-    best: list[tuple[float, list[int]] | None] = [None] * g
+    best: list[Ended] = [None] * g
     alive = list(range(g))  # the searches still running, in the order of the state's row groups
     for t in range(max_len + 1):
         if not alive:
@@ -69,7 +69,7 @@ def constrained_searches(
         logp = only_end(logp) if t == max_len else no_repeat(no_end_after(logp, tok, st.no_end), tok, st.repeat)
         keep, src_rows, toks = [], [], []
         for a, s in enumerate(alive):
-            nxt = _banks(logp[a * 2 * k : (a + 1) * 2 * k], score[s], hist[s], wants[s][1], k, best, s)
+            best[s], nxt = _banks(logp[a * 2 * k : (a + 1) * 2 * k], score[s], hist[s], wants[s][1], k, best[s])
             if nxt is None:
                 continue
             keep.append(s)
@@ -82,11 +82,14 @@ def constrained_searches(
     return [None if b is None else finish(b[1] + [END_IX], b[0], [], st.no_end) for b in best]
 
 
+Ended = tuple[float, list[int]] | None  # a search's best ended caption: (log-probability, tokens)
+
+
 def _banks(
-    logp: np.ndarray, score: np.ndarray, hist: list[list[int]], must: set[int], k: int, best: list, s: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[int]]] | None:
-    """One step of search s's two banks: logp (2K, V), score (2K,); records an ended caption in best[s] when it
-    beats it; returns the next (score, source row, token, history), or None when nothing can beat best[s]."""
+    logp: np.ndarray, score: np.ndarray, hist: list[list[int]], must: set[int], k: int, best: Ended
+) -> tuple[Ended, tuple[np.ndarray, np.ndarray, np.ndarray, list[list[int]]] | None]:
+    """One step of a search's two banks: logp (2K, V), score (2K,), best: its best ended caption so far. Returns
+    the best ended caption now and the next (score, source row, token, history), None when nothing can beat it."""
     is_must = np.zeros(logp.shape[-1], dtype=bool)
     is_must[sorted(must)] = True
     cand = score[:, None] + logp  # (2K, V)
@@ -98,14 +101,14 @@ def _banks(
         top, idx = topk(c.reshape(1, -1), 2 * k)
         ended, live = walk(top[0].tolist(), idx[0].tolist(), c.shape[1], k)  # `move` has one row per source
         for sc, src in ended:  # only bank 1 can end
-            if best[s] is None or sc > best[s][0]:
-                best[s] = (sc, hist[src])
+            if best is None or sc > best[0]:
+                best = (sc, hist[src])
         for j, (sc, src, w) in enumerate(live):
             rows.append((bank, j, src))
             words.append(w)
             scores_.append(sc)
-    if not rows or (best[s] is not None and max(scores_) <= best[s][0]):  # log-probs only fall: nothing beats it
-        return None
+    if not rows or (best is not None and max(scores_) <= best[0]):  # log-probs only fall: nothing beats it
+        return best, None
     new_score = np.full(2 * k, NEG, dtype=np.float32)
     src_ix = np.zeros(2 * k, dtype=np.int64)
     new_tok = np.full(2 * k, PAD_IX, dtype=np.int64)
@@ -113,7 +116,7 @@ def _banks(
     for (bank, j, src), w, sc in zip(rows, words, scores_, strict=True):
         r = bank * k + j
         new_score[r], src_ix[r], new_tok[r], new_hist[r] = sc, src, w, hist[src] + [w]
-    return new_score, src_ix, new_tok, new_hist
+    return best, (new_score, src_ix, new_tok, new_hist)
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,6 @@ class Must:
     words: frozenset[int] = frozenset()
     exact: tuple[int, ...] = ()
     within: float = float("inf")
-
-
-def say(st: Stepper, image: int, tokens: list[int], block_unk: bool = True) -> Caption:
-    """The caption `tokens` for one image of the batch, scored as decoding scores (#END# included)."""
-    return say_all(st, [(image, tokens)], block_unk)[0]
 
 
 def say_all(st: Stepper, said: list[tuple[int, list[int]]], block_unk: bool = True) -> list[Caption]:

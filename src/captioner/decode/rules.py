@@ -27,7 +27,7 @@ Search never says a word twice in a row (search.no_repeat)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class Rules:
     sayable: frozenset[int] = frozenset()  # the concept language: the countable nouns every other language can say
     said_in: tuple[frozenset[int], ...] = ()  # the concept language: per other language, the words it can say
     sayable_within: float = 0.0  # how far below the first caption's confidence a sayable one may replace it
-    genders: dict[int, int] | None = None  # German, French, Spanish: noun id -> its indefinite article's id
+    genders: dict[int, int] = field(default_factory=dict)  # German, French, Spanish: noun id -> its article's id
     indefinite: frozenset[int] = frozenset()  # the language's indefinite articles ("ein", "eine")
     noun_at: int = 0  # where the noun stands in a caption starting with one (text.NOUN_AT)
     gendered_max: int = 0  # in captions of at most this many words (0: never)
@@ -158,7 +158,7 @@ class Rules:
         """The caption, of at most gendered_max words, with its first word, an indefinite article, made the one its
         noun (at noun_at) takes ("ein katze" -> "eine katze"); else None (it agrees, or no rule applies)."""
         short = 2 <= len(tokens) <= self.gendered_max and tokens[0] in self.indefinite
-        art = (self.genders or {}).get(tokens[self.noun_at], -1) if short else -1
+        art = self.genders.get(tokens[self.noun_at], -1) if short else -1
         return [art, *tokens[1:]] if art >= 0 and art != tokens[0] else None
 
     def styled(self, tokens: list[int]) -> list[int] | None:

@@ -150,7 +150,8 @@
     return best === null ? null : finish(best[1], best[0], st.noEnd);
   }
 
-  // constrained.say: the caption `tokens`, scored as decoding scores them (#END# included; no word forbidden).
+  // constrained.say_all for one caption: the caption `tokens`, scored as decoding scores them (#END# included; no
+  // word forbidden).
   async function say(st, tokens) {
     let state = await st.start(1), tok = st.first, logprob = 0;
     for (const t of [...tokens, END]) {
